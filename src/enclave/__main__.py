@@ -1,0 +1,3 @@
+from enclave.cli.main import main
+
+main()

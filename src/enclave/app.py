@@ -1,0 +1,153 @@
+"""The composition root: settings -> backends -> core services -> listeners.
+
+Everything is built here, once, and handed down through constructors; nothing looks services
+up at run time. ``open_services`` is used by the CLI for one-shot commands and by ``serve``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+import ssl
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from datetime import timedelta
+
+import structlog
+import uvicorn
+
+from enclave.backends.blobs import open_blob_store
+from enclave.backends.db import migrate
+from enclave.backends.db.engine import Database
+from enclave.config import Settings
+from enclave.core.audit import AuditLog, read_signing_key
+from enclave.core.audit_access import AuditAccess
+from enclave.core.auth import Authenticator
+from enclave.core.authz import Authorizer
+from enclave.core.content import ContentStore
+from enclave.core.identity import UserService
+from enclave.core.keys import KeyService, read_master_key
+from enclave.core.operators import EligibilityPolicy, OperatorService
+from enclave.core.platform_health import PlatformHealth
+from enclave.core.ratelimit import FailureLimiter
+from enclave.core.tenancy import TenantService
+from enclave.services import Services
+
+log = structlog.get_logger("enclave")
+
+
+def eligibility_policy(settings: Settings) -> EligibilityPolicy:
+    policy = settings.operators.policy
+    return EligibilityPolicy(
+        citizenship=tuple(policy.citizenship),
+        check_levels=tuple(policy.check_levels),
+        min_check_level=policy.min_check_level,
+        max_check_age_days=policy.max_check_age_days,
+        max_training_age_days=policy.max_training_age_days,
+        require_mfa=policy.require_mfa,
+    )
+
+
+@asynccontextmanager
+async def open_services(settings: Settings) -> AsyncIterator[Services]:
+    async with AsyncExitStack() as stack:
+        db = Database(settings.database_url)
+        stack.push_async_callback(db.close)
+        await migrate.upgrade(db)
+        keys = KeyService(read_master_key(settings.path(settings.keys.master_key_file)))
+        blobs = open_blob_store(settings.blobs.backend, settings.path(settings.blobs.path))
+        audit = AuditLog(
+            db,
+            read_signing_key(settings.path(settings.keys.audit_signing_key_file)),
+            settings.audit.checkpoint_interval,
+        )
+        operators = OperatorService(db, keys, audit, eligibility_policy(settings))
+        authz = Authorizer(audit, operators.eligibility_problem)
+        limiter = FailureLimiter(
+            per_account=settings.auth.account_failures,
+            per_address=settings.auth.address_failures,
+            window_seconds=settings.auth.window_seconds,
+        )
+        yield Services(
+            settings=settings,
+            db=db,
+            blobs=blobs,
+            keys=keys,
+            audit=audit,
+            audit_access=AuditAccess(db, audit, authz),
+            authz=authz,
+            tenants=TenantService(db, keys, blobs, audit, authz),
+            users=UserService(db, keys, audit, authz),
+            operators=operators,
+            auth=Authenticator(
+                db,
+                keys,
+                audit,
+                operators,
+                limiter,
+                failure_delay=settings.auth.failure_delay_ms / 1000,
+                session_ttl=timedelta(hours=settings.auth.session_ttl_hours),
+            ),
+            content=ContentStore(db, keys, blobs),
+            health=PlatformHealth(db, authz),
+        )
+
+
+class _Server(uvicorn.Server):
+    """uvicorn without its own signal handling: ``serve`` owns SIGTERM/SIGINT for every
+    listener in the process."""
+
+    @contextlib.contextmanager
+    def capture_signals(self):  # type: ignore[no-untyped-def]
+        yield
+
+
+def server_tls(settings: Settings) -> ssl.SSLContext:
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(
+        settings.path(settings.tls.cert_file), settings.path(settings.tls.key_file)
+    )
+    return context
+
+
+async def serve(settings: Settings, *, ready: asyncio.Event | None = None) -> None:
+    """Run every listener on one event loop until SIGTERM or SIGINT, then stop cleanly."""
+    from enclave.web.app import create_app
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    async with open_services(settings) as services:
+        tls = settings.http.tls
+        config = uvicorn.Config(
+            create_app(services),
+            host=settings.listen.bind,
+            port=settings.listen.http_port,
+            log_level="warning",
+            access_log=False,
+            lifespan="off",
+            ssl_certfile=str(settings.path(settings.tls.cert_file)) if tls else None,
+            ssl_keyfile=str(settings.path(settings.tls.key_file)) if tls else None,
+            proxy_headers=bool(settings.http.trusted_proxies),
+            forwarded_allow_ips=settings.http.trusted_proxies or None,
+        )
+        http = _Server(config)
+        task = asyncio.create_task(http.serve(), name="http")
+        while not http.started:
+            if task.done():
+                await task  # raises the bind error
+                raise RuntimeError("HTTP listener stopped during start-up")
+            await asyncio.sleep(0.05)
+        log.info("listening", http=f"{settings.listen.bind}:{settings.listen.http_port}")
+        if ready is not None:
+            ready.set()
+        stopper = asyncio.create_task(stop.wait())
+        await asyncio.wait({task, stopper}, return_when=asyncio.FIRST_COMPLETED)
+        http.should_exit = True
+        await task
+        stopper.cancel()
+        log.info("stopped")
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.remove_signal_handler(sig)

@@ -1,0 +1,61 @@
+"""The database engine: SQLite (WAL, foreign keys, full fsync) or PostgreSQL, one interface.
+
+``Database.transaction()`` is the only way in. A write transaction on SQLite starts with
+``BEGIN IMMEDIATE`` so concurrent writers queue on the busy timeout instead of failing when
+they upgrade a read lock. On PostgreSQL a tenant transaction sets ``enclave.tenant_id`` for the
+row-level security policies (see ``platform.Tx.scoped``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    # Let SQLAlchemy's "begin" event issue BEGIN itself (pysqlite's own is deferred only).
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    for pragma in (
+        "PRAGMA journal_mode=WAL",
+        "PRAGMA synchronous=FULL",  # commit returns after fsync: acknowledged means durable
+        "PRAGMA foreign_keys=ON",
+        "PRAGMA busy_timeout=10000",
+    ):
+        cursor.execute(pragma)
+    cursor.close()
+
+
+def _sqlite_begin(conn: Connection) -> None:
+    mode = conn.get_execution_options().get("enclave_begin", "DEFERRED")
+    conn.exec_driver_sql(f"BEGIN {mode}")
+
+
+class Database:
+    def __init__(self, url: str, *, echo: bool = False) -> None:
+        self.url = url
+        self.is_sqlite = url.startswith("sqlite")
+        kwargs: dict[str, Any] = {"echo": echo}
+        if self.is_sqlite:
+            kwargs["connect_args"] = {"timeout": 10}
+        self.engine: AsyncEngine = create_async_engine(url, **kwargs)
+        if self.is_sqlite:
+            event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
+            event.listen(self.engine.sync_engine, "begin", _sqlite_begin)
+
+    @asynccontextmanager
+    async def transaction(self, *, write: bool = False) -> AsyncIterator[AsyncConnection]:
+        """One transaction; commits on success, rolls back on any exception."""
+        async with self.engine.connect() as conn:
+            if self.is_sqlite and write:
+                await conn.execution_options(enclave_begin="IMMEDIATE")
+            async with conn.begin():
+                yield conn
+
+    async def close(self) -> None:
+        await self.engine.dispose()

@@ -1,0 +1,241 @@
+"""The schema, as SQLAlchemy Core tables. Migrations under ``migrations/`` create exactly this.
+
+Every table holding tenant data carries ``tenant_id``; only the repositories in ``scoped.py``
+touch those tables, and they cannot be built without a TenantScope. Portable types only, so the
+same migrations run on SQLite and PostgreSQL.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Date,
+    DateTime,
+    Dialect,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    PrimaryKeyConstraint,
+    String,
+    Table,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(column_0_label)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware UTC datetimes in Python, on every dialect."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> Any:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def _tenant_fk() -> Column[str]:
+    return Column(
+        "tenant_id", String(36), ForeignKey("tenants.id", ondelete="CASCADE"), nullable=False
+    )
+
+
+# --- platform tables: not tenant content ----------------------------------------------
+
+tenants = Table(
+    "tenants",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("name", String(63), nullable=False, unique=True),
+    Column("status", String(16), nullable=False),
+    Column("require_mfa", Boolean, nullable=False, default=False),
+    Column("default_quota_bytes", BigInteger, nullable=True),
+    Column("wrapped_name_key", LargeBinary, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+tenant_keys = Table(
+    "tenant_keys",
+    metadata,
+    _tenant_fk(),
+    Column("version", Integer, nullable=False),
+    Column("wrapped_key", LargeBinary, nullable=True),  # NULL once retired: the key is gone
+    Column("state", String(16), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    PrimaryKeyConstraint("tenant_id", "version"),
+)
+
+domains = Table(
+    "domains",
+    metadata,
+    Column("name", String(253), primary_key=True),
+    _tenant_fk(),
+    Column("created_at", UTCDateTime, nullable=False),
+    Index("ix_domains_tenant", "tenant_id"),
+)
+
+operators = Table(
+    "operators",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("username", String(64), nullable=False, unique=True),
+    Column("display_name", String(200), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("password_hash", Text, nullable=True),
+    Column("totp_secret", LargeBinary, nullable=True),
+    Column("citizenship", String(8), nullable=True),
+    Column("check_level", String(32), nullable=True),
+    Column("check_date", Date, nullable=True),
+    Column("training_date", Date, nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+sessions = Table(
+    "sessions",
+    metadata,
+    Column("id", String(64), primary_key=True),  # SHA-256 of the bearer token
+    Column("realm", String(16), nullable=False),
+    Column("subject_id", String(36), nullable=False),
+    Column("tenant_id", String(36), ForeignKey("tenants.id", ondelete="CASCADE"), nullable=True),
+    Column("restricted", Boolean, nullable=False, default=False),
+    Column("source", String(64), nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
+    Column("revoked_at", UTCDateTime, nullable=True),
+    Index("ix_sessions_subject", "realm", "subject_id"),
+)
+
+audit_entries = Table(
+    "audit_entries",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("log", String(64), nullable=False),  # a tenant id, or "platform"
+    Column("seq", Integer, nullable=False),
+    Column("at", String(32), nullable=False),  # canonical ISO text: hashed as stored
+    Column("actor", String(320), nullable=False),
+    Column("realm", String(16), nullable=False),
+    Column("action", String(64), nullable=False),
+    Column("target", String(400), nullable=False),
+    Column("outcome", String(16), nullable=False),
+    Column("source", String(64), nullable=True),
+    Column("reason", Text, nullable=True),
+    Column("prev_hash", String(64), nullable=False),
+    Column("hash", String(64), nullable=False),
+    UniqueConstraint("log", "seq", name="uq_audit_entries_log_seq"),
+)
+
+audit_checkpoints = Table(
+    "audit_checkpoints",
+    metadata,
+    Column("log", String(64), nullable=False),
+    Column("seq", Integer, nullable=False),
+    Column("hash", String(64), nullable=False),
+    Column("at", String(32), nullable=False),
+    Column("key_id", String(64), nullable=False),
+    Column("signature", String(128), nullable=False),
+    PrimaryKeyConstraint("log", "seq"),
+)
+
+# --- tenant tables: reached only through a TenantScope ---------------------------------
+
+users = Table(
+    "users",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    _tenant_fk(),
+    Column("email", String(320), nullable=False, unique=True),
+    Column("display_name", String(200), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("role", String(16), nullable=False),
+    Column("password_hash", Text, nullable=True),
+    Column("totp_secret", LargeBinary, nullable=True),
+    Column("totp_enabled", Boolean, nullable=False, default=False),
+    Column("quota_bytes", BigInteger, nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Index("ix_users_tenant", "tenant_id"),
+)
+
+groups = Table(
+    "groups",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    _tenant_fk(),
+    Column("name", String(200), nullable=False),
+    Column("address", String(320), nullable=True, unique=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    UniqueConstraint("tenant_id", "name", name="uq_groups_tenant_name"),
+)
+
+group_members = Table(
+    "group_members",
+    metadata,
+    _tenant_fk(),
+    Column("group_id", String(36), ForeignKey("groups.id", ondelete="CASCADE"), nullable=False),
+    Column("user_id", String(36), ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    PrimaryKeyConstraint("group_id", "user_id"),
+)
+
+app_passwords = Table(
+    "app_passwords",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    _tenant_fk(),
+    Column("user_id", String(36), ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("name", String(100), nullable=False),
+    Column("secret_hash", String(64), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("last_used_at", UTCDateTime, nullable=True),
+    Index("ix_app_passwords_user", "user_id"),
+)
+
+recovery_codes = Table(
+    "recovery_codes",
+    metadata,
+    _tenant_fk(),
+    Column("user_id", String(36), ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("code_hash", String(64), nullable=False),
+    Column("used_at", UTCDateTime, nullable=True),
+    PrimaryKeyConstraint("user_id", "code_hash"),
+)
+
+blobs = Table(
+    "blobs",
+    metadata,
+    _tenant_fk(),
+    Column("name", String(64), nullable=False),  # keyed hash of the plaintext
+    Column("object_id", String(32), nullable=False),  # bound into the ciphertext
+    Column("kek_version", Integer, nullable=False),
+    Column("wrapped_key", LargeBinary, nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("refcount", Integer, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    PrimaryKeyConstraint("tenant_id", "name"),
+)
+
+# Tables whose rows belong to one tenant (the PostgreSQL row-level security list).
+TENANT_TABLES = (users, groups, group_members, app_passwords, recovery_codes, blobs)

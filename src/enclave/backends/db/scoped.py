@@ -1,0 +1,205 @@
+"""Repositories for tenant tables. Each is bound to one TenantScope when it is built, and every
+statement it runs passes through ``ScopedRepo``'s final helpers, which add the tenant filter (and
+stamp ``tenant_id`` on inserts). There is no way to query these tables without a scope.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, final
+
+from sqlalchemy import Delete, Select, Table, Update, delete, func, insert, select, update
+from sqlalchemy.engine import RowMapping
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from enclave.backends.db import schema as s
+
+
+@dataclass(frozen=True)
+class TenantScope:
+    tenant_id: str
+
+
+class ScopedRepo:
+    table: Table
+
+    def __init__(self, conn: AsyncConnection, scope: TenantScope) -> None:
+        self._conn = conn
+        self._scope = scope
+
+    @final
+    def _select(self, *columns: Any) -> Select[Any]:
+        query = select(*columns) if columns else select(self.table)
+        return query.where(self.table.c.tenant_id == self._scope.tenant_id)
+
+    @final
+    def _update(self) -> Update:
+        return update(self.table).where(self.table.c.tenant_id == self._scope.tenant_id)
+
+    @final
+    def _delete(self) -> Delete:
+        return delete(self.table).where(self.table.c.tenant_id == self._scope.tenant_id)
+
+    @final
+    async def _insert(self, **values: Any) -> None:
+        await self._conn.execute(
+            insert(self.table).values(tenant_id=self._scope.tenant_id, **values)
+        )
+
+    @final
+    async def _one(self, query: Select[Any]) -> RowMapping | None:
+        row: RowMapping | None = (await self._conn.execute(query)).mappings().first()
+        return row
+
+    @final
+    async def _all(self, query: Select[Any]) -> list[RowMapping]:
+        return list((await self._conn.execute(query)).mappings().all())
+
+
+class UsersRepo(ScopedRepo):
+    table = s.users
+
+    async def add(self, **values: Any) -> None:
+        await self._insert(**values)
+
+    async def by_email(self, email: str) -> RowMapping | None:
+        return await self._one(self._select().where(s.users.c.email == email))
+
+    async def by_id(self, user_id: str) -> RowMapping | None:
+        return await self._one(self._select().where(s.users.c.id == user_id))
+
+    async def all(self) -> list[RowMapping]:
+        return await self._all(self._select().order_by(s.users.c.email))
+
+    async def change(self, user_id: str, **values: Any) -> int:
+        result = await self._conn.execute(
+            self._update().where(s.users.c.id == user_id).values(**values)
+        )
+        return result.rowcount
+
+    async def count(self) -> int:
+        return int((await self._conn.execute(self._select(func.count()))).scalar_one())
+
+
+class GroupsRepo(ScopedRepo):
+    table = s.groups
+
+    async def add(self, **values: Any) -> None:
+        await self._insert(**values)
+
+    async def by_name(self, name: str) -> RowMapping | None:
+        return await self._one(self._select().where(s.groups.c.name == name))
+
+    async def all(self) -> list[RowMapping]:
+        return await self._all(self._select().order_by(s.groups.c.name))
+
+
+class GroupMembersRepo(ScopedRepo):
+    table = s.group_members
+
+    async def add(self, group_id: str, user_id: str) -> None:
+        await self._insert(group_id=group_id, user_id=user_id)
+
+    async def remove(self, group_id: str, user_id: str) -> int:
+        query = self._delete().where(
+            s.group_members.c.group_id == group_id, s.group_members.c.user_id == user_id
+        )
+        return (await self._conn.execute(query)).rowcount
+
+    async def members(self, group_id: str) -> list[str]:
+        rows = await self._all(
+            self._select(s.group_members.c.user_id).where(s.group_members.c.group_id == group_id)
+        )
+        return [row["user_id"] for row in rows]
+
+
+class AppPasswordsRepo(ScopedRepo):
+    table = s.app_passwords
+
+    async def add(self, **values: Any) -> None:
+        await self._insert(**values)
+
+    async def for_user(self, user_id: str) -> list[RowMapping]:
+        query = self._select().where(s.app_passwords.c.user_id == user_id)
+        return await self._all(query.order_by(s.app_passwords.c.created_at))
+
+    async def remove(self, user_id: str, app_id: str) -> int:
+        query = self._delete().where(
+            s.app_passwords.c.user_id == user_id, s.app_passwords.c.id == app_id
+        )
+        return (await self._conn.execute(query)).rowcount
+
+    async def touch(self, app_id: str, when: datetime) -> None:
+        query = self._update().where(s.app_passwords.c.id == app_id)
+        await self._conn.execute(query.values(last_used_at=when))
+
+
+class RecoveryCodesRepo(ScopedRepo):
+    table = s.recovery_codes
+
+    async def replace(self, user_id: str, code_hashes: list[str]) -> None:
+        await self._conn.execute(self._delete().where(s.recovery_codes.c.user_id == user_id))
+        for code_hash in code_hashes:
+            await self._insert(user_id=user_id, code_hash=code_hash)
+
+    async def use(self, user_id: str, code_hash: str, when: datetime) -> bool:
+        query = self._update().where(
+            s.recovery_codes.c.user_id == user_id,
+            s.recovery_codes.c.code_hash == code_hash,
+            s.recovery_codes.c.used_at.is_(None),
+        )
+        return (await self._conn.execute(query.values(used_at=when))).rowcount == 1
+
+    async def clear(self, user_id: str) -> None:
+        await self._conn.execute(self._delete().where(s.recovery_codes.c.user_id == user_id))
+
+
+class BlobsRepo(ScopedRepo):
+    table = s.blobs
+
+    async def add(self, **values: Any) -> None:
+        await self._insert(**values)
+
+    async def get(self, name: str) -> RowMapping | None:
+        return await self._one(self._select().where(s.blobs.c.name == name))
+
+    async def incref(self, name: str, delta: int) -> int:
+        query = self._update().where(s.blobs.c.name == name)
+        result = await self._conn.execute(query.values(refcount=s.blobs.c.refcount + delta))
+        return result.rowcount
+
+    async def unreferenced(self) -> list[RowMapping]:
+        return await self._all(self._select().where(s.blobs.c.refcount <= 0))
+
+    async def remove(self, name: str) -> None:
+        query = self._delete().where(s.blobs.c.name == name, s.blobs.c.refcount <= 0)
+        await self._conn.execute(query)
+
+    async def all(self) -> list[RowMapping]:
+        return await self._all(self._select())
+
+    async def rewrap(self, name: str, kek_version: int, wrapped_key: bytes) -> None:
+        query = self._update().where(s.blobs.c.name == name)
+        await self._conn.execute(query.values(kek_version=kek_version, wrapped_key=wrapped_key))
+
+    async def file_keys(self) -> set[str]:
+        rows = await self._all(self._select(s.blobs.c.name, s.blobs.c.object_id))
+        return {f"{row['name']}.{row['object_id']}" for row in rows}
+
+    async def total_size(self) -> int:
+        query = self._select(func.coalesce(func.sum(s.blobs.c.size), 0))
+        return int((await self._conn.execute(query)).scalar_one())
+
+
+class Scoped:
+    """The repositories of one tenant, inside one transaction."""
+
+    def __init__(self, conn: AsyncConnection, scope: TenantScope) -> None:
+        self.scope = scope
+        self.users = UsersRepo(conn, scope)
+        self.groups = GroupsRepo(conn, scope)
+        self.group_members = GroupMembersRepo(conn, scope)
+        self.app_passwords = AppPasswordsRepo(conn, scope)
+        self.recovery_codes = RecoveryCodesRepo(conn, scope)
+        self.blobs = BlobsRepo(conn, scope)

@@ -1,0 +1,1 @@
+"""Domain services: no sockets, no SQL strings, no protocol syntax."""

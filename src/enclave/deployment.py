@@ -1,0 +1,96 @@
+"""Creating a deployment directory: configuration, keys, certificate, database."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from enclave.backends.db import migrate
+from enclave.backends.db.engine import Database
+from enclave.config import CONFIG_NAME, ConfigError, Settings, load_settings
+from enclave.core.audit import write_signing_key
+from enclave.core.keys import write_master_key
+from enclave.tlscert import write_self_signed
+
+TEMPLATE = """\
+# Enclave deployment configuration. Relative paths are resolved against this directory.
+# Every key is optional; the values below are the defaults unless noted.
+
+[deployment]
+name = "enclave"
+hostnames = {hostnames}
+
+[listen]
+bind = "127.0.0.1"
+http_port = 8080
+smtp_port = 2525
+submission_port = 5870
+imap_port = 1143
+
+[http]
+tls = false              # serve HTTPS on http_port with [tls] below
+trusted_proxies = []     # reverse proxies whose X-Forwarded-For is believed
+
+[database]
+url = "sqlite:///enclave.db"   # or postgresql://user@host/db (password via .pgpass)
+
+[blobs]
+backend = "fs"
+path = "blobs"
+
+[keys]
+master_key_file = "keys/master.key"
+audit_signing_key_file = "keys/audit-signing.key"
+
+[tls]
+cert_file = "tls/cert.pem"
+key_file = "tls/key.pem"
+
+[auth]
+failure_delay_ms = 500   # every failed login answers after at least this long
+account_failures = 5     # failures per account within the window before a lock
+address_failures = 20    # failures per source address within the window
+window_seconds = 900
+session_ttl_hours = 12
+
+[audit]
+checkpoint_interval = 100   # sign the chain head every N entries (and on export)
+
+# Who may operate this deployment. Checked at operator login and at every action.
+[operators.policy]
+citizenship = []            # e.g. ["US"]; empty: any
+check_levels = ["tier1", "tier2", "tier3", "tier4", "tier5"]
+# min_check_level = "tier3"
+# max_check_age_days = 730
+# max_training_age_days = 365
+require_mfa = true
+"""
+
+
+def init_deployment(data_dir: Path, hostnames: list[str]) -> Settings:
+    """Create a new deployment; refuses to touch an existing one."""
+    config = data_dir / CONFIG_NAME
+    if config.exists():
+        raise ConfigError(f"{data_dir} already holds a deployment; refusing to overwrite it")
+    if data_dir.exists() and any(data_dir.iterdir()):
+        raise ConfigError(f"{data_dir} is not empty; choose a new directory")
+    data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    names = hostnames or ["localhost"]
+    config.write_text(TEMPLATE.format(hostnames="[" + ", ".join(f'"{n}"' for n in names) + "]"))
+    settings = load_settings(data_dir, environ={})
+    write_master_key(settings.path(settings.keys.master_key_file))
+    write_signing_key(settings.path(settings.keys.audit_signing_key_file))
+    write_self_signed(
+        settings.path(settings.tls.cert_file), settings.path(settings.tls.key_file), names
+    )
+    settings.path(settings.blobs.path).mkdir(parents=True, exist_ok=True, mode=0o700)
+    asyncio.run(_create_schema(settings))
+    return settings
+
+
+async def _create_schema(settings: Settings) -> None:
+    db = Database(settings.database_url)
+    try:
+        await migrate.upgrade(db)
+    finally:
+        await db.close()

@@ -1,0 +1,36 @@
+"""The bundle of core services one process runs, built by the composition root (``app``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from enclave.backends.blobs import BlobStore
+from enclave.backends.db.engine import Database
+from enclave.config import Settings
+from enclave.core.audit import AuditLog
+from enclave.core.audit_access import AuditAccess
+from enclave.core.auth import Authenticator
+from enclave.core.authz import Authorizer
+from enclave.core.content import ContentStore
+from enclave.core.identity import UserService
+from enclave.core.keys import KeyService
+from enclave.core.operators import OperatorService
+from enclave.core.platform_health import PlatformHealth
+from enclave.core.tenancy import TenantService
+
+
+@dataclass(frozen=True)
+class Services:
+    settings: Settings
+    db: Database
+    blobs: BlobStore
+    keys: KeyService
+    audit: AuditLog
+    audit_access: AuditAccess
+    authz: Authorizer
+    tenants: TenantService
+    users: UserService
+    operators: OperatorService
+    auth: Authenticator
+    content: ContentStore
+    health: PlatformHealth
