@@ -122,6 +122,7 @@ class Authenticator:
         except (_Refused, EnclaveError) as exc:
             refusal = exc if isinstance(exc, _Refused) else _Refused("unknown account")
             self._limiter.failed(key, source)
+            tenant_id = refusal.tenant_id or await self._tenant_of(realm, name)
             await self._audit.record_now(
                 AuditEvent(
                     action=action,
@@ -129,7 +130,7 @@ class Authenticator:
                     outcome="denied" if refusal.denied else "failure",
                     actor=name[:320] or "anonymous",
                     realm=realm.value,
-                    tenant_id=refusal.tenant_id,
+                    tenant_id=tenant_id,
                     reason=refusal.reason,
                     source=source,
                 )
@@ -141,6 +142,14 @@ class Authenticator:
             AuditEvent.by(principal, action, f"{realm.value}:{name}", source=source)
         )
         return principal
+
+    async def _tenant_of(self, realm: Realm, name: str) -> str | None:
+        """Whose log a refusal goes to: the tenant owning the address's domain, if any, so a
+        tenant sees attempts on its accounts (lockouts and unknown names included)."""
+        if realm is not Realm.TENANT or "@" not in name:
+            return None
+        async with transaction(self._db) as tx:
+            return await tx.domains.tenant_of(name.rpartition("@")[2])
 
     # --- tenant users --------------------------------------------------------------------
 
