@@ -56,7 +56,7 @@ def test_broken_toml_and_missing_file(tmp_path: Path) -> None:
 def test_environment_overrides_one_key(tmp_path: Path) -> None:
     settings = load_settings(write(tmp_path, ""), environ={"ENCLAVE_LISTEN__HTTP_PORT": "9090"})
     assert settings.listen.http_port == 9090
-    with pytest.raises(ConfigError, match="listen.http_port"):
+    with pytest.raises(ConfigError, match=r"listen\.http_port"):
         load_settings(write(tmp_path, ""), environ={"ENCLAVE_LISTEN__HTTP_PORT": "x"})
 
 

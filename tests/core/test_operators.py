@@ -58,7 +58,7 @@ async def test_login_and_every_action_check_the_policy(
     services: Services, console: Principal
 ) -> None:
     object.__setattr__(services.operators, "policy", POLICY)
-    op, uri = await services.operators.add(console, "op1", "Op One", "operator password")
+    _, uri = await services.operators.add(console, "op1", "Op One", "operator password")
     totp = pyotp.parse_uri(uri)
     with pytest.raises(AuthenticationFailed):  # not screened yet
         await services.auth.login_operator("op1", "operator password", totp.now())
