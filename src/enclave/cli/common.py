@@ -22,8 +22,8 @@ from enclave.core.principal import Principal
 from enclave.services import Services
 
 T = TypeVar("T")
-out = Console()
-err = Console(stderr=True)
+out = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
 
 DataOption = typer.Option(
     None, "--data", envvar="ENCLAVE_DATA", help="Deployment directory (default: $ENCLAVE_DATA)."

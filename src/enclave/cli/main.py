@@ -132,6 +132,9 @@ def _demo_seed(data_dir: Path) -> list[str]:
                 role=Role.ADMIN if admin else Role.USER,
             )
             lines.append(f"{email}  password {password}" + ("  (tenant admin)" if admin else ""))
+        password = random_password()
+        _, uri = await services.operators.add(principal, "ops", "Demo operator", password)
+        lines.append(f"operator ops  password {password}  TOTP {uri}")
 
     run(data_dir, seed)
     fd = os.open(credentials, os.O_WRONLY | os.O_CREAT | os.O_EXCL, stat.S_IRUSR | stat.S_IWUSR)
