@@ -28,8 +28,14 @@ lint: $(VENV)/.installed-test
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
+# The whole suite on SQLite; the core tier again on PostgreSQL when
+# ENCLAVE_TEST_DATABASE_URL names a server (.ci/run starts one).
 test: lint
 	$(BIN)/pytest $(PYTEST_ARGS)
+	@if [ -n "$$ENCLAVE_TEST_DATABASE_URL" ]; then \
+		echo "== core tier on PostgreSQL =="; \
+		$(BIN)/pytest tests/core $(PYTEST_ARGS); \
+	fi
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

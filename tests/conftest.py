@@ -1,4 +1,8 @@
-"""Shared fixtures: a real deployment (SQLite, local disk) in a temporary directory."""
+"""Shared fixtures: a real deployment (SQLite, local disk) in a temporary directory.
+
+With ``ENCLAVE_TEST_DATABASE_URL`` set (``postgresql://user:pw@host/db`` of a role that may
+create databases and is not a superuser), each test gets a fresh PostgreSQL database instead.
+"""
 
 from __future__ import annotations
 
@@ -9,10 +13,10 @@ from pathlib import Path
 import pytest
 
 from enclave.app import open_services
-from enclave.config import Settings
+from enclave.config import DatabaseSettings, Settings
 from enclave.core.principal import Principal, Role
 from enclave.services import Services
-from tests.support import fast_settings, make_tenant, make_user
+from tests.support import PG_ENV, fast_settings, fresh_postgres_database, make_tenant, make_user
 
 
 @pytest.fixture
@@ -21,8 +25,14 @@ def data_dir(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def settings(data_dir: Path) -> Settings:
-    return fast_settings(data_dir)
+async def settings(data_dir: Path) -> AsyncIterator[Settings]:
+    base = fast_settings(data_dir)
+    admin_url = os.environ.get(PG_ENV)
+    if not admin_url:
+        yield base
+        return
+    async with fresh_postgres_database(admin_url) as url:
+        yield base.model_copy(update={"database": DatabaseSettings(url=url)})
 
 
 @pytest.fixture

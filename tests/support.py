@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 from enclave.config import Settings, load_settings
@@ -9,12 +12,32 @@ from enclave.core.principal import Principal, Realm, Role
 from enclave.deployment import init_deployment
 from enclave.services import Services
 
+PG_ENV = "ENCLAVE_TEST_DATABASE_URL"
+
+
+@asynccontextmanager
+async def fresh_postgres_database(admin_url: str) -> AsyncIterator[str]:
+    """A new, empty PostgreSQL database for one test, dropped afterwards."""
+    import asyncpg
+
+    name = f"enclave_t_{uuid.uuid4().hex[:12]}"
+    admin = await asyncpg.connect(admin_url)
+    try:
+        await admin.execute(f"CREATE DATABASE {name}")
+        try:
+            yield admin_url.rsplit("/", 1)[0] + "/" + name
+        finally:
+            await admin.execute(f"DROP DATABASE {name} WITH (FORCE)")
+    finally:
+        await admin.close()
+
+
 PASSWORD = "correct horse battery"
 
 
 def fast_settings(data_dir: Path) -> Settings:
     """A new deployment with a short failure delay, so the suite stays quick."""
-    init_deployment(data_dir, ["mail.test.example"])
+    init_deployment(data_dir, ["mail.test.example"], create_schema=False)
     settings = load_settings(data_dir, environ={})
     auth = settings.auth.model_copy(update={"failure_delay_ms": 50})
     return settings.model_copy(update={"auth": auth})

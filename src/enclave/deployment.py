@@ -67,8 +67,11 @@ require_mfa = true
 """
 
 
-def init_deployment(data_dir: Path, hostnames: list[str]) -> Settings:
-    """Create a new deployment; refuses to touch an existing one."""
+def init_deployment(
+    data_dir: Path, hostnames: list[str], *, create_schema: bool = True
+) -> Settings:
+    """Create a new deployment; refuses to touch an existing one. (The schema is created or
+    upgraded again whenever services open; ``create_schema`` only does it now.)"""
     config = data_dir / CONFIG_NAME
     if config.exists():
         raise ConfigError(f"{data_dir} already holds a deployment; refusing to overwrite it")
@@ -84,7 +87,8 @@ def init_deployment(data_dir: Path, hostnames: list[str]) -> Settings:
         settings.path(settings.tls.cert_file), settings.path(settings.tls.key_file), names
     )
     settings.path(settings.blobs.path).mkdir(parents=True, exist_ok=True, mode=0o700)
-    asyncio.run(_create_schema(settings))
+    if create_schema:
+        asyncio.run(_create_schema(settings))
     return settings
 
 

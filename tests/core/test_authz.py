@@ -96,3 +96,34 @@ async def test_restricted_session_is_refused_admin_work(
     )  # fmt: skip
     with pytest.raises(Forbidden):
         await services.users.list_users(restricted, "acme")
+
+
+async def test_postgresql_row_level_security_is_a_second_wall(
+    services: Services, two_tenants: dict[str, Principal]
+) -> None:
+    """Even a query that forgets the tenant filter sees only the scoped tenant's rows."""
+    if services.db.is_sqlite:
+        pytest.skip("row-level security is a PostgreSQL feature")
+    from sqlalchemy import text
+
+    from enclave.backends.db.platform import transaction
+
+    acme = TenantScope(two_tenants["alice"].tenant_id or "")
+    async with transaction(services.db) as tx:
+        unscoped = await tx.conn.execute(text("SELECT email FROM users"))
+        assert unscoped.all() == []  # no tenant set: nothing visible
+        await tx.scoped(acme)
+        raw = await tx.conn.execute(text("SELECT email FROM users ORDER BY email"))
+        assert [r[0] for r in raw] == [
+            "alice@acme.example", "bob@acme.example", "carol@acme.example",
+        ]  # fmt: skip
+    async with transaction(services.db, write=True) as tx:
+        await tx.scoped(acme)
+        with pytest.raises(Exception, match="row-level security"):
+            await tx.conn.execute(
+                text(
+                    "INSERT INTO groups (id, tenant_id, name, created_at) "
+                    "VALUES ('g1', :other, 'x', now())"
+                ),
+                {"other": two_tenants["gina"].tenant_id},
+            )

@@ -70,6 +70,8 @@ async def test_migrations_build_exactly_the_declared_schema(services: Services) 
 
 
 async def test_sqlite_runs_in_wal_with_foreign_keys(services: Services) -> None:
+    if not services.db.is_sqlite:
+        pytest.skip("SQLite pragmas")
     async with services.db.transaction() as conn:
         assert (await conn.exec_driver_sql("PRAGMA journal_mode")).scalar() == "wal"
         assert (await conn.exec_driver_sql("PRAGMA foreign_keys")).scalar() == 1
@@ -81,6 +83,6 @@ async def test_upgrade_is_idempotent(tmp_path: Path) -> None:
     try:
         await migrate.upgrade(db)
         await migrate.upgrade(db)
-        assert await migrate.current_revision(db) == "0001"
+        assert await migrate.current_revision(db) == migrate.head_revision()
     finally:
         await db.close()

@@ -20,7 +20,15 @@ import httpx
 import pyotp
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
-from webserver import Server, cli, cli_chains, copy_deployment, port_is_free, set_option
+
+from tests.frontends.webserver import (
+    Server,
+    cli,
+    cli_chains,
+    copy_deployment,
+    port_is_free,
+    set_option,
+)
 
 PASSWORD = "correct horse battery"
 OP_PASSWORD = "operator staple battery"
@@ -206,7 +214,9 @@ def test_healthz_and_metrics(main: Server) -> None:
             == logins_before + 1
         )
         # The /healthz request above was counted as a 200 GET.
-        assert (metric(after.text, "enclave_http_requests_total", method="GET", status="200") or 0) >= 2
+        assert (
+            metric(after.text, "enclave_http_requests_total", method="GET", status="200") or 0
+        ) >= 2
 
 
 # --- 2. sign-in, cookie, bearer, logout -------------------------------------------------
@@ -343,8 +353,13 @@ def test_sessions_list_and_revoke_one(main: Server) -> None:
         remaining = survivor.get("/api/sessions").json()
         assert [s["id"] for s in remaining] == sorted(ids)[1:]
 
-        assert survivor.delete(f"/api/sessions/{target}").status_code == 404
         assert survivor.delete("/api/sessions/abc").status_code == 404  # prefix too short
+        assert survivor.delete("/api/sessions/0123456789abcdef").status_code == 404
+
+        # Sessions are one's own: even a tenant admin cannot end someone else's by its id.
+        with bearer(main, token_for(main, ALICE)) as admin:
+            assert admin.delete(f"/api/sessions/{remaining[0]['id']}").status_code == 404
+        assert survivor.get("/api/me").status_code == 200
 
 
 # --- 6. second factor -------------------------------------------------------------------
@@ -360,7 +375,9 @@ def test_mfa_enrolment_and_logins(main: Server) -> None:
         assert uri.startswith("otpauth://totp/") and f"secret={secret}" in uri
         totp = pyotp.TOTP(secret)
 
-        wrong = api.post("/api/mfa/confirm", json={"code": "000000" if totp.now() != "000000" else "111111"})
+        wrong = api.post(
+            "/api/mfa/confirm", json={"code": "000000" if totp.now() != "000000" else "111111"}
+        )
         assert wrong.status_code == 400
         assert api.get("/api/me").json()["mfa"] is False
 
@@ -471,7 +488,9 @@ def test_audit_api_roles_and_tenant_isolation(main: Server) -> None:
         assert login(client, "gina@globex.example", "not the password at all").status_code == 401
         assert login(client, "gina@globex.example").status_code == 200
         gina_entries = all_audit(client)
-    assert any(e["action"] == "login.web" and e["actor"] == "gina@globex.example" for e in gina_entries)
+    assert any(
+        e["action"] == "login.web" and e["actor"] == "gina@globex.example" for e in gina_entries
+    )
     assert "acme" not in json.dumps(gina_entries)
 
     with main.client() as client:
@@ -539,9 +558,12 @@ def test_operator_screening_tenants_and_eligibility_at_every_use(
         assert created.json()["name"] == "initech"
         assert created.json()["status"] == "active"
         assert created.json()["domains"] == ["initech.example"]
-        assert op.post(
-            "/api/platform/tenants", json={"name": "initech", "domains": ["other.example"]}
-        ).status_code == 409
+        assert (
+            op.post(
+                "/api/platform/tenants", json={"name": "initech", "domains": ["other.example"]}
+            ).status_code
+            == 409
+        )
         assert op.post("/api/platform/tenants", json={"name": "x2"}).status_code == 400
 
         listed = op.get("/api/platform/tenants")
@@ -621,8 +643,14 @@ def test_operator_session_reads_no_tenant_data(main: Server, template: Deploymen
             assert reply.status_code in (400, 403, 404), (path, reply.text)
             assert "@acme.example" not in reply.text
 
+        # Operators hold no tenant rights; the tenant audit endpoint must not hand them a log.
         audit = op.get("/api/audit")
-        assert audit.status_code == 403, f"operator read an audit log: {audit.text[:300]}"
+        leaked = sorted(set(re.findall(r"[\w.+-]+@acme\.example", audit.text)))
+        assert audit.status_code == 403, (
+            f"an operator session got {audit.status_code} from /api/audit: the platform log, "
+            f"naming tenant users {leaked}"
+        )
+        assert audit.json()["error"] == "forbidden"
 
 
 def test_tenant_admin_gets_no_platform_api(main: Server) -> None:

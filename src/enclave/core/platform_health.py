@@ -6,6 +6,7 @@ from typing import Any
 
 from enclave.backends.db.engine import Database
 from enclave.backends.db.platform import transaction
+from enclave.backends.db.scoped import TenantScope
 from enclave.core.audit import PLATFORM
 from enclave.core.authz import Authorizer
 from enclave.core.principal import Principal
@@ -38,7 +39,9 @@ class PlatformHealth:
         await self._authz.platform(principal, "platform.health", "platform")
         async with transaction(self._db) as tx:
             tenants = await tx.tenants.all()
-            counts = await tx.tenants.user_counts()
+            users = 0
+            for tenant in tenants:
+                users += await (await tx.scoped(TenantScope(tenant["id"]))).users.count()
             operators = await tx.operators.all()
             head = await tx.audit.last(PLATFORM)
         return {
@@ -48,7 +51,7 @@ class PlatformHealth:
                 "active": sum(1 for t in tenants if t["status"] == "active"),
                 "suspended": sum(1 for t in tenants if t["status"] == "suspended"),
             },
-            "users": sum(counts.values()),
+            "users": users,
             "operators": len(operators),
             "platform_audit_seq": int(head["seq"]) if head else 0,
         }

@@ -9,6 +9,7 @@ from datetime import datetime
 from enclave.backends.blobs import BlobStore
 from enclave.backends.db.engine import Database
 from enclave.backends.db.platform import Tx, transaction
+from enclave.backends.db.scoped import TenantScope
 from enclave.core import clock, names
 from enclave.core.audit import AuditEvent, AuditLog
 from enclave.core.authz import Authorizer
@@ -112,11 +113,11 @@ class TenantService:
     async def list_tenants(self, principal: Principal) -> list[Tenant]:
         await self._authz.platform(principal, "tenant.list", "tenants")
         async with transaction(self._db) as tx:
-            counts = await tx.tenants.user_counts()
             result = []
             for row in await tx.tenants.all():
                 tenant = await find_tenant(tx, row["id"])
-                result.append(Tenant(**{**tenant.__dict__, "users": counts.get(tenant.id, 0)}))
+                users = await (await tx.scoped(TenantScope(tenant.id))).users.count()
+                result.append(Tenant(**{**tenant.__dict__, "users": users}))
             return result
 
     async def set_status(self, principal: Principal, name: str, status: str) -> Tenant:

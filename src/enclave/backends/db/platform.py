@@ -10,7 +10,7 @@ from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select, text, update
+from sqlalchemy import delete, insert, select, text, update
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -53,10 +53,6 @@ class TenantsRepo(_Repo):
 
     async def remove(self, tenant_id: str) -> None:
         await self._conn.execute(delete(s.tenants).where(s.tenants.c.id == tenant_id))
-
-    async def user_counts(self) -> dict[str, int]:
-        query = select(s.users.c.tenant_id, func.count()).group_by(s.users.c.tenant_id)
-        return {row[0]: int(row[1]) for row in (await self._conn.execute(query)).all()}
 
 
 class TenantKeysRepo(_Repo):
