@@ -103,6 +103,22 @@ class _Server(uvicorn.Server):
         yield
 
 
+HOUSEKEEPING_SECONDS = 3600
+
+
+async def _housekeeping(services: Services) -> None:
+    """Hourly: collect orphaned and unreferenced objects, forget expired sessions."""
+    grace = services.settings.blobs.orphan_grace_seconds
+    while True:
+        await asyncio.sleep(HOUSEKEEPING_SECONDS)
+        try:
+            removed = await services.content.collect_garbage(grace)
+            expired = await services.auth.purge_expired_sessions()
+            log.info("housekeeping", objects_removed=removed, sessions_purged=expired)
+        except Exception:  # keep serving; the next round retries
+            log.exception("housekeeping failed")
+
+
 def server_tls(settings: Settings) -> ssl.SSLContext:
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.load_cert_chain(
@@ -143,11 +159,13 @@ async def serve(settings: Settings, *, ready: asyncio.Event | None = None) -> No
         log.info("listening", http=f"{settings.listen.bind}:{settings.listen.http_port}")
         if ready is not None:
             ready.set()
+        housekeeping = asyncio.create_task(_housekeeping(services), name="housekeeping")
         stopper = asyncio.create_task(stop.wait())
         await asyncio.wait({task, stopper}, return_when=asyncio.FIRST_COMPLETED)
         http.should_exit = True
         await task
         stopper.cancel()
+        housekeeping.cancel()
         log.info("stopped")
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.remove_signal_handler(sig)

@@ -176,8 +176,14 @@ def gc(data: Path | None = DataOption) -> None:
     """Collect unreferenced and orphaned stored objects, and expired sessions."""
     settings = settings_for(data)
     grace = settings.blobs.orphan_grace_seconds
-    removed = run(data, lambda s, p: s.content.collect_garbage(grace))
-    out.print(f"removed {removed} stored object(s)")
+    async def collect(services, _principal) -> tuple[int, int]:  # type: ignore[no-untyped-def]
+        return (
+            await services.content.collect_garbage(grace),
+            await services.auth.purge_expired_sessions(),
+        )
+
+    removed, expired = run(data, collect)
+    out.print(f"removed {removed} stored object(s) and {expired} expired session(s)")
 
 
 def main() -> None:

@@ -27,7 +27,6 @@ from enclave.core.audit import AuditEvent, AuditLog
 from enclave.core.errors import (
     AuthenticationFailed,
     EnclaveError,
-    Forbidden,
     NotFound,
     SecondFactorRequired,
 )
@@ -332,7 +331,6 @@ class Authenticator:
                 tx, AuditEvent.by(principal, "session.revoke", f"session:{session_prefix}")
             )
 
-    async def require(self, principal: Principal) -> Principal:
-        if principal.restricted:
-            raise Forbidden("enrol a second factor first")
-        return principal
+    async def purge_expired_sessions(self) -> int:
+        async with transaction(self._db, write=True) as tx:
+            return await tx.sessions.purge_expired(clock.now())

@@ -9,7 +9,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from enclave.core.auth import SignedIn
-from enclave.core.errors import AuthenticationFailed, SecondFactorRequired
+from enclave.core.errors import AuthenticationFailed, Invalid, SecondFactorRequired
 from enclave.core.identity import User
 from enclave.web.common import (
     COOKIE,
@@ -150,6 +150,18 @@ async def audit_entries(request: Request) -> Response:
     return JSONResponse(rows)
 
 
+async def tenant_policy(request: Request) -> Response:
+    """Tenant admins: require (or stop requiring) a second factor for everyone."""
+    who = await principal(request)
+    data = await body(request)
+    if not isinstance(data.get("require_mfa"), bool):
+        raise Invalid("require_mfa must be true or false")
+    tenant = await services(request).tenants.require_mfa(
+        who, who.tenant_id or "", data["require_mfa"]
+    )
+    return JSONResponse({"tenant": tenant.name, "require_mfa": tenant.require_mfa})
+
+
 routes = [
     Route("/api/login", login, methods=["POST"]),
     Route("/api/logout", logout, methods=["POST"]),
@@ -162,4 +174,5 @@ routes = [
     Route("/api/app-passwords", add_app_password, methods=["POST"]),
     Route("/api/app-passwords/{app_id}", revoke_app_password, methods=["DELETE"]),
     Route("/api/audit", audit_entries),
+    Route("/api/tenant/policy", tenant_policy, methods=["PUT"]),
 ]
