@@ -176,6 +176,7 @@ def gc(data: Path | None = DataOption) -> None:
     """Collect unreferenced and orphaned stored objects, and expired sessions."""
     settings = settings_for(data)
     grace = settings.blobs.orphan_grace_seconds
+
     async def collect(services, _principal) -> tuple[int, int]:  # type: ignore[no-untyped-def]
         return (
             await services.content.collect_garbage(grace),

@@ -14,6 +14,7 @@ from enclave.core.identity import User
 from enclave.web.common import (
     COOKIE,
     body,
+    int_param,
     metrics,
     principal,
     services,
@@ -144,8 +145,8 @@ async def revoke_app_password(request: Request) -> Response:
 
 async def audit_entries(request: Request) -> Response:
     who = await principal(request)
-    after = int(request.query_params.get("after", "0") or 0)
-    limit = int(request.query_params.get("limit", "100") or 100)
+    after = int_param(request, "after", 0)
+    limit = int_param(request, "limit", 100)
     rows = await services(request).audit_access.entries(who, who.tenant_id, after, limit)
     return JSONResponse(rows)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from starlette.requests import Request
@@ -39,11 +40,24 @@ async def principal(request: Request) -> Principal:
     return await services(request).auth.resolve(token)
 
 
+MAX_JSON_BYTES = 64 * 1024
+
+
+class PayloadTooLarge(Invalid):
+    code = "payload_too_large"
+
+
 async def body(request: Request, *required: str) -> dict[str, Any]:
+    """The JSON object sent, with its required string fields present; read with a size cap."""
     if request.headers.get("content-type", "").split(";")[0].strip() != "application/json":
         raise Invalid("send application/json")  # also stops cross-site form posts
+    raw = bytearray()
+    async for chunk in request.stream():
+        raw += chunk
+        if len(raw) > MAX_JSON_BYTES:
+            raise PayloadTooLarge(f"body larger than {MAX_JSON_BYTES} bytes")
     try:
-        data = await request.json()
+        data = json.loads(raw)
     except ValueError:
         raise Invalid("body is not valid JSON") from None
     if not isinstance(data, dict):
@@ -52,6 +66,16 @@ async def body(request: Request, *required: str) -> dict[str, Any]:
     if missing:
         raise Invalid(f"missing or non-string field(s): {', '.join(missing)}")
     return data
+
+
+def int_param(request: Request, name: str, default: int) -> int:
+    value = request.query_params.get(name)
+    if value is None or value == "":
+        return default
+    try:
+        return int(value)
+    except ValueError:
+        raise Invalid(f"{name} must be an integer") from None
 
 
 def signed_in(request: Request, token: str, payload: dict[str, Any], max_age: int) -> JSONResponse:

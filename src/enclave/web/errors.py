@@ -6,8 +6,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from enclave.core import errors
+from enclave.web.common import PayloadTooLarge
 
 STATUS: dict[type[errors.EnclaveError], int] = {
+    PayloadTooLarge: 413,
     errors.Invalid: 400,
     errors.SecondFactorRequired: 401,
     errors.AuthenticationFailed: 401,
