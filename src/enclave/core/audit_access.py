@@ -20,7 +20,9 @@ class AuditAccess:
 
     async def _log_of(self, principal: Principal, tenant: str | None, action: str) -> str:
         if tenant is None:
-            await self._authz.platform(principal, action, "audit:platform")
+            # The platform log names tenants' users (host-console actions on them), so it is
+            # read only on the host console, never by operators over the network.
+            await self._authz.host_console(principal, action, "audit:platform")
             return PLATFORM
         async with transaction(self._db) as tx:
             found = await find_tenant(tx, tenant)

@@ -323,7 +323,14 @@ class Authenticator:
         """End one of the principal's own sessions, named by the id ``sessions`` shows."""
         async with transaction(self._db, write=True) as tx:
             rows = await tx.sessions.of_subject(principal.realm.value, principal.id)
-            match = [r["id"] for r in rows if r["id"].startswith(session_prefix)]
+            now = clock.now()
+            match = [
+                r["id"]
+                for r in rows
+                if r["id"].startswith(session_prefix)
+                and r["revoked_at"] is None
+                and r["expires_at"] > now
+            ]
             if len(session_prefix) < 8 or len(match) != 1:
                 raise NotFound("no such session")
             await tx.sessions.revoke(match, clock.now())

@@ -5,7 +5,8 @@ Rules:
   and the host console;
 - tenant administration: that tenant's admins, and the host console;
 - reading a tenant's audit log: that tenant's admins and auditors, and the host console;
-- acting on one's own account: the user, that tenant's admins, and the host console.
+- acting on one's own account: the user, that tenant's admins, and the host console;
+- reading the platform audit log: the host console only (it names tenants' users).
 Operators hold no tenant rights at all: content access comes only through a lockbox grant.
 """
 
@@ -45,6 +46,10 @@ class Authorizer:
                 return
             raise await self._deny(principal, action, target, f"not eligible: {problem}", None)
         raise await self._deny(principal, action, target, "platform operators only", None)
+
+    async def host_console(self, principal: Principal, action: str, target: str) -> None:
+        if principal.realm is not Realm.SYSTEM:
+            raise await self._deny(principal, action, target, "host console only", None)
 
     def _in_tenant(self, principal: Principal, tenant_id: str, roles: set[Role]) -> bool:
         return (
