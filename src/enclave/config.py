@@ -139,7 +139,7 @@ class Settings(Section):
 def resolve_data_dir(data: str | Path | None) -> Path:
     """``--data`` if given, else ``$ENCLAVE_DATA``; a clear error when neither is set."""
     value = data if data is not None else os.environ.get(DATA_ENV)
-    if not value:
+    if value is None or not str(value).strip():
         raise ConfigError(f"no data directory: pass --data DIR or set {DATA_ENV}")
     return Path(value).expanduser().resolve()
 

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import shutil
 from pathlib import Path
 
 from enclave.backends.db import migrate
 from enclave.backends.db.engine import Database
 from enclave.config import CONFIG_NAME, ConfigError, Settings, load_settings
 from enclave.core.audit import write_signing_key
+from enclave.core.errors import Invalid
 from enclave.core.keys import write_master_key
+from enclave.core.names import hostname
 from enclave.tlscert import write_self_signed
 
 TEMPLATE = """\
@@ -70,25 +74,38 @@ require_mfa = true
 def init_deployment(
     data_dir: Path, hostnames: list[str], *, create_schema: bool = True
 ) -> Settings:
-    """Create a new deployment; refuses to touch an existing one. (The schema is created or
-    upgraded again whenever services open; ``create_schema`` only does it now.)"""
+    """Create a new deployment; refuses to touch an existing one, and leaves nothing behind
+    if any step fails. (Services create or upgrade the schema whenever they open;
+    ``create_schema`` only does it now.)"""
     config = data_dir / CONFIG_NAME
     if config.exists():
         raise ConfigError(f"{data_dir} already holds a deployment; refusing to overwrite it")
     if data_dir.exists() and any(data_dir.iterdir()):
         raise ConfigError(f"{data_dir} is not empty; choose a new directory")
-    data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-    names = hostnames or ["localhost"]
-    config.write_text(TEMPLATE.format(hostnames="[" + ", ".join(f'"{n}"' for n in names) + "]"))
-    settings = load_settings(data_dir, environ={})
-    write_master_key(settings.path(settings.keys.master_key_file))
-    write_signing_key(settings.path(settings.keys.audit_signing_key_file))
-    write_self_signed(
-        settings.path(settings.tls.cert_file), settings.path(settings.tls.key_file), names
-    )
-    settings.path(settings.blobs.path).mkdir(parents=True, exist_ok=True, mode=0o700)
-    if create_schema:
-        asyncio.run(_create_schema(settings))
+    try:
+        names = [hostname(n) for n in hostnames] or ["localhost"]
+    except Invalid as exc:
+        raise ConfigError(str(exc)) from None
+    existed = data_dir.exists()
+    try:
+        data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        config.write_text(TEMPLATE.format(hostnames=json.dumps(names)))
+        settings = load_settings(data_dir, environ={})
+        write_master_key(settings.path(settings.keys.master_key_file))
+        write_signing_key(settings.path(settings.keys.audit_signing_key_file))
+        write_self_signed(
+            settings.path(settings.tls.cert_file), settings.path(settings.tls.key_file), names
+        )
+        settings.path(settings.blobs.path).mkdir(parents=True, exist_ok=True, mode=0o700)
+        if create_schema:
+            asyncio.run(_create_schema(settings))
+    except BaseException:
+        if existed:
+            for child in data_dir.iterdir():
+                shutil.rmtree(child) if child.is_dir() else child.unlink()
+        else:
+            shutil.rmtree(data_dir, ignore_errors=True)
+        raise
     return settings
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import os
 import sys
 from pathlib import Path
@@ -20,18 +21,21 @@ keys = typer.Typer(help="Tenant keys.", no_args_is_help=True)
 def export(
     tenant: str | None = typer.Option(None, "--tenant", help="Tenant (default: platform log)."),
     output: Path | None = typer.Option(None, "--output", "-o", help="File (default: stdout)."),
-    data: Path | None = DataOption,
+    data: str | None = DataOption,
 ) -> None:
     """Write a log as JSON lines with its signed checkpoints (the head is signed first)."""
+    handle = sys.stdout
+    if output is not None:  # open first: a bad path fails before anything is recorded
+        try:
+            fd = os.open(output, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        except OSError as exc:
+            fail(f"cannot write {output}: {exc.strerror}", 2)
+        handle = os.fdopen(fd, "w", encoding="utf-8")
     lines = run(data, lambda s, p: s.audit_access.export(p, tenant))
-    text = "\n".join(lines) + "\n"
-    if output is None:
-        sys.stdout.write(text)
-        return
-    fd = os.open(output, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(text)
-    err.print(f"wrote {len(lines) - 1} records to {output}")
+    with handle if output is not None else contextlib.nullcontext(handle):
+        handle.write("\n".join(lines) + "\n")
+    if output is not None:
+        err.print(f"wrote {len(lines) - 1} records to {output}")
 
 
 @app.command("verify")
@@ -64,7 +68,7 @@ def verify(
 
 
 @app.command("pubkey")
-def pubkey(data: Path | None = DataOption) -> None:
+def pubkey(data: str | None = DataOption) -> None:
     """Print the deployment's audit signing public key (publish it for verifiers)."""
 
     async def read(services, _principal) -> str:  # type: ignore[no-untyped-def]
@@ -76,7 +80,7 @@ def pubkey(data: Path | None = DataOption) -> None:
 @app.command("checkpoint")
 def checkpoint(
     tenant: str | None = typer.Option(None, "--tenant", help="Tenant (default: platform log)."),
-    data: Path | None = DataOption,
+    data: str | None = DataOption,
 ) -> None:
     """Sign the current head of a log now."""
     seq = run(data, lambda s, p: s.audit_access.checkpoint(p, tenant))
@@ -86,7 +90,7 @@ def checkpoint(
 @keys.command("rotate")
 def rotate(
     tenant: str = typer.Option(..., "--tenant", help="Tenant name."),
-    data: Path | None = DataOption,
+    data: str | None = DataOption,
 ) -> None:
     """Rotate a tenant's key: data keys are re-wrapped, content is not re-encrypted."""
     version = run(data, lambda s, p: s.tenants.rotate_key(p, tenant))

@@ -14,6 +14,7 @@ from typing import Any, NoReturn, TypeVar
 import typer
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from enclave.app import open_services
 from enclave.config import ConfigError, Settings, load_settings, resolve_data_dir
@@ -22,8 +23,9 @@ from enclave.core.principal import Principal
 from enclave.services import Services
 
 T = TypeVar("T")
-out = Console(soft_wrap=True)
-err = Console(stderr=True, soft_wrap=True)
+# No markup: names and messages come from users and must print literally.
+out = Console(soft_wrap=True, markup=False, highlight=False)
+err = Console(stderr=True, soft_wrap=True, markup=False, highlight=False)
 
 DataOption = typer.Option(
     None, "--data", envvar="ENCLAVE_DATA", help="Deployment directory (default: $ENCLAVE_DATA)."
@@ -43,7 +45,7 @@ EXIT: dict[type[Exception], int] = {
 
 
 def fail(message: str, code: int = 1) -> NoReturn:
-    err.print(f"[bold red]error:[/] {message}", highlight=False)
+    err.print(Text("error: ", style="bold red") + Text(message))
     raise typer.Exit(code)
 
 
@@ -54,7 +56,7 @@ def exit_code(exc: Exception) -> int:
     return 1
 
 
-def settings_for(data: Path | None) -> Settings:
+def settings_for(data: str | Path | None) -> Settings:
     try:
         return load_settings(resolve_data_dir(data))
     except ConfigError as exc:
@@ -65,7 +67,7 @@ def console_principal() -> Principal:
     return Principal.system(getpass.getuser())
 
 
-def run(data: Path | None, call: Callable[[Services, Principal], Awaitable[T]]) -> T:
+def run(data: str | Path | None, call: Callable[[Services, Principal], Awaitable[T]]) -> T:
     """Open the deployment, run one service call as the host console, close, map errors."""
     settings = settings_for(data)
 
@@ -111,5 +113,5 @@ def show(rows: list[dict[str, Any]], columns: list[str], as_json: bool, title: s
     for column in columns:
         table.add_column(column)
     for row in rows:
-        table.add_row(*("" if row.get(c) is None else str(row.get(c)) for c in columns))
+        table.add_row(*(Text("" if row.get(c) is None else str(row.get(c))) for c in columns))
     out.print(table)

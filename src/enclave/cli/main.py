@@ -30,7 +30,7 @@ app.add_typer(audit.keys, name="key")
 
 @app.command("init")
 def init(
-    data: Path | None = DataOption,
+    data: str | None = DataOption,
     hostname: list[str] = typer.Option(
         [], "--hostname", help="Host name for the TLS certificate (repeatable)."
     ),
@@ -70,7 +70,7 @@ ImapPort = typer.Option(None, "--imap-port", help="IMAP port.")
 
 @app.command("serve")
 def serve(
-    data: Path | None = DataOption,
+    data: str | None = DataOption,
     bind: str | None = BindOption,
     http_port: int | None = HttpPort,
     smtp_port: int | None = SmtpPort,
@@ -172,7 +172,7 @@ def demo(
 
 
 @app.command("gc")
-def gc(data: Path | None = DataOption) -> None:
+def gc(data: str | None = DataOption) -> None:
     """Collect unreferenced and orphaned stored objects, and expired sessions."""
     settings = settings_for(data)
     grace = settings.blobs.orphan_grace_seconds

@@ -20,28 +20,27 @@ def add(
     name: str = typer.Option("", "--name", help="Display name."),
     password_file: Path | None = PasswordFile,
     password_stdin: bool = PasswordStdin,
-    data: Path | None = DataOption,
+    data: str | None = DataOption,
 ) -> None:
     """Add an operator with a password and a TOTP second factor (shown once)."""
     password = read_password(password_file, password_stdin, "Operator password")
     operator, uri = run(data, lambda s, p: s.operators.add(p, username, name, password))
-    out.print(f"added operator [bold]{operator.username}[/]. Scan into their authenticator:")
+    out.print(f"added operator {operator.username}. Scan into their authenticator:")
     typer.echo(uri)
     if operator.problems:
-        out.print("[yellow]Not yet eligible to operate:[/] " + "; ".join(operator.problems))
+        out.print("Not yet eligible to operate: " + "; ".join(operator.problems))
 
 
 @app.command("list")
 def list_(
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
-    data: Path | None = DataOption,
+    data: str | None = DataOption,
 ) -> None:
     """List operators with their screening and whether they meet the policy today."""
     operators = run(data, lambda s, p: s.operators.list_operators())
-    rows = [
-        asdict(o) | {"eligible": not o.problems, "problems": "; ".join(o.problems)}
-        for o in operators
-    ]
+    rows = [asdict(o) | {"eligible": not o.problems} for o in operators]
+    if not as_json:
+        rows = [row | {"problems": "; ".join(row["problems"])} for row in rows]
     show(
         rows,
         [
@@ -75,7 +74,7 @@ def screen(
     check_level: str | None = typer.Option(None, help="Background check level, e.g. tier3."),
     check_date: str | None = typer.Option(None, help="Date of the last check (YYYY-MM-DD)."),
     training_date: str | None = typer.Option(None, help="Date of the last training."),
-    data: Path | None = DataOption,
+    data: str | None = DataOption,
 ) -> None:
     """Record an operator's screening attributes."""
     operator = run(
@@ -96,14 +95,14 @@ def screen(
 
 
 @app.command("suspend")
-def suspend(username: str, data: Path | None = DataOption) -> None:
+def suspend(username: str, data: str | None = DataOption) -> None:
     """Suspend an operator (sessions end at once)."""
     run(data, lambda s, p: s.operators.set_status(p, username, "suspended"))
     out.print(f"suspended {username}")
 
 
 @app.command("activate")
-def activate(username: str, data: Path | None = DataOption) -> None:
+def activate(username: str, data: str | None = DataOption) -> None:
     """Re-activate a suspended operator."""
     run(data, lambda s, p: s.operators.set_status(p, username, "active"))
     out.print(f"activated {username}")

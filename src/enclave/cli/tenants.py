@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import asdict
-from pathlib import Path
 
 import typer
 
@@ -18,20 +17,18 @@ def create(
     name: str,
     domain: list[str] = typer.Option(..., "--domain", help="Mail domain (repeatable)."),
     quota: int | None = typer.Option(None, help="Default per-user quota in MiB."),
-    data: Path | None = DataOption,
+    data: str | None = DataOption,
 ) -> None:
     """Create a tenant with its own keys and one or more mail domains."""
     quota_bytes = quota * 1024 * 1024 if quota is not None else None
     tenant = run(data, lambda s, p: s.tenants.create(p, name, domain, quota_bytes))
-    out.print(
-        f"created tenant [bold]{tenant.name}[/] ({tenant.id}) for {', '.join(tenant.domains)}"
-    )
+    out.print(f"created tenant {tenant.name} ({tenant.id}) for {', '.join(tenant.domains)}")
 
 
 @app.command("list")
 def list_(
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
-    data: Path | None = DataOption,
+    data: str | None = DataOption,
 ) -> None:
     """List tenants."""
     tenants = run(data, lambda s, p: s.tenants.list_tenants(p))
@@ -42,21 +39,21 @@ def list_(
 
 
 @app.command("suspend")
-def suspend(name: str, data: Path | None = DataOption) -> None:
+def suspend(name: str, data: str | None = DataOption) -> None:
     """Suspend a tenant: its users can no longer sign in; nothing is deleted."""
     run(data, lambda s, p: s.tenants.set_status(p, name, SUSPENDED))
     out.print(f"suspended {name}")
 
 
 @app.command("resume")
-def resume(name: str, data: Path | None = DataOption) -> None:
+def resume(name: str, data: str | None = DataOption) -> None:
     """Lift a suspension."""
     run(data, lambda s, p: s.tenants.set_status(p, name, ACTIVE))
     out.print(f"resumed {name}")
 
 
 @app.command("add-domain")
-def add_domain(name: str, domain: str, data: Path | None = DataOption) -> None:
+def add_domain(name: str, domain: str, data: str | None = DataOption) -> None:
     """Give a tenant another mail domain."""
     run(data, lambda s, p: s.tenants.add_domain(p, name, domain))
     out.print(f"{domain} now belongs to {name}")
@@ -66,7 +63,7 @@ def add_domain(name: str, domain: str, data: Path | None = DataOption) -> None:
 def require_mfa(
     name: str,
     required: bool = typer.Option(True, "--on/--off", help="Require a second factor."),
-    data: Path | None = DataOption,
+    data: str | None = DataOption,
 ) -> None:
     """Require (or stop requiring) a second factor for every user of the tenant."""
     run(data, lambda s, p: s.tenants.require_mfa(p, name, required))
@@ -77,7 +74,7 @@ def require_mfa(
 def delete(
     name: str,
     yes: bool = typer.Option(False, "--yes", help="Do not ask for confirmation."),
-    data: Path | None = DataOption,
+    data: str | None = DataOption,
 ) -> None:
     """Delete a tenant: its keys are destroyed first (crypto-shredding), then its data."""
     if not yes:

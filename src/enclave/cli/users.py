@@ -33,7 +33,7 @@ def add(
     no_password: bool = typer.Option(False, "--no-password", help="Set the password later."),
     password_file: Path | None = PasswordFile,
     password_stdin: bool = PasswordStdin,
-    data: Path | None = DataOption,
+    data: str | None = DataOption,
 ) -> None:
     """Add a user; the tenant is the one that owns the address's domain."""
     role = Role.ADMIN if admin else Role.AUDITOR if auditor else Role.USER
@@ -52,7 +52,7 @@ def add(
 def list_(
     tenant: str = typer.Option(..., "--tenant", help="Tenant name."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
-    data: Path | None = DataOption,
+    data: str | None = DataOption,
 ) -> None:
     """List a tenant's users."""
     users = run(data, lambda s, p: s.users.list_users(p, tenant))
@@ -65,14 +65,14 @@ def list_(
 
 
 @app.command("disable")
-def disable(email: str, data: Path | None = DataOption) -> None:
+def disable(email: str, data: str | None = DataOption) -> None:
     """Disable a user: sign-ins refused, sessions ended; nothing deleted."""
     run(data, lambda s, p: s.users.set_status(p, email, "disabled"))
     out.print(f"disabled {email}")
 
 
 @app.command("enable")
-def enable(email: str, data: Path | None = DataOption) -> None:
+def enable(email: str, data: str | None = DataOption) -> None:
     """Re-enable a disabled user."""
     run(data, lambda s, p: s.users.set_status(p, email, "active"))
     out.print(f"enabled {email}")
@@ -83,7 +83,7 @@ def passwd(
     email: str,
     password_file: Path | None = PasswordFile,
     password_stdin: bool = PasswordStdin,
-    data: Path | None = DataOption,
+    data: str | None = DataOption,
 ) -> None:
     """Set a user's password (their sessions end)."""
     password = read_password(password_file, password_stdin, "New password")
@@ -95,11 +95,11 @@ def passwd(
 def app_password_add(
     email: str,
     name: str = typer.Option(..., "--name", help="Which client or device it is for."),
-    data: Path | None = DataOption,
+    data: str | None = DataOption,
 ) -> None:
     """Create an app password; it is shown once."""
     app_pw, secret = run(data, lambda s, p: s.users.add_app_password(p, email, name))
-    out.print(f"app password [bold]{app_pw.name}[/] ({app_pw.id[:8]}) for {email}:")
+    out.print(f"app password {app_pw.name!r} ({app_pw.id[:8]}) for {email}, shown once:")
     typer.echo(secret)
 
 
@@ -107,7 +107,7 @@ def app_password_add(
 def app_password_list(
     email: str,
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
-    data: Path | None = DataOption,
+    data: str | None = DataOption,
 ) -> None:
     """List a user's app passwords (never their secrets)."""
     apps = run(data, lambda s, p: s.users.list_app_passwords(p, email))
@@ -123,7 +123,7 @@ def app_password_list(
 def app_password_revoke(
     email: str,
     app_id: str = typer.Argument(..., help="Id (or its first 8 characters) or name."),
-    data: Path | None = DataOption,
+    data: str | None = DataOption,
 ) -> None:
     """Revoke an app password: clients using it are refused from now on."""
     run(data, lambda s, p: s.users.revoke_app_password(p, email, app_id))
@@ -134,7 +134,7 @@ def app_password_revoke(
 def mfa_enroll(
     email: str,
     code: str | None = typer.Option(None, "--code", help="A code from the authenticator."),
-    data: Path | None = DataOption,
+    data: str | None = DataOption,
 ) -> None:
     """Enrol a TOTP authenticator: shows the secret, then asks for a code to confirm it."""
     enrolment = run(data, lambda s, p: s.users.begin_mfa(p, email))
@@ -149,7 +149,7 @@ def mfa_enroll(
 
 
 @mfa.command("reset")
-def mfa_reset(email: str, data: Path | None = DataOption) -> None:
+def mfa_reset(email: str, data: str | None = DataOption) -> None:
     """Remove a user's second factor (lost device); they must enrol again."""
     run(data, lambda s, p: s.users.reset_mfa(p, email))
     out.print(f"second factor removed for {email}")
@@ -160,7 +160,7 @@ def group_add(
     tenant: str,
     name: str,
     address: str | None = typer.Option(None, "--address", help="Distribution address."),
-    data: Path | None = DataOption,
+    data: str | None = DataOption,
 ) -> None:
     """Create a group in a tenant."""
     run(data, lambda s, p: s.users.add_group(p, tenant, name, address))
@@ -168,7 +168,7 @@ def group_add(
 
 
 @groups.command("add-member")
-def group_add_member(tenant: str, name: str, email: str, data: Path | None = DataOption) -> None:
+def group_add_member(tenant: str, name: str, email: str, data: str | None = DataOption) -> None:
     """Add a user to a group."""
     run(data, lambda s, p: s.users.add_member(p, tenant, name, email))
     out.print(f"{email} is now in {name}")
@@ -178,7 +178,7 @@ def group_add_member(tenant: str, name: str, email: str, data: Path | None = Dat
 def group_list(
     tenant: str,
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
-    data: Path | None = DataOption,
+    data: str | None = DataOption,
 ) -> None:
     """List a tenant's groups and members."""
     found = run(data, lambda s, p: s.users.groups(p, tenant))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import re
 
 from enclave.core.errors import Invalid
@@ -27,6 +28,19 @@ def domain(value: str) -> str:
     labels = name.split(".")
     if len(name) > 253 or len(labels) < 2 or not all(_LABEL.match(label) for label in labels):
         raise Invalid(f"domain {value!r} is not a valid host name")
+    return name
+
+
+def hostname(value: str) -> str:
+    """A host name for the certificate: an IP address, or one or more DNS labels."""
+    name = value.strip().lower().rstrip(".")
+    try:
+        return str(ipaddress.ip_address(name))
+    except ValueError:
+        pass
+    labels = name.split(".")
+    if not name or len(name) > 253 or not all(_LABEL.match(label) for label in labels):
+        raise Invalid(f"host name {value!r} is not a valid DNS name or IP address")
     return name
 
 
