@@ -11,7 +11,7 @@ from typing import Any
 import pyotp
 
 from enclave.backends.db.engine import Database
-from enclave.backends.db.platform import Tx, transaction
+from enclave.backends.db.platform import DuplicateKey, Tx, transaction
 from enclave.backends.db.scoped import Scoped, TenantScope
 from enclave.core import clock, names, passwords
 from enclave.core.audit import AuditEvent, AuditLog
@@ -136,7 +136,7 @@ class UserService:
             }
             try:
                 await scoped.users.add(**row)
-            except Exception as exc:  # the address is taken in another tenant's namespace
+            except DuplicateKey as exc:  # the address is taken (a group or another tenant)
                 raise Conflict(f"address {address} is already in use") from exc
             await self._event(
                 tx, actor, "user.add", row | {"tenant_id": tenant.id}, reason=f"role {row['role']}"

@@ -35,13 +35,7 @@ async def operator_login(request: Request) -> Response:
         metrics(request).logins.labels("operator", "failure").inc()
         raise
     metrics(request).logins.labels("operator", "success").inc()
-    max_age = int(services(request).settings.auth.session_ttl_hours * 3600)
-    return signed_in(
-        request,
-        result.token,
-        {"token": result.token, "expires_at": result.expires_at.isoformat()},
-        max_age,
-    )
+    return signed_in(request, result)
 
 
 async def list_tenants(request: Request) -> Response:

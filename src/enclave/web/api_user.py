@@ -48,19 +48,8 @@ async def login(request: Request) -> Response:
         metrics(request).logins.labels("tenant", "failure").inc()
         raise
     metrics(request).logins.labels("tenant", "success").inc()
-    max_age = int(
-        (result.expires_at - result.expires_at.now(result.expires_at.tzinfo)).total_seconds()
-    )
     return signed_in(
-        request,
-        result.token,
-        {
-            "token": result.token,
-            "expires_at": result.expires_at.isoformat(),
-            "restricted": result.principal.restricted,
-            "email": result.principal.name,
-        },
-        max_age,
+        request, result, restricted=result.principal.restricted, email=result.principal.name
     )
 
 

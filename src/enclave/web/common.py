@@ -8,6 +8,8 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
+from enclave.core import clock
+from enclave.core.auth import SignedIn
 from enclave.core.errors import AuthenticationFailed, Invalid
 from enclave.core.principal import Principal
 from enclave.services import Services
@@ -78,12 +80,14 @@ def int_param(request: Request, name: str, default: int) -> int:
         raise Invalid(f"{name} must be an integer") from None
 
 
-def signed_in(request: Request, token: str, payload: dict[str, Any], max_age: int) -> JSONResponse:
+def signed_in(request: Request, result: SignedIn, **extra: Any) -> JSONResponse:
+    """The sign-in reply: the token in the body (API clients) and as a strict cookie (pages)."""
+    payload = {"token": result.token, "expires_at": result.expires_at.isoformat(), **extra}
     response = JSONResponse(payload)
     response.set_cookie(
         COOKIE,
-        token,
-        max_age=max_age,
+        result.token,
+        max_age=max(0, int((result.expires_at - clock.now()).total_seconds())),
         httponly=True,
         secure=request.url.scheme == "https",
         samesite="strict",
