@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 from enclave.config import Settings, load_settings
 from enclave.core.principal import Principal, Realm, Role
@@ -27,9 +29,22 @@ async def fresh_postgres_database(admin_url: str) -> AsyncIterator[str]:
         try:
             yield admin_url.rsplit("/", 1)[0] + "/" + name
         finally:
-            await admin.execute(f"DROP DATABASE {name} WITH (FORCE)")
+            await _drop(admin, name)
     finally:
         await admin.close()
+
+
+async def _drop(admin: Any, name: str) -> None:
+    """Drop a test database. An autovacuum worker may still be in it for a moment, and a
+    non-superuser cannot terminate that, so wait and retry; a leftover is harmless."""
+    import asyncpg
+
+    for _ in range(20):
+        try:
+            await admin.execute(f"DROP DATABASE IF EXISTS {name}")
+            return
+        except asyncpg.ObjectInUseError:
+            await asyncio.sleep(0.25)
 
 
 PASSWORD = "correct horse battery"
