@@ -28,6 +28,8 @@ from enclave.core.authz import Authorizer
 from enclave.core.content import ContentStore
 from enclave.core.identity import UserService
 from enclave.core.keys import KeyService, read_master_key
+from enclave.core.mail.routing import MailRouter
+from enclave.core.mail.store import MailStore
 from enclave.core.operators import EligibilityPolicy, OperatorService
 from enclave.core.platform_health import PlatformHealth
 from enclave.core.ratelimit import FailureLimiter
@@ -69,6 +71,7 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
             per_address=settings.auth.address_failures,
             window_seconds=settings.auth.window_seconds,
         )
+        content = ContentStore(db, keys, blobs)
         yield Services(
             settings=settings,
             db=db,
@@ -89,8 +92,10 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
                 failure_delay=settings.auth.failure_delay_ms / 1000,
                 session_ttl=timedelta(hours=settings.auth.session_ttl_hours),
             ),
-            content=ContentStore(db, keys, blobs),
+            content=content,
             health=PlatformHealth(db, authz),
+            mail_router=MailRouter(db, audit, authz),
+            mail_store=MailStore(db, content),
         )
 
 
@@ -129,6 +134,7 @@ def server_tls(settings: Settings) -> ssl.SSLContext:
 
 async def serve(settings: Settings, *, ready: asyncio.Event | None = None) -> None:
     """Run every listener on one event loop until SIGTERM or SIGINT, then stop cleanly."""
+    from enclave.smtp.server import start_inbound
     from enclave.web.app import create_app
 
     stop = asyncio.Event()
@@ -156,14 +162,23 @@ async def serve(settings: Settings, *, ready: asyncio.Event | None = None) -> No
                 await task  # raises the bind error
                 raise RuntimeError("HTTP listener stopped during start-up")
             await asyncio.sleep(0.05)
-        log.info("listening", http=f"{settings.listen.bind}:{settings.listen.http_port}")
+        mx = await start_inbound(
+            services, settings.listen.bind, settings.listen.smtp_port, server_tls(settings)
+        )
+        log.info(
+            "listening",
+            http=f"{settings.listen.bind}:{settings.listen.http_port}",
+            smtp=f"{settings.listen.bind}:{settings.listen.smtp_port}",
+        )
         if ready is not None:
             ready.set()
         housekeeping = asyncio.create_task(_housekeeping(services), name="housekeeping")
         stopper = asyncio.create_task(stop.wait())
         await asyncio.wait({task, stopper}, return_when=asyncio.FIRST_COMPLETED)
+        mx.close()
         http.should_exit = True
         await task
+        await mx.wait_closed()
         stopper.cancel()
         housekeeping.cancel()
         log.info("stopped")

@@ -45,6 +45,15 @@ class HttpSettings(Section):
     trusted_proxies: list[str] = Field(default_factory=list)
 
 
+class SmtpSettings(Section):
+    # The name this server gives in its greeting and Received headers (default: the first
+    # of deployment.hostnames).
+    hostname: str | None = None
+    max_message_bytes: int = Field(36 * 1024 * 1024, ge=1024)
+    max_recipients: int = Field(100, ge=1)
+    timeout_seconds: int = Field(300, ge=10)
+
+
 class DatabaseSettings(Section):
     url: str = "sqlite:///enclave.db"
 
@@ -113,6 +122,7 @@ class Settings(Section):
     deployment: DeploymentSettings = DeploymentSettings()
     listen: ListenSettings = ListenSettings()
     http: HttpSettings = HttpSettings()
+    smtp: SmtpSettings = SmtpSettings()
     database: DatabaseSettings = DatabaseSettings()
     blobs: BlobSettings = BlobSettings()
     keys: KeySettings = KeySettings()

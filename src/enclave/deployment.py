@@ -35,6 +35,12 @@ imap_port = 1143
 tls = false              # serve HTTPS on http_port with [tls] below
 trusted_proxies = []     # reverse proxies whose X-Forwarded-For is believed
 
+[smtp]
+# hostname = "mx.example.org"   # greeting and Received headers (default: first hostname)
+max_message_bytes = 37748736    # announced in EHLO SIZE and enforced
+max_recipients = 100
+timeout_seconds = 300
+
 [database]
 url = "sqlite:///enclave.db"   # or postgresql://user@host/db (password via .pgpass)
 

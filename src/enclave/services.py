@@ -14,6 +14,8 @@ from enclave.core.authz import Authorizer
 from enclave.core.content import ContentStore
 from enclave.core.identity import UserService
 from enclave.core.keys import KeyService
+from enclave.core.mail.routing import MailRouter
+from enclave.core.mail.store import MailStore
 from enclave.core.operators import OperatorService
 from enclave.core.platform_health import PlatformHealth
 from enclave.core.tenancy import TenantService
@@ -34,3 +36,5 @@ class Services:
     auth: Authenticator
     content: ContentStore
     health: PlatformHealth
+    mail_router: MailRouter
+    mail_store: MailStore

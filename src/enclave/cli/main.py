@@ -97,9 +97,10 @@ def _announce(settings: Settings) -> None:
     out.print(
         f"  web, API   {scheme}://{listen.bind}:{listen.http_port}/  (/healthz, /metrics, /api/...)"
     )
+    out.print(f"  SMTP (MX)  smtp://{listen.bind}:{listen.smtp_port}  (STARTTLS)")
     out.print(
-        "  SMTP, submission and IMAP listeners arrive with the mail issues "
-        f"(ports {listen.smtp_port}, {listen.submission_port}, {listen.imap_port})."
+        f"  submission ({listen.submission_port}) and IMAP ({listen.imap_port}) "
+        "arrive with the next mail releases."
     )
     out.print("Stop with Ctrl-C or SIGTERM.")
 

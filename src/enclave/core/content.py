@@ -13,12 +13,13 @@ period; it never leaves a row without its file.
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterable, AsyncIterator
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any
 
 from enclave.backends.blobs import BlobStore
 from enclave.backends.db.engine import Database
-from enclave.backends.db.platform import transaction
+from enclave.backends.db.platform import Scoped, Tx, transaction
 from enclave.backends.db.scoped import TenantScope
 from enclave.core import clock, crypto
 from enclave.core.errors import NotFound
@@ -29,6 +30,33 @@ from enclave.core.keys import KeyService, content_aad
 class StoredObject:
     name: str
     size: int
+
+
+@dataclass(frozen=True)
+class ObjectSealer:
+    """Seals small values that belong to one object (say, a message's parsed headers) with
+    that object's data key, so they follow its key through rotation and shredding."""
+
+    tenant_id: str
+    object_id: str
+    _dek: bytes
+
+    def _aad(self, label: str) -> bytes:
+        return content_aad(self.tenant_id, self.object_id) + b"/" + label.encode()
+
+    def seal(self, label: str, data: bytes) -> bytes:
+        return crypto.seal(self._dek, data, self._aad(label))
+
+    def open(self, label: str, sealed: bytes) -> bytes:
+        return crypto.open_sealed(self._dek, sealed, self._aad(label))
+
+    def decryptor(self) -> crypto.StreamDecryptor:
+        return crypto.StreamDecryptor(self._dek, content_aad(self.tenant_id, self.object_id))
+
+
+# Called inside the transaction that records the object: writes the caller's rows that refer
+# to it and returns how many references they hold. Raising rolls everything back.
+Attach = Callable[[Tx, Scoped, StoredObject, ObjectSealer], Awaitable[int]]
 
 
 async def _chunks(data: bytes | AsyncIterable[bytes]) -> AsyncIterator[bytes]:
@@ -56,8 +84,14 @@ class ContentStore:
             raise NotFound("no such tenant")
         return self._keys.name_key(scope.tenant_id, tenant["wrapped_name_key"])
 
-    async def put(self, scope: TenantScope, data: bytes | AsyncIterable[bytes]) -> StoredObject:
-        """Store content (streamed, bounded memory); returns its name, with one reference."""
+    async def put(
+        self,
+        scope: TenantScope,
+        data: bytes | AsyncIterable[bytes],
+        attach: Attach | None = None,
+    ) -> StoredObject:
+        """Store content (streamed, bounded memory). Without ``attach`` the object gets one
+        reference; with it, the references ``attach`` reports, committed with its rows."""
         tenant_id = scope.tenant_id
         namer = crypto.keyed_hash(await self._name_key(scope))
         object_id = uuid.uuid4().hex
@@ -72,12 +106,18 @@ class ContentStore:
                 await staged.write(encryptor.update(chunk))
             await staged.write(encryptor.finalize())
             name = namer.hexdigest()
+            stored = StoredObject(name=name, size=size)
             async with transaction(self._db, write=True) as tx:
                 scoped = await tx.scoped(scope)
-                if await scoped.blobs.get(name) is not None:
-                    await scoped.blobs.incref(name, 1)
+                existing = await scoped.blobs.get(name)
+                if existing is not None:
+                    sealer = await self._sealer(tx, scope, existing)
+                    refs = await attach(tx, scoped, stored, sealer) if attach else 1
+                    await scoped.blobs.incref(name, refs)
                     published = False
                 else:
+                    sealer = ObjectSealer(tenant_id, object_id, dek)
+                    refs = await attach(tx, scoped, stored, sealer) if attach else 1
                     # Wrap under the KEK active now, inside the write lock (rotation-safe).
                     version, kek = await self._keys.active_kek(tx, tenant_id)
                     await staged.commit(_file_key(name, object_id))
@@ -88,7 +128,7 @@ class ContentStore:
                         kek_version=version,
                         wrapped_key=self._keys.wrap_data_key(kek, tenant_id, object_id, dek),
                         size=size,
-                        refcount=1,
+                        refcount=refs,
                         created_at=clock.now(),
                     )
             if not published:
@@ -96,7 +136,20 @@ class ContentStore:
         except BaseException:
             await staged.abort()
             raise
-        return StoredObject(name=name, size=size)
+        return stored
+
+    async def _sealer(self, tx: Tx, scope: TenantScope, row: Any) -> ObjectSealer:
+        kek = await self._keys.kek(tx, scope.tenant_id, int(row["kek_version"]))
+        object_id = row["object_id"]
+        dek = self._keys.unwrap_data_key(kek, scope.tenant_id, object_id, row["wrapped_key"])
+        return ObjectSealer(scope.tenant_id, object_id, dek)
+
+    async def sealer(self, tx: Tx, scope: TenantScope, name: str) -> ObjectSealer:
+        """The sealer of a stored object, to open values sealed with its key."""
+        row = await (await tx.scoped(scope)).blobs.get(name)
+        if row is None:
+            raise NotFound("no such object")
+        return await self._sealer(tx, scope, row)
 
     async def add_reference(self, scope: TenantScope, name: str) -> None:
         async with transaction(self._db, write=True) as tx:
@@ -113,11 +166,9 @@ class ContentStore:
             row = await (await tx.scoped(scope)).blobs.get(name)
             if row is None or row["refcount"] <= 0:
                 raise NotFound("no such object")
-            kek = await self._keys.kek(tx, scope.tenant_id, int(row["kek_version"]))
-        object_id = row["object_id"]
-        dek = self._keys.unwrap_data_key(kek, scope.tenant_id, object_id, row["wrapped_key"])
-        decryptor = crypto.StreamDecryptor(dek, content_aad(scope.tenant_id, object_id))
-        async for chunk in self._blobs.read(scope.tenant_id, _file_key(name, object_id)):
+            sealer = await self._sealer(tx, scope, row)
+        decryptor = sealer.decryptor()
+        async for chunk in self._blobs.read(scope.tenant_id, _file_key(name, row["object_id"])):
             plain = decryptor.update(chunk)
             if plain:
                 yield plain

@@ -11,8 +11,8 @@ from typing import Any
 import pyotp
 
 from enclave.backends.db.engine import Database
-from enclave.backends.db.platform import DuplicateKey, Tx, transaction
-from enclave.backends.db.scoped import Scoped, TenantScope
+from enclave.backends.db.platform import DuplicateKey, Scoped, Tx, transaction
+from enclave.backends.db.scoped import TenantScope
 from enclave.core import clock, names, passwords
 from enclave.core.audit import AuditEvent, AuditLog
 from enclave.core.authz import Authorizer

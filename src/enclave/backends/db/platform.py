@@ -17,7 +17,16 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from enclave.backends.db import schema as s
 from enclave.backends.db.engine import Database
-from enclave.backends.db.scoped import Scoped, TenantScope
+from enclave.backends.db.mail import AliasesRepo, MailboxesRepo, MessagesRepo
+from enclave.backends.db.scoped import (
+    AppPasswordsRepo,
+    BlobsRepo,
+    GroupMembersRepo,
+    GroupsRepo,
+    RecoveryCodesRepo,
+    TenantScope,
+    UsersRepo,
+)
 
 DuplicateKey = IntegrityError
 
@@ -185,6 +194,22 @@ class AuditRepo(_Repo):
     async def last_checkpoint(self, log: str) -> RowMapping | None:
         query = select(s.audit_checkpoints).where(s.audit_checkpoints.c.log == log)
         return await self._one(query.order_by(s.audit_checkpoints.c.seq.desc()).limit(1))
+
+
+class Scoped:
+    """The repositories of one tenant, inside one transaction."""
+
+    def __init__(self, conn: AsyncConnection, scope: TenantScope) -> None:
+        self.scope = scope
+        self.users = UsersRepo(conn, scope)
+        self.groups = GroupsRepo(conn, scope)
+        self.group_members = GroupMembersRepo(conn, scope)
+        self.app_passwords = AppPasswordsRepo(conn, scope)
+        self.recovery_codes = RecoveryCodesRepo(conn, scope)
+        self.blobs = BlobsRepo(conn, scope)
+        self.aliases = AliasesRepo(conn, scope)
+        self.mailboxes = MailboxesRepo(conn, scope)
+        self.messages = MessagesRepo(conn, scope)
 
 
 class Tx:

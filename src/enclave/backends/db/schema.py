@@ -237,5 +237,54 @@ blobs = Table(
     PrimaryKeyConstraint("tenant_id", "name"),
 )
 
+aliases = Table(
+    "aliases",
+    metadata,
+    Column("address", String(320), primary_key=True),
+    _tenant_fk(),
+    Column("user_id", String(36), ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Index("ix_aliases_user", "user_id"),
+)
+
+mailboxes = Table(
+    "mailboxes",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    _tenant_fk(),
+    Column("user_id", String(36), ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("name", String(400), nullable=False),
+    Column("special_use", String(16), nullable=True),
+    Column("uidvalidity", BigInteger, nullable=False),
+    Column("uidnext", BigInteger, nullable=False),
+    Column("highestmodseq", BigInteger, nullable=False),
+    Column("subscribed", Boolean, nullable=False, default=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    UniqueConstraint("user_id", "name", name="uq_mailboxes_user_name"),
+)
+
+messages = Table(
+    "messages",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    _tenant_fk(),
+    Column(
+        "mailbox_id", String(36), ForeignKey("mailboxes.id", ondelete="CASCADE"), nullable=False
+    ),
+    Column("uid", BigInteger, nullable=False),
+    Column("blob", String(64), nullable=False),  # name of the encrypted raw message
+    Column("size", BigInteger, nullable=False),
+    Column("internal_date", UTCDateTime, nullable=False),
+    Column("flags", Text, nullable=False),  # space-separated, sorted
+    Column("modseq", BigInteger, nullable=False),
+    # Envelope and MIME structure, parsed once at delivery, sealed with the message's key.
+    Column("meta", LargeBinary, nullable=False),
+    UniqueConstraint("mailbox_id", "uid", name="uq_messages_mailbox_uid"),
+    Index("ix_messages_mailbox_modseq", "mailbox_id", "modseq"),
+)
+
 # Tables whose rows belong to one tenant (the PostgreSQL row-level security list).
-TENANT_TABLES = (users, groups, group_members, app_passwords, recovery_codes, blobs)
+TENANT_TABLES = (
+    users, groups, group_members, app_passwords, recovery_codes, blobs, aliases, mailboxes,
+    messages,
+)  # fmt: skip

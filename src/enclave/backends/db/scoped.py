@@ -34,6 +34,11 @@ class ScopedRepo:
         return query.where(self.table.c.tenant_id == self._scope.tenant_id)
 
     @final
+    def _select_from(self, table: Table, *columns: Any) -> Select[Any]:
+        """A query on another tenant table (for subqueries), filtered to the same scope."""
+        return select(*columns).where(table.c.tenant_id == self._scope.tenant_id)
+
+    @final
     def _update(self) -> Update:
         return update(self.table).where(self.table.c.tenant_id == self._scope.tenant_id)
 
@@ -90,6 +95,9 @@ class GroupsRepo(ScopedRepo):
 
     async def by_name(self, name: str) -> RowMapping | None:
         return await self._one(self._select().where(s.groups.c.name == name))
+
+    async def by_address(self, address: str) -> RowMapping | None:
+        return await self._one(self._select().where(s.groups.c.address == address))
 
     async def all(self) -> list[RowMapping]:
         return await self._all(self._select().order_by(s.groups.c.name))
@@ -190,16 +198,3 @@ class BlobsRepo(ScopedRepo):
     async def total_size(self) -> int:
         query = self._select(func.coalesce(func.sum(s.blobs.c.size), 0))
         return int((await self._conn.execute(query)).scalar_one())
-
-
-class Scoped:
-    """The repositories of one tenant, inside one transaction."""
-
-    def __init__(self, conn: AsyncConnection, scope: TenantScope) -> None:
-        self.scope = scope
-        self.users = UsersRepo(conn, scope)
-        self.groups = GroupsRepo(conn, scope)
-        self.group_members = GroupMembersRepo(conn, scope)
-        self.app_passwords = AppPasswordsRepo(conn, scope)
-        self.recovery_codes = RecoveryCodesRepo(conn, scope)
-        self.blobs = BlobsRepo(conn, scope)

@@ -1,0 +1,1 @@
+"""The mail domain: addresses and routing, mailboxes, messages, delivery."""

@@ -1,0 +1,179 @@
+"""Mailboxes and messages. The raw message is an encrypted content object stored once per
+tenant however many recipients it has; each recipient's copy is a row with its own UID, flags
+and modification sequence, committed in the same transaction as the object's references."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from enclave.backends.db.engine import Database
+from enclave.backends.db.platform import Scoped, Tx, transaction
+from enclave.backends.db.scoped import TenantScope
+from enclave.core import clock
+from enclave.core.content import ContentStore, ObjectSealer, StoredObject
+from enclave.core.errors import NotFound, QuotaExceeded
+from enclave.core.mail.parse import summarise
+
+INBOX = "INBOX"
+# The special-use set (RFC 6154) every user gets, created on first use.
+DEFAULT_MAILBOXES = (
+    (INBOX, None),
+    ("Sent", "\\Sent"),
+    ("Drafts", "\\Drafts"),
+    ("Trash", "\\Trash"),
+    ("Junk", "\\Junk"),
+    ("Archive", "\\Archive"),
+)
+META_LABEL = "message-meta"
+
+
+@dataclass(frozen=True)
+class Delivered:
+    user_id: str
+    mailbox: str
+    uid: int
+    message_id: str
+
+
+@dataclass(frozen=True)
+class StoredMessage:
+    id: str
+    mailbox: str
+    uid: int
+    size: int
+    flags: tuple[str, ...]
+    modseq: int
+    internal_date: datetime
+    blob: str
+
+
+async def ensure_mailboxes(scoped: Scoped, user_id: str) -> None:
+    existing = {row["name"] for row in await scoped.mailboxes.of_user(user_id)}
+    for name, special_use in DEFAULT_MAILBOXES:
+        if name not in existing:
+            await scoped.mailboxes.add(
+                id=str(uuid.uuid4()),
+                user_id=user_id,
+                name=name,
+                special_use=special_use,
+                uidvalidity=int(time.time()),
+                uidnext=1,
+                highestmodseq=1,
+                subscribed=True,
+                created_at=clock.now(),
+            )
+
+
+class MailStore:
+    def __init__(self, db: Database, content: ContentStore) -> None:
+        self._db = db
+        self._content = content
+
+    async def deliver(
+        self,
+        tenant_id: str,
+        user_ids: list[str],
+        raw: bytes,
+        *,
+        special_use: str | None = None,
+        flags: tuple[str, ...] = (),
+        internal_date: datetime | None = None,
+    ) -> list[Delivered]:
+        """Store ``raw`` once and file a copy in each user's INBOX (or the mailbox with the
+        given special use). All or nothing: returns after the commit is durable."""
+        scope = TenantScope(tenant_id)
+        meta = json.dumps(summarise(raw)).encode()
+        when = internal_date or clock.now()
+        flag_text = " ".join(sorted(set(flags)))
+        delivered: list[Delivered] = []
+
+        async def attach(tx: Tx, scoped: Scoped, stored: StoredObject, sealer: ObjectSealer) -> int:
+            delivered.clear()
+            for user_id in dict.fromkeys(user_ids):
+                await self._check_quota(scoped, user_id, stored.size)
+                await ensure_mailboxes(scoped, user_id)
+                mailbox = await (
+                    scoped.mailboxes.by_special_use(user_id, special_use)
+                    if special_use
+                    else scoped.mailboxes.by_name(user_id, INBOX)
+                )
+                if mailbox is None:
+                    raise NotFound(f"user {user_id} has no {special_use or INBOX} mailbox")
+                uid, modseq = await scoped.mailboxes.allocate(mailbox["id"], 1)
+                message_id = str(uuid.uuid4())
+                await scoped.messages.add(
+                    id=message_id,
+                    mailbox_id=mailbox["id"],
+                    uid=uid,
+                    blob=stored.name,
+                    size=stored.size,
+                    internal_date=when,
+                    flags=flag_text,
+                    modseq=modseq,
+                    meta=sealer.seal(f"{META_LABEL}/{message_id}", meta),
+                )
+                delivered.append(Delivered(user_id, mailbox["name"], uid, message_id))
+            return len(delivered)
+
+        await self._content.put(scope, raw, attach)
+        return delivered
+
+    @staticmethod
+    async def _check_quota(scoped: Scoped, user_id: str, size: int) -> None:
+        user = await scoped.users.by_id(user_id)
+        if user is None:
+            raise NotFound("no such user")
+        quota = user["quota_bytes"]
+        if quota is not None and await scoped.messages.usage(user_id) + size > quota:
+            raise QuotaExceeded(f"{user['email']} is over quota")
+
+    async def room_for(self, tenant_id: str, user_id: str, size: int) -> bool:
+        """Would a message of ``size`` bytes fit (checked early, at RCPT time)?"""
+        async with transaction(self._db) as tx:
+            scoped = await tx.scoped(TenantScope(tenant_id))
+            try:
+                await self._check_quota(scoped, user_id, size)
+            except QuotaExceeded:
+                return False
+        return True
+
+    async def messages(self, tenant_id: str, user_id: str, mailbox: str) -> list[StoredMessage]:
+        async with transaction(self._db) as tx:
+            scoped = await tx.scoped(TenantScope(tenant_id))
+            box = await scoped.mailboxes.by_name(user_id, mailbox)
+            if box is None:
+                raise NotFound(f"no mailbox {mailbox}")
+            rows = await scoped.messages.in_mailbox(box["id"])
+        return [_message(mailbox, row) for row in rows]
+
+    async def meta(self, tenant_id: str, message: StoredMessage) -> dict[str, Any]:
+        scope = TenantScope(tenant_id)
+        async with transaction(self._db) as tx:
+            scoped = await tx.scoped(scope)
+            row = await scoped.messages.by_id(message.id)
+            if row is None:
+                raise NotFound("no such message")
+            sealer = await self._content.sealer(tx, scope, row["blob"])
+        result: dict[str, Any] = json.loads(sealer.open(f"{META_LABEL}/{message.id}", row["meta"]))
+        return result
+
+    async def raw(self, tenant_id: str, message: StoredMessage) -> bytes:
+        return await self._content.read(TenantScope(tenant_id), message.blob)
+
+
+def _message(mailbox: str, row: Any) -> StoredMessage:
+    return StoredMessage(
+        id=row["id"],
+        mailbox=mailbox,
+        uid=int(row["uid"]),
+        size=int(row["size"]),
+        flags=tuple(row["flags"].split()),
+        modseq=int(row["modseq"]),
+        internal_date=row["internal_date"],
+        blob=row["blob"],
+    )

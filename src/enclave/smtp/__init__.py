@@ -1,0 +1,1 @@
+"""SMTP front end (aiosmtpd): the inbound MX listener, later submission and the outbound queue."""

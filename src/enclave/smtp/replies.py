@@ -1,0 +1,32 @@
+"""SMTP replies, with enhanced status codes (RFC 3463), in one place. Pure."""
+
+from __future__ import annotations
+
+OK_SENDER = "250 2.1.0 Sender OK"
+OK_RECIPIENT = "250 2.1.5 Recipient OK"
+TOO_MANY_RECIPIENTS = "452 4.5.3 Too many recipients"
+BARE_LINE_ENDING = (
+    "550 5.6.11 Message contains a bare CR or LF; only CRLF line endings are accepted"
+)
+NO_MAILBOX_FULL = "552 5.2.2 Mailbox full"
+TRY_AGAIN = "451 4.3.0 Temporary failure while storing the message; try again later"
+
+
+def queued(queue_id: str) -> str:
+    return f"250 2.0.0 OK: queued as {queue_id}"
+
+
+def relay_denied(address: str) -> str:
+    return f"554 5.7.1 <{address}>: Relay access denied"
+
+
+def unknown_user(address: str) -> str:
+    return f"550 5.1.1 <{address}>: Recipient address rejected: User unknown"
+
+
+def mailbox_full(address: str) -> str:
+    return f"452 4.2.2 <{address}>: Mailbox full"
+
+
+def bad_address(address: str) -> str:
+    return f"501 5.1.3 <{address}>: Bad recipient address syntax"
