@@ -10,7 +10,7 @@ from pathlib import Path
 import typer
 
 from enclave.app import serve as serve_forever
-from enclave.cli import audit, operators, tenants, users
+from enclave.cli import audit, mail, operators, tenants, users
 from enclave.cli.common import EXIT, DataOption, fail, out, run, settings_for
 from enclave.config import ConfigError, Settings, resolve_data_dir
 from enclave.deployment import init_deployment
@@ -26,6 +26,8 @@ app.add_typer(users.groups, name="group")
 app.add_typer(operators.app, name="operator")
 app.add_typer(audit.app, name="audit")
 app.add_typer(audit.keys, name="key")
+app.add_typer(mail.domains, name="domain")
+app.add_typer(mail.aliases, name="alias")
 
 
 @app.command("init")

@@ -29,6 +29,7 @@ DEFAULT_MAILBOXES = (
     ("Junk", "\\Junk"),
     ("Archive", "\\Archive"),
 )
+DEFAULT_NAMES = frozenset(name for name, _ in DEFAULT_MAILBOXES)
 META_LABEL = "message-meta"
 
 
@@ -146,6 +147,8 @@ class MailStore:
         async with transaction(self._db) as tx:
             scoped = await tx.scoped(TenantScope(tenant_id))
             box = await scoped.mailboxes.by_name(user_id, mailbox)
+            if box is None and mailbox in DEFAULT_NAMES:
+                return []  # the default set exists implicitly until first use
             if box is None:
                 raise NotFound(f"no mailbox {mailbox}")
             rows = await scoped.messages.in_mailbox(box["id"])
