@@ -28,6 +28,7 @@ from enclave.core.authz import Authorizer
 from enclave.core.content import ContentStore
 from enclave.core.identity import UserService
 from enclave.core.keys import KeyService, read_master_key
+from enclave.core.mail.outbox import Outbox
 from enclave.core.mail.routing import MailRouter
 from enclave.core.mail.store import MailStore
 from enclave.core.operators import EligibilityPolicy, OperatorService
@@ -72,6 +73,8 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
             window_seconds=settings.auth.window_seconds,
         )
         content = ContentStore(db, keys, blobs)
+        router = MailRouter(db, audit, authz)
+        store = MailStore(db, content)
         yield Services(
             settings=settings,
             db=db,
@@ -94,8 +97,9 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
             ),
             content=content,
             health=PlatformHealth(db, authz),
-            mail_router=MailRouter(db, audit, authz),
-            mail_store=MailStore(db, content),
+            mail_router=router,
+            mail_store=store,
+            outbox=Outbox(db, router, store),
         )
 
 
@@ -134,7 +138,7 @@ def server_tls(settings: Settings) -> ssl.SSLContext:
 
 async def serve(settings: Settings, *, ready: asyncio.Event | None = None) -> None:
     """Run every listener on one event loop until SIGTERM or SIGINT, then stop cleanly."""
-    from enclave.smtp.server import start_inbound
+    from enclave.smtp.server import start_inbound, start_submission
     from enclave.web.app import create_app
 
     stop = asyncio.Event()
@@ -162,23 +166,29 @@ async def serve(settings: Settings, *, ready: asyncio.Event | None = None) -> No
                 await task  # raises the bind error
                 raise RuntimeError("HTTP listener stopped during start-up")
             await asyncio.sleep(0.05)
-        mx = await start_inbound(
-            services, settings.listen.bind, settings.listen.smtp_port, server_tls(settings)
-        )
+        listen = settings.listen
+        tls_context = server_tls(settings)
+        smtp_servers = [
+            await start_inbound(services, listen.bind, listen.smtp_port, tls_context),
+            await start_submission(services, listen.bind, listen.submission_port, tls_context),
+        ]
         log.info(
             "listening",
-            http=f"{settings.listen.bind}:{settings.listen.http_port}",
-            smtp=f"{settings.listen.bind}:{settings.listen.smtp_port}",
+            http=f"{listen.bind}:{listen.http_port}",
+            smtp=f"{listen.bind}:{listen.smtp_port}",
+            submission=f"{listen.bind}:{listen.submission_port}",
         )
         if ready is not None:
             ready.set()
         housekeeping = asyncio.create_task(_housekeeping(services), name="housekeeping")
         stopper = asyncio.create_task(stop.wait())
         await asyncio.wait({task, stopper}, return_when=asyncio.FIRST_COMPLETED)
-        mx.close()
+        for server in smtp_servers:
+            server.close()
         http.should_exit = True
         await task
-        await mx.wait_closed()
+        for server in smtp_servers:
+            await server.wait_closed()
         stopper.cancel()
         housekeeping.cancel()
         log.info("stopped")

@@ -14,6 +14,7 @@ from enclave.core.authz import Authorizer
 from enclave.core.content import ContentStore
 from enclave.core.identity import UserService
 from enclave.core.keys import KeyService
+from enclave.core.mail.outbox import Outbox
 from enclave.core.mail.routing import MailRouter
 from enclave.core.mail.store import MailStore
 from enclave.core.operators import OperatorService
@@ -38,3 +39,4 @@ class Services:
     health: PlatformHealth
     mail_router: MailRouter
     mail_store: MailStore
+    outbox: Outbox

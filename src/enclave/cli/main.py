@@ -100,10 +100,8 @@ def _announce(settings: Settings) -> None:
         f"  web, API   {scheme}://{listen.bind}:{listen.http_port}/  (/healthz, /metrics, /api/...)"
     )
     out.print(f"  SMTP (MX)  smtp://{listen.bind}:{listen.smtp_port}  (STARTTLS)")
-    out.print(
-        f"  submission ({listen.submission_port}) and IMAP ({listen.imap_port}) "
-        "arrive with the next mail releases."
-    )
+    out.print(f"  submission smtp://{listen.bind}:{listen.submission_port}  (STARTTLS + AUTH)")
+    out.print(f"  IMAP ({listen.imap_port}) arrives with the next mail release.")
     out.print("Stop with Ctrl-C or SIGTERM.")
 
 

@@ -9,6 +9,8 @@ BARE_LINE_ENDING = (
     "550 5.6.11 Message contains a bare CR or LF; only CRLF line endings are accepted"
 )
 NO_MAILBOX_FULL = "552 5.2.2 Mailbox full"
+AUTH_FAILED = "535 5.7.8 Authentication credentials invalid"
+BAD_BASE64 = "501 5.5.2 Cannot decode the AUTH argument"
 TRY_AGAIN = "451 4.3.0 Temporary failure while storing the message; try again later"
 
 
@@ -30,3 +32,7 @@ def mailbox_full(address: str) -> str:
 
 def bad_address(address: str) -> str:
     return f"501 5.1.3 <{address}>: Bad recipient address syntax"
+
+
+def sender_not_owned(address: str) -> str:
+    return f"553 5.7.1 <{address}>: Sender address rejected: not owned by the authenticated user"

@@ -1,0 +1,97 @@
+"""Mail sent by an authenticated user: who may send as what, local delivery, the Sent copy,
+and handing remote recipients to the outbound queue."""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from enclave.backends.db.engine import Database
+from enclave.backends.db.platform import transaction
+from enclave.backends.db.scoped import TenantScope
+from enclave.core import names
+from enclave.core.errors import Forbidden, Invalid
+from enclave.core.mail.routing import MailRouter, Recipient
+from enclave.core.mail.store import MailStore
+from enclave.core.principal import Principal, Realm
+
+# Signs a message for the sender's domain (DKIM); returns the bytes to send.
+Signer = Callable[[str, bytes], Awaitable[bytes]]
+# Queues a message for remote recipients; returns the queue id.
+Enqueue = Callable[[Principal, str, list[str], bytes], Awaitable[str]]
+
+
+@dataclass(frozen=True)
+class Submitted:
+    queue_id: str
+    local: int
+    remote: int
+
+
+class Outbox:
+    def __init__(
+        self,
+        db: Database,
+        router: MailRouter,
+        store: MailStore,
+        signer: Signer | None = None,
+        enqueue: Enqueue | None = None,
+    ) -> None:
+        self._db = db
+        self._router = router
+        self._store = store
+        self._signer = signer
+        self._enqueue = enqueue
+
+    def attach(self, *, signer: Signer | None = None, enqueue: Enqueue | None = None) -> None:
+        """Late wiring (the queue is built after the outbox in the composition root)."""
+        self._signer = signer or self._signer
+        self._enqueue = enqueue or self._enqueue
+
+    async def may_send_as(self, principal: Principal, address: str) -> bool:
+        """A user sends as their own address or an alias that delivers to them."""
+        if principal.realm is not Realm.TENANT or principal.restricted:
+            return False
+        try:
+            clean = names.address(address)
+        except Invalid:
+            return False
+        if clean == principal.name:
+            return True
+        async with transaction(self._db) as tx:
+            scoped = await tx.scoped(TenantScope(principal.tenant_id or ""))
+            alias = await scoped.aliases.get(clean)
+        return alias is not None and alias["user_id"] == principal.id
+
+    async def submit(
+        self,
+        principal: Principal,
+        mail_from: str,
+        local: list[Recipient],
+        remote: list[str],
+        raw: bytes,
+    ) -> Submitted:
+        """Sign, deliver locally, file the Sent copy, queue the rest; returns after commit."""
+        if not await self.may_send_as(principal, mail_from):
+            raise Forbidden(f"{principal.name} may not send as {mail_from}")
+        if remote and self._enqueue is None:
+            raise Invalid("no outbound queue configured")
+        message = await self._signer(mail_from, raw) if self._signer else raw
+        by_tenant: dict[str, list[str]] = defaultdict(list)
+        for recipient in local:
+            by_tenant[recipient.tenant_id].extend(recipient.user_ids)
+        for tenant_id, user_ids in by_tenant.items():
+            await self._store.deliver(tenant_id, user_ids, message)
+        queue_id = uuid.uuid4().hex[:12].upper()
+        if remote and self._enqueue is not None:
+            queue_id = await self._enqueue(principal, mail_from, remote, message)
+        await self._store.deliver(
+            principal.tenant_id or "",
+            [principal.id],
+            message,
+            special_use="\\Sent",
+            flags=("\\Seen",),
+        )
+        return Submitted(queue_id=queue_id, local=len(local), remote=len(remote))

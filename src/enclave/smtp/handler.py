@@ -1,0 +1,75 @@
+"""What the inbound and submission handlers share: the EHLO extensions, recipient
+bookkeeping on the envelope, the smuggling check and the trace header."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiosmtpd.smtp import SMTP, Envelope, Session
+
+from enclave.core import clock
+from enclave.core.mail.parse import bare_line_ending
+from enclave.services import Services
+from enclave.smtp.received import received_header
+
+
+def declared_size(mail_options: list[str]) -> int:
+    for option in mail_options:
+        key, _, value = option.partition("=")
+        if key.upper() == "SIZE" and value.isdigit():
+            return int(value)
+    return 0
+
+
+def peer_address(session: Session) -> str | None:
+    peer = session.peer
+    if isinstance(peer, tuple) and peer:
+        return str(peer[0])
+    return None
+
+
+def envelope_list(envelope: Envelope, name: str) -> list[Any]:
+    """Per-transaction lists kept on the envelope (aiosmtpd makes a new one per MAIL)."""
+    found: list[Any] | None = getattr(envelope, name, None)
+    if found is None:
+        found = []
+        setattr(envelope, name, found)
+    return found
+
+
+class HandlerBase:
+    """aiosmtpd hooks (``handle_<VERB>``) common to every listener; each returns a reply."""
+
+    advertise_auth = False
+    protocol = "ESMTP"
+
+    def __init__(self, services: Services, hostname: str) -> None:
+        self.services = services
+        self.hostname = hostname
+        self.max_recipients = services.settings.smtp.max_recipients
+
+    async def handle_EHLO(
+        self, server: SMTP, session: Session, envelope: Envelope, hostname: str,
+        responses: list[str],
+    ) -> list[str]:  # fmt: skip
+        session.host_name = hostname
+        kept = [r for r in responses[:-1] if self.advertise_auth or not r.startswith("250-AUTH")]
+        return [*kept, "250-PIPELINING", "250-ENHANCEDSTATUSCODES", responses[-1]]
+
+    @staticmethod
+    def smuggling(envelope: Envelope) -> bool:
+        return bare_line_ending(envelope.original_content or b"")
+
+    def trace(self, session: Session, envelope: Envelope, queue_id: str) -> bytes:
+        protocol = self.protocol + ("S" if session.ssl else "")
+        if session.authenticated:
+            protocol += "A"
+        return received_header(
+            helo=session.host_name,
+            peer=peer_address(session),
+            by=self.hostname,
+            protocol=protocol,
+            queue_id=queue_id,
+            recipient=envelope.rcpt_tos[0] if len(envelope.rcpt_tos) == 1 else None,
+            when=clock.now(),
+        )

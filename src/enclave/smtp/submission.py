@@ -1,0 +1,123 @@
+"""The submission handler (RFC 6409): STARTTLS first, then AUTH (PLAIN, LOGIN) with the user's
+password or an app password, then mail from the user's own addresses to anyone."""
+
+from __future__ import annotations
+
+import binascii
+from base64 import b64decode
+
+import structlog
+from aiosmtpd.smtp import SMTP, AuthResult, Envelope, Session
+
+from enclave.core import context
+from enclave.core.errors import AuthenticationFailed, Forbidden, QuotaExceeded
+from enclave.core.principal import Principal
+from enclave.smtp import replies
+from enclave.smtp.handler import HandlerBase, envelope_list, peer_address
+
+log = structlog.get_logger("enclave.smtp")
+LOCAL = "enclave_local"
+REMOTE = "enclave_remote"
+
+
+class SubmissionHandler(HandlerBase):
+    advertise_auth = True
+
+    async def _login(self, server: SMTP, login: bytes, password: bytes) -> AuthResult:
+        try:
+            principal = await self.services.auth.login_protocol(
+                login.decode("utf-8"),
+                password.decode("utf-8"),
+                peer_address(server.session) if server.session else None,
+                protocol="smtp",
+            )
+        except (AuthenticationFailed, UnicodeDecodeError):
+            return AuthResult(success=False, handled=False, message=replies.AUTH_FAILED)
+        return AuthResult(success=True, auth_data=principal)
+
+    async def auth_PLAIN(self, server: SMTP, args: list[str]) -> AuthResult:
+        if len(args) == 1:
+            answer = await server.challenge_auth("")
+            if not isinstance(answer, bytes):
+                return AuthResult(success=False, handled=True)
+            blob = answer
+        else:
+            try:
+                blob = b64decode(args[1], validate=True)
+            except (binascii.Error, ValueError):
+                return AuthResult(success=False, message=replies.BAD_BASE64)
+        parts = blob.split(b"\x00")
+        if len(parts) != 3:
+            return AuthResult(success=False, message=replies.BAD_BASE64)
+        return await self._login(server, parts[1], parts[2])
+
+    async def auth_LOGIN(self, server: SMTP, args: list[str]) -> AuthResult:
+        if len(args) == 1:
+            login = await server.challenge_auth(server.AuthLoginUsernameChallenge)
+        else:
+            try:
+                login = b64decode(args[1], validate=True)
+            except (binascii.Error, ValueError):
+                return AuthResult(success=False, message=replies.BAD_BASE64)
+        if not isinstance(login, bytes):
+            return AuthResult(success=False, handled=True)
+        password = await server.challenge_auth(server.AuthLoginPasswordChallenge)
+        if not isinstance(password, bytes):
+            return AuthResult(success=False, handled=True)
+        return await self._login(server, login, password)
+
+    async def handle_MAIL(
+        self, server: SMTP, session: Session, envelope: Envelope, address: str,
+        mail_options: list[str],
+    ) -> str:  # fmt: skip
+        principal: Principal = session.auth_data  # type: ignore[assignment]
+        if not await self.services.outbox.may_send_as(principal, address):
+            return replies.sender_not_owned(address)
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        return replies.OK_SENDER
+
+    async def handle_RCPT(
+        self, server: SMTP, session: Session, envelope: Envelope, address: str,
+        rcpt_options: list[str],
+    ) -> str:  # fmt: skip
+        if len(envelope.rcpt_tos) >= self.max_recipients:
+            return replies.TOO_MANY_RECIPIENTS
+        router = self.services.mail_router
+        domain = address.rpartition("@")[2]
+        if not domain or "@" not in address:
+            return replies.bad_address(address)
+        if await router.is_local_domain(domain):
+            recipient = await router.resolve(address)
+            if recipient is None:
+                return replies.unknown_user(address)
+            envelope_list(envelope, LOCAL).append(recipient)
+        else:
+            envelope_list(envelope, REMOTE).append(address)
+        envelope.rcpt_tos.append(address)
+        envelope.rcpt_options.extend(rcpt_options)
+        return replies.OK_RECIPIENT
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        if self.smuggling(envelope):
+            return replies.BARE_LINE_ENDING
+        principal: Principal = session.auth_data  # type: ignore[assignment]
+        context.source_address.set(peer_address(session))
+        raw = self.trace(session, envelope, "submission") + (envelope.original_content or b"")
+        try:
+            sent = await self.services.outbox.submit(
+                principal,
+                envelope.mail_from or "",
+                envelope_list(envelope, LOCAL),
+                envelope_list(envelope, REMOTE),
+                raw,
+            )
+        except Forbidden:
+            return replies.sender_not_owned(envelope.mail_from or "")
+        except QuotaExceeded:
+            return replies.NO_MAILBOX_FULL
+        except Exception:
+            log.exception("submission failed", user=principal.name)
+            return replies.TRY_AGAIN
+        log.info("submitted", queue_id=sent.queue_id, local=sent.local, remote=sent.remote)
+        return replies.queued(sent.queue_id)
