@@ -17,9 +17,11 @@ from datetime import timedelta
 import structlog
 import uvicorn
 
+from enclave.backends import smtp_client
 from enclave.backends.blobs import open_blob_store
 from enclave.backends.db import migrate
 from enclave.backends.db.engine import Database
+from enclave.backends.dns import DnsClient
 from enclave.config import Settings
 from enclave.core.audit import AuditLog, read_signing_key
 from enclave.core.audit_access import AuditAccess
@@ -28,7 +30,9 @@ from enclave.core.authz import Authorizer
 from enclave.core.content import ContentStore
 from enclave.core.identity import UserService
 from enclave.core.keys import KeyService, read_master_key
+from enclave.core.mail.dkim import DkimSigner
 from enclave.core.mail.outbox import Outbox
+from enclave.core.mail.queue import OutboundQueue, QueuePolicy
 from enclave.core.mail.routing import MailRouter
 from enclave.core.mail.store import MailStore
 from enclave.core.operators import EligibilityPolicy, OperatorService
@@ -49,6 +53,28 @@ def eligibility_policy(settings: Settings) -> EligibilityPolicy:
         max_check_age_days=policy.max_check_age_days,
         max_training_age_days=policy.max_training_age_days,
         require_mfa=policy.require_mfa,
+    )
+
+
+def queue_policy(settings: Settings) -> QueuePolicy:
+    queue = settings.queue
+    smarthost = None
+    if queue.smarthost:
+        host, _, port = queue.smarthost.partition(":")
+        smarthost = (host, int(port or 587))
+    login = None
+    if queue.smarthost_username and queue.smarthost_password_file:
+        password = settings.path(queue.smarthost_password_file).read_text().strip()
+        login = (queue.smarthost_username, password)
+    return QueuePolicy(
+        hostname=settings.smtp.hostname or settings.deployment.hostnames[0],
+        retry_schedule=tuple(queue.retry_schedule_seconds),
+        max_age=timedelta(hours=queue.max_age_hours),
+        mx_port=queue.mx_port,
+        smarthost=smarthost,
+        smarthost_login=login,
+        timeout=queue.connect_timeout_seconds,
+        poll_seconds=queue.poll_seconds,
     )
 
 
@@ -75,6 +101,19 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
         content = ContentStore(db, keys, blobs)
         router = MailRouter(db, audit, authz)
         store = MailStore(db, content)
+        dkim = DkimSigner(db, keys)
+        dns = DnsClient(settings.dns.nameservers, settings.dns.port, settings.dns.timeout_seconds)
+        queue = OutboundQueue(
+            db,
+            content,
+            store,
+            router,
+            audit,
+            authz,
+            queue_policy(settings),
+            smtp_client.send,
+            dns.mail_exchangers,
+        )
         yield Services(
             settings=settings,
             db=db,
@@ -99,7 +138,9 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
             health=PlatformHealth(db, authz),
             mail_router=router,
             mail_store=store,
-            outbox=Outbox(db, router, store),
+            outbox=Outbox(db, router, store, signer=dkim.sign, enqueue=queue.enqueue),
+            dkim=dkim,
+            queue=queue,
         )
 
 
@@ -181,6 +222,7 @@ async def serve(settings: Settings, *, ready: asyncio.Event | None = None) -> No
         if ready is not None:
             ready.set()
         housekeeping = asyncio.create_task(_housekeeping(services), name="housekeeping")
+        queue_worker = asyncio.create_task(services.queue.run_forever(), name="queue")
         stopper = asyncio.create_task(stop.wait())
         await asyncio.wait({task, stopper}, return_when=asyncio.FIRST_COMPLETED)
         for server in smtp_servers:
@@ -191,6 +233,7 @@ async def serve(settings: Settings, *, ready: asyncio.Event | None = None) -> No
             await server.wait_closed()
         stopper.cancel()
         housekeeping.cancel()
+        queue_worker.cancel()
         log.info("stopped")
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.remove_signal_handler(sig)

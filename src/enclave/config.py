@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import tomllib
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -52,6 +52,31 @@ class SmtpSettings(Section):
     max_message_bytes: int = Field(36 * 1024 * 1024, ge=1024)
     max_recipients: int = Field(100, ge=1)
     timeout_seconds: int = Field(300, ge=10)
+    # A failing DMARC "reject" policy gets 550 (reject) or is filed in Junk (quarantine).
+    dmarc_reject_action: Literal["reject", "quarantine"] = "reject"
+
+
+class DnsSettings(Section):
+    # Empty: the system resolver. Tests and split-horizon setups name their own servers.
+    nameservers: list[str] = Field(default_factory=list)
+    port: int = Field(53, ge=1, le=65535)
+    timeout_seconds: float = Field(5, gt=0)
+
+
+class QueueSettings(Section):
+    # Seconds to wait before each retry; the last value repeats until max_age_hours.
+    retry_schedule_seconds: list[int] = Field(
+        default_factory=lambda: [60, 300, 900, 1800, 3600, 7200, 14400]
+    )
+    max_age_hours: float = Field(120, gt=0)
+    # Port of remote MX hosts (25; tests point it at a local sink).
+    mx_port: int = Field(25, ge=1, le=65535)
+    # Relay everything through this host ("host" or "host:port") instead of MX lookups.
+    smarthost: str | None = None
+    smarthost_username: str | None = None
+    smarthost_password_file: Path | None = None
+    connect_timeout_seconds: float = Field(30, gt=0)
+    poll_seconds: float = Field(5, gt=0)
 
 
 class DatabaseSettings(Section):
@@ -123,6 +148,8 @@ class Settings(Section):
     listen: ListenSettings = ListenSettings()
     http: HttpSettings = HttpSettings()
     smtp: SmtpSettings = SmtpSettings()
+    dns: DnsSettings = DnsSettings()
+    queue: QueueSettings = QueueSettings()
     database: DatabaseSettings = DatabaseSettings()
     blobs: BlobSettings = BlobSettings()
     keys: KeySettings = KeySettings()

@@ -40,6 +40,18 @@ trusted_proxies = []     # reverse proxies whose X-Forwarded-For is believed
 max_message_bytes = 37748736    # announced in EHLO SIZE and enforced
 max_recipients = 100
 timeout_seconds = 300
+dmarc_reject_action = "reject"  # or "quarantine": file DMARC failures in Junk
+
+[dns]
+nameservers = []                # empty: the system resolver
+# port = 53
+
+[queue]
+retry_schedule_seconds = [60, 300, 900, 1800, 3600, 7200, 14400]
+max_age_hours = 120             # then the sender gets a failure notice (DSN)
+# smarthost = "relay.example.org:587"   # relay everything through this host
+# smarthost_username = "enclave"
+# smarthost_password_file = "keys/smarthost.password"
 
 [database]
 url = "sqlite:///enclave.db"   # or postgresql://user@host/db (password via .pgpass)

@@ -14,7 +14,9 @@ from enclave.core.authz import Authorizer
 from enclave.core.content import ContentStore
 from enclave.core.identity import UserService
 from enclave.core.keys import KeyService
+from enclave.core.mail.dkim import DkimSigner
 from enclave.core.mail.outbox import Outbox
+from enclave.core.mail.queue import OutboundQueue
 from enclave.core.mail.routing import MailRouter
 from enclave.core.mail.store import MailStore
 from enclave.core.operators import OperatorService
@@ -40,3 +42,5 @@ class Services:
     mail_router: MailRouter
     mail_store: MailStore
     outbox: Outbox
+    dkim: DkimSigner
+    queue: OutboundQueue

@@ -28,6 +28,7 @@ app.add_typer(audit.app, name="audit")
 app.add_typer(audit.keys, name="key")
 app.add_typer(mail.domains, name="domain")
 app.add_typer(mail.aliases, name="alias")
+app.add_typer(mail.queue, name="queue")
 
 
 @app.command("init")

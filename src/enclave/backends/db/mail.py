@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func
@@ -89,3 +90,47 @@ class MessagesRepo(ScopedRepo):
             )
         )
         return int((await self._conn.execute(query)).scalar_one())
+
+
+class OutboundRepo(ScopedRepo):
+    table = s.outbound
+
+    async def add(self, **values: Any) -> None:
+        await self._insert(**values)
+
+    async def due(self, now: datetime, limit: int) -> list[RowMapping]:
+        query = self._select().where(
+            s.outbound.c.status == "queued", s.outbound.c.next_attempt_at <= now
+        )
+        return await self._all(query.order_by(s.outbound.c.next_attempt_at).limit(limit))
+
+    async def pending(self) -> list[RowMapping]:
+        query = self._select().where(s.outbound.c.status.in_(("queued", "sending")))
+        return await self._all(query.order_by(s.outbound.c.created_at))
+
+    async def by_queue_id(self, queue_id: str) -> list[RowMapping]:
+        return await self._all(self._select().where(s.outbound.c.queue_id == queue_id))
+
+    async def claim(self, row_id: str, now: datetime) -> bool:
+        """Mark a due row as being sent; False if another worker took it first."""
+        query = (
+            self._update()
+            .where(s.outbound.c.id == row_id, s.outbound.c.status == "queued")
+            .values(status="sending", updated_at=now)
+        )
+        return (await self._conn.execute(query)).rowcount == 1
+
+    async def change(self, row_id: str, **values: Any) -> None:
+        await self._conn.execute(self._update().where(s.outbound.c.id == row_id).values(**values))
+
+    async def requeue_stale(self, now: datetime) -> int:
+        """Rows left "sending" by a crash go back to the queue."""
+        query = (
+            self._update()
+            .where(s.outbound.c.status == "sending")
+            .values(status="queued", next_attempt_at=now, updated_at=now)
+        )
+        return (await self._conn.execute(query)).rowcount
+
+    async def remove(self, row_id: str) -> None:
+        await self._conn.execute(self._delete().where(s.outbound.c.id == row_id))

@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from enclave.backends.db import schema as s
 from enclave.backends.db.engine import Database
-from enclave.backends.db.mail import AliasesRepo, MailboxesRepo, MessagesRepo
+from enclave.backends.db.mail import AliasesRepo, MailboxesRepo, MessagesRepo, OutboundRepo
 from enclave.backends.db.scoped import (
     AppPasswordsRepo,
     BlobsRepo,
@@ -119,6 +119,14 @@ class DomainsRepo(_Repo):
         return list((await self._conn.execute(query.order_by(s.domains.c.name))).scalars())
 
 
+class DkimKeysRepo(_Repo):
+    async def add(self, **values: Any) -> None:
+        await self._conn.execute(insert(s.dkim_keys).values(**values))
+
+    async def get(self, domain: str) -> RowMapping | None:
+        return await self._one(select(s.dkim_keys).where(s.dkim_keys.c.domain == domain))
+
+
 class OperatorsRepo(_Repo):
     async def add(self, **values: Any) -> None:
         await self._conn.execute(insert(s.operators).values(**values))
@@ -210,6 +218,7 @@ class Scoped:
         self.aliases = AliasesRepo(conn, scope)
         self.mailboxes = MailboxesRepo(conn, scope)
         self.messages = MessagesRepo(conn, scope)
+        self.outbound = OutboundRepo(conn, scope)
 
 
 class Tx:
@@ -221,6 +230,7 @@ class Tx:
         self.tenants = TenantsRepo(conn)
         self.tenant_keys = TenantKeysRepo(conn)
         self.domains = DomainsRepo(conn)
+        self.dkim_keys = DkimKeysRepo(conn)
         self.operators = OperatorsRepo(conn)
         self.sessions = SessionsRepo(conn)
         self.audit = AuditRepo(conn)

@@ -161,6 +161,16 @@ audit_checkpoints = Table(
     PrimaryKeyConstraint("log", "seq"),
 )
 
+dkim_keys = Table(
+    "dkim_keys",
+    metadata,
+    Column("domain", String(253), ForeignKey("domains.name", ondelete="CASCADE"), primary_key=True),
+    Column("selector", String(63), nullable=False),
+    Column("private_key", LargeBinary, nullable=False),  # sealed under the master key
+    Column("public_key", Text, nullable=False),  # base64 DER, as published in DNS
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
 # --- tenant tables: reached only through a TenantScope ---------------------------------
 
 users = Table(
@@ -283,8 +293,27 @@ messages = Table(
     Index("ix_messages_mailbox_modseq", "mailbox_id", "modseq"),
 )
 
+outbound = Table(
+    "outbound",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    _tenant_fk(),
+    Column("queue_id", String(16), nullable=False),  # shared by one message's recipients
+    Column("blob", String(64), nullable=False),
+    Column("mail_from", String(320), nullable=False),
+    Column("recipient", String(320), nullable=False),
+    Column("status", String(16), nullable=False),  # queued | sending | sent | failed
+    Column("attempts", Integer, nullable=False),
+    Column("next_attempt_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
+    Column("last_error", Text, nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Index("ix_outbound_due", "tenant_id", "status", "next_attempt_at"),
+)
+
 # Tables whose rows belong to one tenant (the PostgreSQL row-level security list).
 TENANT_TABLES = (
     users, groups, group_members, app_passwords, recovery_codes, blobs, aliases, mailboxes,
-    messages,
+    messages, outbound,
 )  # fmt: skip

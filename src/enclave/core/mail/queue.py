@@ -1,0 +1,368 @@
+"""The outbound queue: mail for remote recipients, kept in the database (so it survives
+restarts), delivered to each domain's MX hosts or a smarthost, retried on a schedule, and
+reported back to the sender (RFC 3464) when it fails for good or expires.
+
+A message is one encrypted content object referenced by one row per recipient. A row is
+claimed ("sending") before the network call and settled after; rows a crash leaves in
+"sending" are queued again at start-up, so a message may be sent twice but never lost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections import defaultdict
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+import structlog
+
+from enclave.backends.db.engine import Database
+from enclave.backends.db.platform import Scoped, Tx, transaction
+from enclave.backends.db.scoped import TenantScope
+from enclave.backends.smtp_client import Outcome
+from enclave.core import clock
+from enclave.core.audit import AuditEvent, AuditLog
+from enclave.core.authz import Authorizer
+from enclave.core.content import ContentStore, ObjectSealer, StoredObject
+from enclave.core.errors import NotFound
+from enclave.core.mail import dsn
+from enclave.core.mail.routing import MailRouter
+from enclave.core.mail.store import MailStore
+from enclave.core.principal import Principal
+
+log = structlog.get_logger("enclave.queue")
+BATCH = 50
+
+
+class Transport(Protocol):
+    async def __call__(
+        self,
+        host: str,
+        port: int,
+        mail_from: str,
+        recipients: list[str],
+        data: bytes,
+        *,
+        helo: str,
+        time_limit: float,
+        username: str | None = None,
+        password: str | None = None,
+        verify_tls: bool = False,
+    ) -> dict[str, Outcome]: ...
+
+
+@dataclass(frozen=True)
+class QueuePolicy:
+    hostname: str
+    retry_schedule: tuple[int, ...]
+    max_age: timedelta
+    mx_port: int
+    smarthost: tuple[str, int] | None
+    smarthost_login: tuple[str, str] | None
+    timeout: float
+    poll_seconds: float
+
+
+@dataclass(frozen=True)
+class QueuedItem:
+    id: str
+    queue_id: str
+    tenant: str
+    mail_from: str
+    recipient: str
+    status: str
+    attempts: int
+    next_attempt_at: datetime
+    last_error: str | None
+
+
+class OutboundQueue:
+    def __init__(
+        self,
+        db: Database,
+        content: ContentStore,
+        store: MailStore,
+        router: MailRouter,
+        audit: AuditLog,
+        authz: Authorizer,
+        policy: QueuePolicy,
+        transport: Transport,
+        mx_lookup: Callable[[str], Awaitable[list[str]]],
+    ) -> None:
+        self._db = db
+        self._content = content
+        self._store = store
+        self._router = router
+        self._audit = audit
+        self._authz = authz
+        self._policy = policy
+        self._transport = transport
+        self._mx = mx_lookup
+        self.wakeup = asyncio.Event()
+
+    # --- adding --------------------------------------------------------------------------
+
+    async def enqueue(
+        self, principal: Principal, mail_from: str, recipients: list[str], message: bytes
+    ) -> str:
+        queue_id = uuid.uuid4().hex[:12].upper()
+        now = clock.now()
+
+        async def attach(tx: Tx, scoped: Scoped, stored: StoredObject, _: ObjectSealer) -> int:
+            for recipient in dict.fromkeys(recipients):
+                await scoped.outbound.add(
+                    id=str(uuid.uuid4()),
+                    queue_id=queue_id,
+                    blob=stored.name,
+                    mail_from=mail_from,
+                    recipient=recipient,
+                    status="queued",
+                    attempts=0,
+                    next_attempt_at=now,
+                    expires_at=now + self._policy.max_age,
+                    last_error=None,
+                    created_at=now,
+                    updated_at=now,
+                )
+            return len(dict.fromkeys(recipients))
+
+        await self._content.put(TenantScope(principal.tenant_id or ""), message, attach)
+        self.wakeup.set()
+        return queue_id
+
+    # --- delivering ----------------------------------------------------------------------
+
+    async def _tenants(self) -> list[str]:
+        async with transaction(self._db) as tx:
+            return [row["id"] for row in await tx.tenants.all()]
+
+    async def recover(self) -> int:
+        """At start-up: rows a crash left in "sending" go back to the queue."""
+        count = 0
+        for tenant_id in await self._tenants():
+            async with transaction(self._db, write=True) as tx:
+                count += await (await tx.scoped(TenantScope(tenant_id))).outbound.requeue_stale(
+                    clock.now()
+                )
+        return count
+
+    async def run_once(self) -> int:
+        """Attempt every due row once; returns how many rows were attempted."""
+        attempted = 0
+        for tenant_id in await self._tenants():
+            scope = TenantScope(tenant_id)
+            now = clock.now()
+            async with transaction(self._db, write=True) as tx:
+                scoped = await tx.scoped(scope)
+                rows = [
+                    r
+                    for r in await scoped.outbound.due(now, BATCH)
+                    if await scoped.outbound.claim(r["id"], now)
+                ]
+            groups: dict[tuple[str, str], list[Any]] = defaultdict(list)
+            for row in rows:
+                groups[(row["queue_id"], row["recipient"].rpartition("@")[2].lower())].append(row)
+            for (_, domain), group in groups.items():
+                await self._attempt(scope, domain, group)
+                attempted += len(group)
+        return attempted
+
+    async def _attempt(self, scope: TenantScope, domain: str, rows: list[Any]) -> None:
+        first = rows[0]
+        recipients = [r["recipient"] for r in rows]
+        try:
+            data = await self._content.read(scope, first["blob"])
+        except NotFound:
+            outcomes = dict.fromkeys(recipients, Outcome(554, "5.3.0 queued message lost"))
+        else:
+            outcomes = await self._send(domain, first["mail_from"], recipients, data)
+        await self._settle(scope, rows, outcomes)
+
+    async def _send(
+        self, domain: str, mail_from: str, recipients: list[str], data: bytes
+    ) -> dict[str, Outcome]:
+        policy = self._policy
+        if policy.smarthost is not None:
+            host, port = policy.smarthost
+            user, password = policy.smarthost_login or (None, None)
+            return await self._transport(
+                host,
+                port,
+                mail_from,
+                recipients,
+                data,
+                helo=policy.hostname,
+                time_limit=policy.timeout,
+                username=user,
+                password=password,
+                verify_tls=user is not None,
+            )
+        try:
+            hosts = await self._mx(domain)
+        except LookupError as exc:
+            return dict.fromkeys(recipients, Outcome(550, f"5.1.2 {exc}"))
+        except Exception as exc:  # DNS trouble is temporary
+            return dict.fromkeys(recipients, Outcome(0, f"4.4.3 DNS lookup failed: {exc}"))
+        outcomes: dict[str, Outcome] = {}
+        for host in hosts:
+            outcomes = await self._transport(
+                host,
+                policy.mx_port,
+                mail_from,
+                recipients,
+                data,
+                helo=policy.hostname,
+                time_limit=policy.timeout,
+            )
+            if any(o.code for o in outcomes.values()):  # the host answered: its word counts
+                break
+        return outcomes
+
+    async def _settle(
+        self, scope: TenantScope, rows: list[Any], outcomes: dict[str, Outcome]
+    ) -> None:
+        now = clock.now()
+        failures: list[tuple[str, str, str]] = []
+        async with transaction(self._db, write=True) as tx:
+            scoped = await tx.scoped(scope)
+            for row in rows:
+                outcome = outcomes.get(row["recipient"], Outcome(0, "no reply"))
+                expired = not outcome.delivered and now >= row["expires_at"]
+                if outcome.delivered or outcome.permanent or expired:
+                    await scoped.outbound.remove(row["id"])
+                    await scoped.blobs.incref(row["blob"], -1)
+                    if not outcome.delivered:
+                        status = dsn.status_code(outcome.code, outcome.message, expired=expired)
+                        failures.append(
+                            (row["recipient"], status, f"{outcome.code} {outcome.message}".strip())
+                        )
+                    continue
+                attempts = int(row["attempts"]) + 1
+                schedule = self._policy.retry_schedule
+                delay = schedule[min(attempts - 1, len(schedule) - 1)]
+                await scoped.outbound.change(
+                    row["id"],
+                    status="queued",
+                    attempts=attempts,
+                    next_attempt_at=min(now + timedelta(seconds=delay), row["expires_at"]),
+                    last_error=f"{outcome.code} {outcome.message}"[:1000],
+                    updated_at=now,
+                )
+        for recipient, status, diagnostic in failures:
+            log.info("delivery failed", recipient=recipient, status=status, reason=diagnostic)
+        if failures:
+            await self._bounce(scope, rows[0], failures)
+
+    async def _bounce(
+        self, scope: TenantScope, row: Any, failures: list[tuple[str, str, str]]
+    ) -> None:
+        sender = row["mail_from"]
+        if not sender:
+            return  # never bounce a bounce
+        target = await self._router.resolve(sender)
+        if target is None:
+            return
+        try:
+            original = await self._content.read(scope, row["blob"])
+        except NotFound:
+            original = b""
+        report = dsn.failure_report(
+            reporting_mta=self._policy.hostname,
+            sender=sender,
+            failures=failures,
+            original_headers=dsn.headers_of(original),
+            arrival=row["created_at"],
+            now=clock.now(),
+        )
+        await self._store.deliver(target.tenant_id, list(target.user_ids), report)
+
+    async def run_forever(self) -> None:
+        await self.recover()
+        while True:
+            try:
+                await self.run_once()
+            except Exception:
+                log.exception("queue run failed")
+            try:
+                await asyncio.wait_for(self.wakeup.wait(), timeout=self._policy.poll_seconds)
+            except TimeoutError:
+                pass
+            self.wakeup.clear()
+
+    # --- administration ------------------------------------------------------------------
+
+    async def list_items(self, actor: Principal) -> list[QueuedItem]:
+        """The queue names tenants' correspondents: the host console only."""
+        await self._authz.host_console(actor, "queue.list", "queue")
+        return await self._items()
+
+    async def _items(self) -> list[QueuedItem]:
+        result: list[QueuedItem] = []
+        async with transaction(self._db) as tx:
+            for tenant in await tx.tenants.all():
+                scoped = await tx.scoped(TenantScope(tenant["id"]))
+                for row in await scoped.outbound.pending():
+                    result.append(
+                        QueuedItem(
+                            id=row["id"],
+                            queue_id=row["queue_id"],
+                            tenant=tenant["name"],
+                            mail_from=row["mail_from"],
+                            recipient=row["recipient"],
+                            status=row["status"],
+                            attempts=int(row["attempts"]),
+                            next_attempt_at=row["next_attempt_at"],
+                            last_error=row["last_error"],
+                        )
+                    )
+        return result
+
+    async def _matching(self, key: str) -> list[QueuedItem]:
+        found = [
+            i for i in await self._items() if key in (i.queue_id, i.id) or i.id.startswith(key)
+        ]
+        if not found:
+            raise NotFound(f"nothing queued matches {key!r}")
+        return found
+
+    async def retry(self, actor: Principal, key: str) -> int:
+        await self._authz.host_console(actor, "queue.retry", f"queue:{key}")
+        items = await self._matching(key)
+        await self._each(
+            items,
+            lambda scoped, item: scoped.outbound.change(
+                item.id, status="queued", next_attempt_at=clock.now()
+            ),
+        )
+        await self._audit.record_now(AuditEvent.by(actor, "queue.retry", f"queue:{key}"))
+        self.wakeup.set()
+        return len(items)
+
+    async def delete(self, actor: Principal, key: str) -> int:
+        await self._authz.host_console(actor, "queue.delete", f"queue:{key}")
+        items = await self._matching(key)
+
+        async def drop(scoped: Scoped, item: QueuedItem) -> None:
+            row = [r for r in await scoped.outbound.pending() if r["id"] == item.id]
+            if row:
+                await scoped.outbound.remove(item.id)
+                await scoped.blobs.incref(row[0]["blob"], -1)
+
+        await self._each(items, drop)
+        await self._audit.record_now(
+            AuditEvent.by(
+                actor, "queue.delete", f"queue:{key}", reason=f"{len(items)} recipient(s)"
+            )
+        )
+        return len(items)
+
+    async def _each(
+        self, items: list[QueuedItem], action: Callable[[Scoped, QueuedItem], Awaitable[Any]]
+    ) -> None:
+        async with transaction(self._db, write=True) as tx:
+            tenants = {t["name"]: t["id"] for t in await tx.tenants.all()}
+            for item in items:
+                await action(await tx.scoped(TenantScope(tenants[item.tenant])), item)
