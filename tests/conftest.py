@@ -12,6 +12,16 @@ from pathlib import Path
 
 import pytest
 
+from tests.dnsserver import DnsServer
+
+# Every server a test starts inherits this environment: its DNS is an empty zone on loopback
+# that answers NXDOMAIN at once, unless a test gives it another. No lookup leaves the machine,
+# and SPF/DKIM/DMARC checks finish fast.
+EMPTY_DNS = DnsServer({}).__enter__()
+os.environ["ENCLAVE_DNS__NAMESERVERS"] = '["127.0.0.1"]'
+os.environ["ENCLAVE_DNS__PORT"] = str(EMPTY_DNS.port)
+os.environ["ENCLAVE_DNS__TIMEOUT_SECONDS"] = "2"
+
 from enclave.app import open_services
 from enclave.config import DatabaseSettings, Settings
 from enclave.core.principal import Principal, Role

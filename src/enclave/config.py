@@ -7,6 +7,7 @@ override single keys (for containers); secrets are never settings, only paths to
 
 from __future__ import annotations
 
+import json
 import os
 import tomllib
 from pathlib import Path
@@ -181,6 +182,16 @@ def resolve_data_dir(data: str | Path | None) -> Path:
     return Path(value).expanduser().resolve()
 
 
+def _env_value(value: str) -> Any:
+    """Lists and tables may be given as JSON (``'["10.0.0.53"]'``); anything else is text."""
+    if value.startswith(("[", "{")):
+        try:
+            return json.loads(value)
+        except ValueError:
+            return value
+    return value
+
+
 def _env_overrides(raw: dict[str, Any], environ: dict[str, str]) -> None:
     for name, value in environ.items():
         if not name.startswith("ENCLAVE_") or "__" not in name:
@@ -188,7 +199,7 @@ def _env_overrides(raw: dict[str, Any], environ: dict[str, str]) -> None:
         section, _, key = name.removeprefix("ENCLAVE_").lower().partition("__")
         target = raw.setdefault(section, {})
         if isinstance(target, dict):
-            target[key] = value
+            target[key] = _env_value(value)
 
 
 def _describe(error: ValidationError, source: Path) -> str:

@@ -1,8 +1,9 @@
-"""The inbound (MX) handler: accepts mail for local recipients only, stores it durably, and
-answers 250 only after every recipient's copy is committed."""
+"""The inbound (MX) handler: accepts mail for local recipients only, checks SPF, DKIM and
+DMARC, stores it durably, and answers 250 only after every recipient's copy is committed."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections import defaultdict
 
@@ -13,6 +14,7 @@ from enclave.core import context
 from enclave.core.errors import QuotaExceeded
 from enclave.core.mail.routing import Recipient
 from enclave.smtp import replies
+from enclave.smtp.authentication import authenticate, strip_forged
 from enclave.smtp.handler import HandlerBase, declared_size, envelope_list, peer_address
 
 log = structlog.get_logger("enclave.smtp")
@@ -54,17 +56,32 @@ class InboundHandler(HandlerBase):
         if self.smuggling(envelope):  # SMTP smuggling: never let a bare LF/CR through
             log.warning("rejected bare line ending", peer=peer_address(session))
             return replies.BARE_LINE_ENDING
-        raw = envelope.original_content or b""
+        raw = strip_forged(envelope.original_content or b"", self.hostname)
+        verdict = await asyncio.to_thread(
+            authenticate,
+            raw,
+            authserv_id=self.hostname,
+            ip=peer_address(session),
+            mail_from=envelope.mail_from or "",
+            helo=session.host_name,
+        )
+        action = self.services.settings.smtp.dmarc_reject_action
+        if verdict.dmarc_rejects and action == "reject":
+            log.info("rejected by DMARC", domain=verdict.from_domain, peer=peer_address(session))
+            return replies.dmarc_rejected(verdict.from_domain)
+        junk = verdict.dmarc_quarantines or verdict.dmarc_rejects
         queue_id = uuid.uuid4().hex[:12].upper()
         recipients: list[Recipient] = envelope_list(envelope, RECIPIENTS)
         by_tenant: dict[str, list[str]] = defaultdict(list)
         for recipient in recipients:
             by_tenant[recipient.tenant_id].extend(recipient.user_ids)
-        message = self.trace(session, envelope, queue_id) + raw
+        message = self.trace(session, envelope, queue_id) + verdict.header + raw
         context.source_address.set(peer_address(session))
         try:
             for tenant_id, user_ids in by_tenant.items():
-                await self.services.mail_store.deliver(tenant_id, user_ids, message)
+                await self.services.mail_store.deliver(
+                    tenant_id, user_ids, message, special_use="\\Junk" if junk else None
+                )
         except QuotaExceeded:
             return replies.NO_MAILBOX_FULL
         except Exception:

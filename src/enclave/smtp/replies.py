@@ -36,3 +36,7 @@ def bad_address(address: str) -> str:
 
 def sender_not_owned(address: str) -> str:
     return f"553 5.7.1 <{address}>: Sender address rejected: not owned by the authenticated user"
+
+
+def dmarc_rejected(domain: str) -> str:
+    return f"550 5.7.1 Rejected by the DMARC policy of {domain}"
