@@ -12,7 +12,12 @@ from pathlib import Path
 
 import pytest
 
+from enclave.app import open_services
+from enclave.config import DatabaseSettings, Settings
+from enclave.core.principal import Principal, Role
+from enclave.services import Services
 from tests.dnsserver import DnsServer
+from tests.support import PG_ENV, fast_settings, fresh_postgres_database, make_tenant, make_user
 
 # Every server a test starts inherits this environment: its DNS is an empty zone on loopback
 # that answers NXDOMAIN at once, unless a test gives it another. No lookup leaves the machine,
@@ -21,12 +26,6 @@ EMPTY_DNS = DnsServer({}).__enter__()
 os.environ["ENCLAVE_DNS__NAMESERVERS"] = '["127.0.0.1"]'
 os.environ["ENCLAVE_DNS__PORT"] = str(EMPTY_DNS.port)
 os.environ["ENCLAVE_DNS__TIMEOUT_SECONDS"] = "2"
-
-from enclave.app import open_services
-from enclave.config import DatabaseSettings, Settings
-from enclave.core.principal import Principal, Role
-from enclave.services import Services
-from tests.support import PG_ENV, fast_settings, fresh_postgres_database, make_tenant, make_user
 
 
 @pytest.fixture
