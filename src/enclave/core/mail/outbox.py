@@ -79,6 +79,14 @@ class Outbox:
         if remote and self._enqueue is None:
             raise Invalid("no outbound queue configured")
         message = await self._signer(mail_from, raw) if self._signer else raw
+        # The sender's own copy first: if it does not fit, nothing has gone anywhere yet.
+        await self._store.deliver(
+            principal.tenant_id or "",
+            [principal.id],
+            message,
+            special_use="\\Sent",
+            flags=("\\Seen",),
+        )
         by_tenant: dict[str, list[str]] = defaultdict(list)
         for recipient in local:
             by_tenant[recipient.tenant_id].extend(recipient.user_ids)
@@ -87,11 +95,4 @@ class Outbox:
         queue_id = uuid.uuid4().hex[:12].upper()
         if remote and self._enqueue is not None:
             queue_id = await self._enqueue(principal, mail_from, remote, message)
-        await self._store.deliver(
-            principal.tenant_id or "",
-            [principal.id],
-            message,
-            special_use="\\Sent",
-            flags=("\\Seen",),
-        )
         return Submitted(queue_id=queue_id, local=len(local), remote=len(remote))
