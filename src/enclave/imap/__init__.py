@@ -1,0 +1,1 @@
+"""IMAP front end: a pure wire layer (``wire/``) and an asyncio session over the mail store."""

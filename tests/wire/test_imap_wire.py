@@ -1,0 +1,188 @@
+"""The IMAP wire layer on byte strings: framing with literals, the grammar, responses."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta, timezone
+
+import pytest
+
+from enclave.imap.wire import mutf7, response
+from enclave.imap.wire.commands import FetchItem, TaggedParseError, UnknownCommand, parse
+from enclave.imap.wire.framing import (
+    Command,
+    CommandFramer,
+    LineTooLong,
+    NeedContinuation,
+    Refused,
+)
+from enclave.imap.wire.search import CharsetNotSupported, matches
+
+
+def frame(data: bytes, **kw: int) -> list[object]:
+    framer = CommandFramer(**kw)
+    framer.feed(data)
+    events = []
+    while (event := framer.next_event()) is not None:
+        events.append(event)
+    return events
+
+
+def one(data: bytes):  # type: ignore[no-untyped-def]
+    [command] = [e for e in frame(data) if isinstance(e, Command)]
+    return parse(command)
+
+
+# --- framing ---------------------------------------------------------------------------
+
+
+def test_lines_and_partial_input() -> None:
+    framer = CommandFramer()
+    framer.feed(b"a1 NOOP\r\na2 CAPA")
+    assert framer.next_event() == Command((b"a1 NOOP",))
+    assert framer.next_event() is None
+    framer.feed(b"BILITY\r\n")
+    assert framer.next_event() == Command((b"a2 CAPABILITY",))
+
+
+def test_synchronising_literal_asks_for_continuation() -> None:
+    framer = CommandFramer()
+    framer.feed(b"a LOGIN {5}\r\n")
+    assert framer.next_event() == NeedContinuation(5)
+    assert framer.next_event() is None
+    framer.feed(b"alice {6+}\r\nsecret\r\n")
+    assert framer.next_event() == Command((b"a LOGIN {5}", b"alice", b" {6+}", b"secret", b""))
+    request = parse(Command((b"a LOGIN {5}", b"alice", b" {6+}", b"secret", b"")))
+    assert request.args == {"user": b"alice", "password": b"secret"}
+
+
+def test_oversized_literals_are_refused_before_reading() -> None:
+    events = frame(b"a APPEND INBOX {999999}\r\nb NOOP\r\n", max_literal=1000)
+    assert events == [Refused(b"a", "literal of 999999 octets is over the limit", 999999),
+                      Command((b"b NOOP",))]  # fmt: skip
+    # A non-synchronising one is swallowed (in bounded memory) and the session goes on.
+    framer = CommandFramer(max_literal=10)
+    framer.feed(b"a APPEND INBOX {20+}\r\n" + b"x" * 15)
+    assert isinstance(framer.next_event(), Refused)
+    framer.feed(b"x" * 5 + b" trailing\r\nb NOOP\r\n")
+    assert framer.next_event() == Command((b"b NOOP",))
+
+
+def test_overlong_line() -> None:
+    events = frame(b"a " + b"x" * 200 + b"\r\nb NOOP\r\n", max_line=100)
+    assert events == [LineTooLong(b"a"), Command((b"b NOOP",))]
+
+
+# --- grammar ---------------------------------------------------------------------------
+
+
+def test_rfc3501_fetch_examples() -> None:
+    request = one(b"A654 FETCH 2:4 (FLAGS BODY[HEADER.FIELDS (DATE FROM)])\r\n")
+    assert request.name == "FETCH" and request.args["sequence"] == ((2, 4),)
+    assert request.args["items"] == [
+        FetchItem("FLAGS"), FetchItem("BODY", section="HEADER.FIELDS (DATE FROM)"),
+    ]  # fmt: skip
+    request = one(
+        b"a UID FETCH 1:* (UID BODY.PEEK[1.2.MIME]<0.100> RFC822.SIZE) (CHANGEDSINCE 7)\r\n"
+    )
+    assert request.uid and request.args["sequence"] == ((1, None),)
+    assert request.args["items"][1] == FetchItem(
+        "BODY", section="1.2.MIME", peek=True, partial=(0, 100)
+    )
+    assert request.args["items"][1].label == "BODY[1.2.MIME]<0>"
+    assert request.args["changed_since"] == 7
+    assert [i.name for i in one(b"x FETCH 1 ALL\r\n").args["items"]] == [
+        "FLAGS", "INTERNALDATE", "RFC822.SIZE", "ENVELOPE",
+    ]  # fmt: skip
+
+
+def test_store_forms() -> None:
+    request = one(b"A003 STORE 2:4 +FLAGS (\\Deleted)\r\n")
+    assert request.args["mode"] == "add" and request.args["flags"] == ["\\Deleted"]
+    request = one(b"a UID STORE 5 (UNCHANGEDSINCE 12) FLAGS.SILENT \\Seen $Label1\r\n")
+    assert request.args["silent"] and request.args["unchanged_since"] == 12
+    assert request.args["flags"] == ["\\Seen", "$Label1"] and request.args["mode"] == "set"
+
+
+def test_mailbox_commands() -> None:
+    assert one(b'a SELECT "Sent Items" (CONDSTORE)\r\n').args == {
+        "mailbox": b"Sent Items", "condstore": True,
+    }  # fmt: skip
+    listed = one(
+        b'a LIST (SUBSCRIBED) "" ("INBOX" "Arch*") RETURN (SPECIAL-USE STATUS (MESSAGES UNSEEN))\r\n'
+    )
+    assert listed.args["selection"] == ["SUBSCRIBED"]
+    assert listed.args["patterns"] == [b"INBOX", b"Arch*"]
+    assert listed.args["returns"] == ["SPECIAL-USE", "STATUS"]
+    assert listed.args["status"] == ["MESSAGES", "UNSEEN"]
+    assert one(b'a LIST "" %\r\n').args["patterns"] == [b"%"]
+    assert one(b"a STATUS INBOX (UIDNEXT MESSAGES)\r\n").args["items"] == ["UIDNEXT", "MESSAGES"]
+
+
+def test_append_with_flags_and_date() -> None:
+    request = parse(
+        Command((b'a APPEND Drafts (\\Draft) "05-Jan-2026 10:00:00 +0100" {3+}', b"abc", b""))
+    )
+    assert request.args["flags"] == ["\\Draft"] and request.args["message"] == b"abc"
+    assert request.args["date"] == datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
+
+
+def test_errors_keep_the_tag() -> None:
+    with pytest.raises(TaggedParseError) as info:
+        one(b"t1 FETCH 1 (NOPE)\r\n")
+    assert info.value.tag == "t1" and "NOPE" in str(info.value)
+    with pytest.raises(UnknownCommand) as unknown:
+        one(b"t2 FROBNICATE\r\n")
+    assert unknown.value.tag == "t2"
+    for bad in (b"t3 FETCH 0 FLAGS\r\n", b"t4 SELECT\r\n", b't5 LOGIN "unterminated\r\n',
+                b"t6 STORE 1 FLAGZ (\\Seen)\r\n", b"t7 UID NOOP\r\n", b"t8 NOOP extra\r\n"):  # fmt: skip
+        with pytest.raises(TaggedParseError):
+            one(bad)
+
+
+def test_search_parsing_and_matching() -> None:
+    request = one(b'a UID SEARCH RETURN (MIN COUNT) CHARSET UTF-8 OR FROM "bob" SUBJECT {6+}\r\n'
+                  b"gr\xc3\xbc\xc3\x9f UNSEEN SINCE 1-Feb-2026 NOT 2:3\r\n")  # fmt: skip
+    assert request.args["returns"] == ["MIN", "COUNT"]
+    key = request.args["key"]
+
+    class Msg:
+        seq, uid, size, modseq = 1, 10, 500, 3
+        flags = frozenset({"\\Answered"})
+        internal_date = datetime(2026, 2, 2, tzinfo=UTC)
+
+        def header(self, name: str) -> list[str]:
+            return {"FROM": ["Bob <bob@x.example>"], "SUBJECT": ["hi"]}.get(name.upper(), [])
+
+        def body_text(self) -> str:
+            return ""
+
+        def sent(self) -> date | None:
+            return None
+
+    assert matches(key, Msg(), largest_seq=5, largest_uid=20)
+    Msg.flags = frozenset({"\\Seen"})
+    assert not matches(key, Msg(), largest_seq=5, largest_uid=20)
+    with pytest.raises(TaggedParseError) as info:
+        one(b"a SEARCH CHARSET KOI8-R ALL\r\n")
+    assert (info.value.status, info.value.code) == ("NO", CharsetNotSupported.code)
+
+
+# --- responses -------------------------------------------------------------------------
+
+
+def test_strings_quote_or_become_literals() -> None:
+    assert response.string('say "hi"\\') == b'"say \\"hi\\"\\\\"'
+    assert response.string("caf\u00e9") == b"{5}\r\ncaf\xc3\xa9"
+    assert response.string(None) == b"NIL"
+    assert response.sequence_set([5, 1, 2, 3, 9, 10]) == b"1:3,5,9:10"
+    moment = datetime(1996, 7, 17, 2, 44, 25, tzinfo=timezone(-timedelta(hours=7)))
+    assert response.date_time(moment) == b'"17-Jul-1996 02:44:25 -0700"'
+    assert response.tagged("a1", "OK", "done", "READ-WRITE") == b"a1 OK [READ-WRITE] done\r\n"
+
+
+def test_modified_utf7_round_trip() -> None:
+    for name, wire in [("INBOX", b"INBOX"), ("Entw\u00fcrfe", b"Entw&APw-rfe"), ("A&B", b"A&-B"),
+                       ("\u65e5\u672c\u8a9e", b"&ZeVnLIqe-")]:  # fmt: skip
+        assert mutf7.encode(name) == wire and mutf7.decode(wire) == name
+    with pytest.raises(ValueError):
+        mutf7.decode(b"bad&ZeV")
