@@ -28,9 +28,11 @@ from enclave.core.audit_access import AuditAccess
 from enclave.core.auth import Authenticator
 from enclave.core.authz import Authorizer
 from enclave.core.content import ContentStore
+from enclave.core.events import ChangeBus
 from enclave.core.identity import UserService
 from enclave.core.keys import KeyService, read_master_key
 from enclave.core.mail.dkim import DkimSigner
+from enclave.core.mail.mailboxes import Mailboxes
 from enclave.core.mail.outbox import Outbox
 from enclave.core.mail.queue import OutboundQueue, QueuePolicy
 from enclave.core.mail.routing import MailRouter
@@ -100,7 +102,8 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
         )
         content = ContentStore(db, keys, blobs)
         router = MailRouter(db, audit, authz)
-        store = MailStore(db, content)
+        bus = ChangeBus()
+        store = MailStore(db, content, bus)
         dkim = DkimSigner(db, keys)
         dns = DnsClient(settings.dns.nameservers, settings.dns.port, settings.dns.timeout_seconds)
         queue = OutboundQueue(
@@ -141,6 +144,7 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
             outbox=Outbox(db, router, store, signer=dkim.sign, enqueue=queue.enqueue),
             dkim=dkim,
             queue=queue,
+            mailboxes=Mailboxes(db, content, store, bus),
         )
 
 

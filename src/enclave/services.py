@@ -15,6 +15,7 @@ from enclave.core.content import ContentStore
 from enclave.core.identity import UserService
 from enclave.core.keys import KeyService
 from enclave.core.mail.dkim import DkimSigner
+from enclave.core.mail.mailboxes import Mailboxes
 from enclave.core.mail.outbox import Outbox
 from enclave.core.mail.queue import OutboundQueue
 from enclave.core.mail.routing import MailRouter
@@ -44,3 +45,4 @@ class Services:
     outbox: Outbox
     dkim: DkimSigner
     queue: OutboundQueue
+    mailboxes: Mailboxes

@@ -49,6 +49,28 @@ class MailboxesRepo(ScopedRepo):
         )
         return await self._one(query)
 
+    async def by_id(self, mailbox_id: str) -> RowMapping | None:
+        return await self._one(self._select().where(s.mailboxes.c.id == mailbox_id))
+
+    async def change(self, mailbox_id: str, **values: Any) -> None:
+        query = self._update().where(s.mailboxes.c.id == mailbox_id).values(**values)
+        await self._conn.execute(query)
+
+    async def remove(self, mailbox_id: str) -> None:
+        await self._conn.execute(self._delete().where(s.mailboxes.c.id == mailbox_id))
+
+    async def next_modseq(self, mailbox_id: str) -> int:
+        """One new modification sequence for a change to the mailbox (serialises writers)."""
+        query = (
+            self._update()
+            .where(s.mailboxes.c.id == mailbox_id)
+            .values(highestmodseq=s.mailboxes.c.highestmodseq + 1)
+        )
+        await self._conn.execute(query)
+        row = await self.by_id(mailbox_id)
+        assert row is not None
+        return int(row["highestmodseq"])
+
     async def allocate(self, mailbox_id: str, count: int) -> tuple[int, int]:
         """Reserve ``count`` UIDs and one modification sequence; returns (first uid, modseq).
 
@@ -79,6 +101,47 @@ class MessagesRepo(ScopedRepo):
     async def in_mailbox(self, mailbox_id: str) -> list[RowMapping]:
         query = self._select().where(s.messages.c.mailbox_id == mailbox_id)
         return await self._all(query.order_by(s.messages.c.uid))
+
+    async def state(self, mailbox_id: str) -> list[RowMapping]:
+        """UID, flags and modseq of every message (what SELECT needs, without metadata)."""
+        query = self._select(s.messages.c.uid, s.messages.c.flags, s.messages.c.modseq).where(
+            s.messages.c.mailbox_id == mailbox_id
+        )
+        return await self._all(query.order_by(s.messages.c.uid))
+
+    async def by_uids(self, mailbox_id: str, uids: list[int]) -> list[RowMapping]:
+        rows: list[RowMapping] = []
+        for start in range(0, len(uids), 500):  # stay under SQLite's parameter limit
+            query = self._select().where(
+                s.messages.c.mailbox_id == mailbox_id,
+                s.messages.c.uid.in_(uids[start : start + 500]),
+            )
+            rows += await self._all(query)
+        return sorted(rows, key=lambda row: row["uid"])
+
+    async def changed_since(self, mailbox_id: str, modseq: int) -> list[RowMapping]:
+        query = self._select(s.messages.c.uid, s.messages.c.flags, s.messages.c.modseq).where(
+            s.messages.c.mailbox_id == mailbox_id, s.messages.c.modseq > modseq
+        )
+        return await self._all(query.order_by(s.messages.c.uid))
+
+    async def set_flags(self, message_id: str, flags: str, modseq: int) -> None:
+        query = self._update().where(s.messages.c.id == message_id)
+        await self._conn.execute(query.values(flags=flags, modseq=modseq))
+
+    async def remove(self, message_id: str) -> None:
+        await self._conn.execute(self._delete().where(s.messages.c.id == message_id))
+
+    async def stats(self, mailbox_id: str) -> tuple[int, int, int]:
+        """(messages, unseen, bytes) of a mailbox."""
+        rows = await self.state(mailbox_id)
+        sizes = await self._all(
+            self._select(func.coalesce(func.sum(s.messages.c.size), 0).label("size")).where(
+                s.messages.c.mailbox_id == mailbox_id
+            )
+        )
+        unseen = sum(1 for row in rows if "\\Seen" not in row["flags"].split())
+        return len(rows), unseen, int(sizes[0]["size"])
 
     async def usage(self, user_id: str) -> int:
         """Bytes of mail a user holds, across all of their mailboxes."""
@@ -134,3 +197,16 @@ class OutboundRepo(ScopedRepo):
 
     async def remove(self, row_id: str) -> None:
         await self._conn.execute(self._delete().where(s.outbound.c.id == row_id))
+
+
+class ExpungedRepo(ScopedRepo):
+    table = s.expunged
+
+    async def add(self, mailbox_id: str, uid: int, modseq: int) -> None:
+        await self._insert(mailbox_id=mailbox_id, uid=uid, modseq=modseq)
+
+    async def since(self, mailbox_id: str, modseq: int) -> list[int]:
+        query = self._select(s.expunged.c.uid).where(
+            s.expunged.c.mailbox_id == mailbox_id, s.expunged.c.modseq > modseq
+        )
+        return [int(row["uid"]) for row in await self._all(query.order_by(s.expunged.c.uid))]

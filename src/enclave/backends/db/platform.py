@@ -17,7 +17,13 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from enclave.backends.db import schema as s
 from enclave.backends.db.engine import Database
-from enclave.backends.db.mail import AliasesRepo, MailboxesRepo, MessagesRepo, OutboundRepo
+from enclave.backends.db.mail import (
+    AliasesRepo,
+    ExpungedRepo,
+    MailboxesRepo,
+    MessagesRepo,
+    OutboundRepo,
+)
 from enclave.backends.db.scoped import (
     AppPasswordsRepo,
     BlobsRepo,
@@ -219,6 +225,7 @@ class Scoped:
         self.mailboxes = MailboxesRepo(conn, scope)
         self.messages = MessagesRepo(conn, scope)
         self.outbound = OutboundRepo(conn, scope)
+        self.expunged = ExpungedRepo(conn, scope)
 
 
 class Tx:

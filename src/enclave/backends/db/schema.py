@@ -293,6 +293,21 @@ messages = Table(
     Index("ix_messages_mailbox_modseq", "mailbox_id", "modseq"),
 )
 
+# Tombstones of expunged messages: how other sessions and CONDSTORE/QRESYNC clients learn
+# what went away since a modification sequence without rescanning the mailbox.
+expunged = Table(
+    "expunged",
+    metadata,
+    _tenant_fk(),
+    Column(
+        "mailbox_id", String(36), ForeignKey("mailboxes.id", ondelete="CASCADE"), nullable=False
+    ),
+    Column("uid", BigInteger, nullable=False),
+    Column("modseq", BigInteger, nullable=False),
+    PrimaryKeyConstraint("mailbox_id", "uid"),
+    Index("ix_expunged_mailbox_modseq", "mailbox_id", "modseq"),
+)
+
 outbound = Table(
     "outbound",
     metadata,
@@ -315,5 +330,5 @@ outbound = Table(
 # Tables whose rows belong to one tenant (the PostgreSQL row-level security list).
 TENANT_TABLES = (
     users, groups, group_members, app_passwords, recovery_codes, blobs, aliases, mailboxes,
-    messages, outbound,
+    messages, outbound, expunged,
 )  # fmt: skip

@@ -17,6 +17,7 @@ from enclave.backends.db.scoped import TenantScope
 from enclave.core import clock
 from enclave.core.content import ContentStore, ObjectSealer, StoredObject
 from enclave.core.errors import NotFound, QuotaExceeded
+from enclave.core.events import ChangeBus
 from enclave.core.mail.parse import summarise
 
 INBOX = "INBOX"
@@ -39,6 +40,7 @@ class Delivered:
     mailbox: str
     uid: int
     message_id: str
+    mailbox_id: str
 
 
 @dataclass(frozen=True)
@@ -71,9 +73,10 @@ async def ensure_mailboxes(scoped: Scoped, user_id: str) -> None:
 
 
 class MailStore:
-    def __init__(self, db: Database, content: ContentStore) -> None:
+    def __init__(self, db: Database, content: ContentStore, bus: ChangeBus) -> None:
         self._db = db
         self._content = content
+        self._bus = bus
 
     async def deliver(
         self,
@@ -82,11 +85,13 @@ class MailStore:
         raw: bytes,
         *,
         special_use: str | None = None,
+        mailbox: str | None = None,
         flags: tuple[str, ...] = (),
         internal_date: datetime | None = None,
     ) -> list[Delivered]:
-        """Store ``raw`` once and file a copy in each user's INBOX (or the mailbox with the
-        given special use). All or nothing: returns after the commit is durable."""
+        """Store ``raw`` once and file a copy in each user's INBOX (or the named mailbox, or
+        the one with the given special use). All or nothing: returns after the commit is
+        durable."""
         scope = TenantScope(tenant_id)
         meta = json.dumps(summarise(raw)).encode()
         when = internal_date or clock.now()
@@ -98,18 +103,18 @@ class MailStore:
             for user_id in dict.fromkeys(user_ids):
                 await self._check_quota(scoped, user_id, stored.size)
                 await ensure_mailboxes(scoped, user_id)
-                mailbox = await (
+                box = await (
                     scoped.mailboxes.by_special_use(user_id, special_use)
                     if special_use
-                    else scoped.mailboxes.by_name(user_id, INBOX)
+                    else scoped.mailboxes.by_name(user_id, mailbox or INBOX)
                 )
-                if mailbox is None:
-                    raise NotFound(f"user {user_id} has no {special_use or INBOX} mailbox")
-                uid, modseq = await scoped.mailboxes.allocate(mailbox["id"], 1)
+                if box is None:
+                    raise NotFound(f"no mailbox {special_use or mailbox or INBOX}")
+                uid, modseq = await scoped.mailboxes.allocate(box["id"], 1)
                 message_id = str(uuid.uuid4())
                 await scoped.messages.add(
                     id=message_id,
-                    mailbox_id=mailbox["id"],
+                    mailbox_id=box["id"],
                     uid=uid,
                     blob=stored.name,
                     size=stored.size,
@@ -118,10 +123,12 @@ class MailStore:
                     modseq=modseq,
                     meta=sealer.seal(f"{META_LABEL}/{message_id}", meta),
                 )
-                delivered.append(Delivered(user_id, mailbox["name"], uid, message_id))
+                delivered.append(Delivered(user_id, box["name"], uid, message_id, box["id"]))
             return len(delivered)
 
         await self._content.put(scope, raw, attach)
+        for item in delivered:
+            self._bus.publish(item.mailbox_id)
         return delivered
 
     @staticmethod

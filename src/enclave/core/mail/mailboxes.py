@@ -1,0 +1,439 @@
+"""A user's mailboxes as a mail client sees them: listing, creating, renaming, selecting,
+flags with modification sequences, expunge with tombstones, copy, move and append.
+
+Every call takes the signed-in principal and works only on that user's own mailboxes: the
+queries are keyed by the principal's user id inside the principal's tenant scope, so no
+argument can name someone else's mailbox. Shared folders will come through explicit grants.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from enclave.backends.db.engine import Database
+from enclave.backends.db.platform import Scoped, transaction
+from enclave.backends.db.scoped import TenantScope
+from enclave.core import clock
+from enclave.core.content import ContentStore
+from enclave.core.errors import Conflict, Forbidden, Invalid, NotFound, QuotaExceeded
+from enclave.core.events import ChangeBus
+from enclave.core.mail.store import INBOX, MailStore, ensure_mailboxes
+from enclave.core.principal import Principal, Realm
+
+DELIMITER = "/"
+SYSTEM_FLAGS = frozenset({"\\Seen", "\\Answered", "\\Flagged", "\\Deleted", "\\Draft"})
+
+
+@dataclass(frozen=True)
+class MailboxInfo:
+    id: str
+    name: str
+    special_use: str | None
+    subscribed: bool
+    uidvalidity: int
+    uidnext: int
+    highestmodseq: int
+
+
+@dataclass(frozen=True)
+class MessageState:
+    uid: int
+    flags: frozenset[str]
+    modseq: int
+
+
+@dataclass(frozen=True)
+class MessageRow:
+    id: str
+    uid: int
+    flags: frozenset[str]
+    modseq: int
+    size: int
+    internal_date: datetime
+    blob: str
+
+
+def canonical(name: str) -> str:
+    """INBOX is case-insensitive (RFC 3501 5.1); other names are kept as given."""
+    clean = name.strip(DELIMITER)
+    if clean.upper() == INBOX:
+        return INBOX
+    if clean.upper().startswith(INBOX + DELIMITER):
+        return INBOX + clean[len(INBOX) :]
+    return clean
+
+
+def _flags(text: str) -> frozenset[str]:
+    return frozenset(text.split())
+
+
+def _flag_text(flags: frozenset[str]) -> str:
+    return " ".join(sorted(flags))
+
+
+def normalise_flag(flag: str) -> str:
+    for system in SYSTEM_FLAGS:
+        if flag.lower() == system.lower():
+            return system
+    if flag.startswith("\\"):
+        raise Invalid(f"{flag} is not a flag that can be set")
+    return flag
+
+
+def _info(row: Any) -> MailboxInfo:
+    return MailboxInfo(
+        id=row["id"],
+        name=row["name"],
+        special_use=row["special_use"],
+        subscribed=bool(row["subscribed"]),
+        uidvalidity=int(row["uidvalidity"]),
+        uidnext=int(row["uidnext"]),
+        highestmodseq=int(row["highestmodseq"]),
+    )
+
+
+def _copied(row: Any, **changes: Any) -> dict[str, Any]:
+    """A message row's values for a new copy (the scope stamps the tenant again)."""
+    values = {key: value for key, value in dict(row).items() if key != "tenant_id"}
+    return values | {"id": str(uuid.uuid4())} | changes
+
+
+def _message(row: Any) -> MessageRow:
+    return MessageRow(
+        id=row["id"],
+        uid=int(row["uid"]),
+        flags=_flags(row["flags"]),
+        modseq=int(row["modseq"]),
+        size=int(row["size"]),
+        internal_date=row["internal_date"],
+        blob=row["blob"],
+    )
+
+
+class Mailboxes:
+    def __init__(
+        self, db: Database, content: ContentStore, store: MailStore, bus: ChangeBus
+    ) -> None:
+        self._db = db
+        self._content = content
+        self._store = store
+        self.bus = bus
+
+    @staticmethod
+    def _owner(principal: Principal) -> tuple[TenantScope, str]:
+        if principal.realm is not Realm.TENANT or principal.tenant_id is None:
+            raise Forbidden("mailboxes belong to tenant users")
+        if principal.restricted:
+            raise Forbidden("enrol a second factor first")
+        return TenantScope(principal.tenant_id), principal.id
+
+    async def _box(self, scoped: Scoped, user_id: str, name: str) -> Any:
+        row = await scoped.mailboxes.by_name(user_id, canonical(name))
+        if row is None:
+            raise NotFound(f"no mailbox {name}")
+        return row
+
+    # --- the list ------------------------------------------------------------------------
+
+    async def list_all(self, principal: Principal) -> list[MailboxInfo]:
+        scope, user_id = self._owner(principal)
+        async with transaction(self._db, write=True) as tx:
+            scoped = await tx.scoped(scope)
+            await ensure_mailboxes(scoped, user_id)
+            return [_info(row) for row in await scoped.mailboxes.of_user(user_id)]
+
+    async def get(self, principal: Principal, name: str) -> MailboxInfo:
+        scope, user_id = self._owner(principal)
+        async with transaction(self._db, write=True) as tx:
+            scoped = await tx.scoped(scope)
+            await ensure_mailboxes(scoped, user_id)
+            return _info(await self._box(scoped, user_id, name))
+
+    async def create(self, principal: Principal, name: str) -> MailboxInfo:
+        scope, user_id = self._owner(principal)
+        clean = canonical(name)
+        if not clean or len(clean) > 400 or any(ord(c) < 0x20 for c in clean):
+            raise Invalid("invalid mailbox name")
+        async with transaction(self._db, write=True) as tx:
+            scoped = await tx.scoped(scope)
+            await ensure_mailboxes(scoped, user_id)
+            existing = {row["name"] for row in await scoped.mailboxes.of_user(user_id)}
+            if clean in existing:
+                raise Conflict(f"mailbox {clean} already exists")
+            parts = clean.split(DELIMITER)
+            for depth in range(1, len(parts) + 1):  # create missing parents too (RFC 3501 6.3.3)
+                path = DELIMITER.join(parts[:depth])
+                if path not in existing:
+                    await scoped.mailboxes.add(
+                        id=str(uuid.uuid4()),
+                        user_id=user_id,
+                        name=path,
+                        special_use=None,
+                        uidvalidity=int(time.time()),
+                        uidnext=1,
+                        highestmodseq=1,
+                        subscribed=True,
+                        created_at=clock.now(),
+                    )
+                    existing.add(path)
+            return _info(await self._box(scoped, user_id, clean))
+
+    async def delete(self, principal: Principal, name: str) -> None:
+        scope, user_id = self._owner(principal)
+        if canonical(name) == INBOX:
+            raise Invalid("INBOX cannot be deleted")
+        async with transaction(self._db, write=True) as tx:
+            scoped = await tx.scoped(scope)
+            box = await self._box(scoped, user_id, name)
+            for row in await scoped.messages.in_mailbox(box["id"]):
+                await scoped.blobs.incref(row["blob"], -1)
+            await scoped.mailboxes.remove(box["id"])
+        self.bus.publish(box["id"])
+
+    async def rename(self, principal: Principal, old: str, new: str) -> None:
+        scope, user_id = self._owner(principal)
+        source, target = canonical(old), canonical(new)
+        if target == INBOX or not target:
+            raise Invalid("cannot rename to INBOX")
+        async with transaction(self._db, write=True) as tx:
+            scoped = await tx.scoped(scope)
+            box = await self._box(scoped, user_id, source)
+            boxes = await scoped.mailboxes.of_user(user_id)
+            if any(row["name"] == target for row in boxes):
+                raise Conflict(f"mailbox {target} already exists")
+            if source == INBOX:  # RFC 3501: move INBOX's messages into a new mailbox
+                await self._move_all(scoped, user_id, box, target)
+                return
+            for row in boxes:  # the mailbox and its children
+                if row["name"] == source or row["name"].startswith(source + DELIMITER):
+                    await scoped.mailboxes.change(
+                        row["id"], name=target + row["name"][len(source) :]
+                    )
+
+    async def _move_all(self, scoped: Scoped, user_id: str, inbox: Any, target: str) -> None:
+        new_id = str(uuid.uuid4())
+        await scoped.mailboxes.add(
+            id=new_id,
+            user_id=user_id,
+            name=target,
+            special_use=None,
+            uidvalidity=int(time.time()),
+            uidnext=1,
+            highestmodseq=1,
+            subscribed=True,
+            created_at=clock.now(),
+        )
+        rows = await scoped.messages.in_mailbox(inbox["id"])
+        if rows:
+            first, modseq = await scoped.mailboxes.allocate(new_id, len(rows))
+            expunged_at = await scoped.mailboxes.next_modseq(inbox["id"])
+            for offset, row in enumerate(rows):
+                await scoped.messages.add(
+                    **_copied(row, mailbox_id=new_id, uid=first + offset, modseq=modseq)
+                )
+                await scoped.messages.remove(row["id"])
+                await scoped.expunged.add(inbox["id"], int(row["uid"]), expunged_at)
+        self.bus.publish(inbox["id"])
+
+    async def subscribe(self, principal: Principal, name: str, subscribed: bool) -> None:
+        scope, user_id = self._owner(principal)
+        async with transaction(self._db, write=True) as tx:
+            scoped = await tx.scoped(scope)
+            box = await self._box(scoped, user_id, name)
+            await scoped.mailboxes.change(box["id"], subscribed=subscribed)
+
+    async def status(self, principal: Principal, name: str) -> dict[str, int]:
+        scope, user_id = self._owner(principal)
+        async with transaction(self._db, write=True) as tx:
+            scoped = await tx.scoped(scope)
+            await ensure_mailboxes(scoped, user_id)
+            box = await self._box(scoped, user_id, name)
+            count, unseen, size = await scoped.messages.stats(box["id"])
+        return {
+            "MESSAGES": count,
+            "RECENT": 0,
+            "UIDNEXT": int(box["uidnext"]),
+            "UIDVALIDITY": int(box["uidvalidity"]),
+            "UNSEEN": unseen,
+            "HIGHESTMODSEQ": int(box["highestmodseq"]),
+            "SIZE": size,
+        }
+
+    async def quota(self, principal: Principal) -> tuple[int, int | None]:
+        """(bytes used, limit in bytes or None)."""
+        scope, user_id = self._owner(principal)
+        async with transaction(self._db) as tx:
+            scoped = await tx.scoped(scope)
+            user = await scoped.users.by_id(user_id)
+            used = await scoped.messages.usage(user_id)
+        return used, (user["quota_bytes"] if user else None)
+
+    # --- a selected mailbox --------------------------------------------------------------
+
+    async def state(
+        self, principal: Principal, mailbox_id: str
+    ) -> tuple[MailboxInfo, list[MessageState]]:
+        scope, user_id = self._owner(principal)
+        async with transaction(self._db) as tx:
+            scoped = await tx.scoped(scope)
+            box = await scoped.mailboxes.by_id(mailbox_id)
+            if box is None or box["user_id"] != user_id:
+                raise NotFound("the mailbox no longer exists")
+            rows = await scoped.messages.state(mailbox_id)
+        return _info(box), [
+            MessageState(int(r["uid"]), _flags(r["flags"]), int(r["modseq"])) for r in rows
+        ]
+
+    async def changes(
+        self, principal: Principal, mailbox_id: str, since: int
+    ) -> tuple[MailboxInfo, list[MessageState], list[int]]:
+        """What changed after modseq ``since``: (mailbox, changed or new messages, expunged)."""
+        scope, user_id = self._owner(principal)
+        async with transaction(self._db) as tx:
+            scoped = await tx.scoped(scope)
+            box = await scoped.mailboxes.by_id(mailbox_id)
+            if box is None or box["user_id"] != user_id:
+                raise NotFound("the mailbox no longer exists")
+            changed = await scoped.messages.changed_since(mailbox_id, since)
+            gone = await scoped.expunged.since(mailbox_id, since)
+        states = [
+            MessageState(int(r["uid"]), _flags(r["flags"]), int(r["modseq"])) for r in changed
+        ]
+        return _info(box), states, gone
+
+    async def rows(
+        self, principal: Principal, mailbox_id: str, uids: list[int]
+    ) -> list[MessageRow]:
+        scope, user_id = self._owner(principal)
+        async with transaction(self._db) as tx:
+            scoped = await tx.scoped(scope)
+            box = await scoped.mailboxes.by_id(mailbox_id)
+            if box is None or box["user_id"] != user_id:
+                raise NotFound("the mailbox no longer exists")
+            return [_message(r) for r in await scoped.messages.by_uids(mailbox_id, uids)]
+
+    async def content(self, principal: Principal, row: MessageRow) -> bytes:
+        scope, _ = self._owner(principal)
+        return await self._content.read(scope, row.blob)
+
+    async def store(
+        self,
+        principal: Principal,
+        mailbox_id: str,
+        uids: list[int],
+        mode: str,
+        flags: list[str],
+        unchanged_since: int | None = None,
+    ) -> tuple[list[MessageState], list[int]]:
+        """Change flags; returns (messages whose flags changed, UIDs refused by
+        UNCHANGEDSINCE). Each changed message gets the new modseq of this change."""
+        scope, user_id = self._owner(principal)
+        wanted = frozenset(normalise_flag(f) for f in flags)
+        changed: list[MessageState] = []
+        refused: list[int] = []
+        async with transaction(self._db, write=True) as tx:
+            scoped = await tx.scoped(scope)
+            box = await scoped.mailboxes.by_id(mailbox_id)
+            if box is None or box["user_id"] != user_id:
+                raise NotFound("the mailbox no longer exists")
+            rows = await scoped.messages.by_uids(mailbox_id, uids)
+            modseq: int | None = None
+            for row in rows:
+                if unchanged_since is not None and int(row["modseq"]) > unchanged_since:
+                    refused.append(int(row["uid"]))
+                    continue
+                current = _flags(row["flags"])
+                new = {"set": wanted, "add": current | wanted, "remove": current - wanted}[mode]
+                if new == current:
+                    continue
+                if modseq is None:
+                    modseq = await scoped.mailboxes.next_modseq(mailbox_id)
+                await scoped.messages.set_flags(row["id"], _flag_text(new), modseq)
+                changed.append(MessageState(int(row["uid"]), new, modseq))
+        if changed:
+            self.bus.publish(mailbox_id)
+        return changed, refused
+
+    async def expunge(
+        self, principal: Principal, mailbox_id: str, uids: list[int] | None = None
+    ) -> list[int]:
+        """Remove the \\Deleted messages (only those among ``uids`` if given)."""
+        scope, user_id = self._owner(principal)
+        removed: list[int] = []
+        async with transaction(self._db, write=True) as tx:
+            scoped = await tx.scoped(scope)
+            box = await scoped.mailboxes.by_id(mailbox_id)
+            if box is None or box["user_id"] != user_id:
+                raise NotFound("the mailbox no longer exists")
+            rows = await (
+                scoped.messages.by_uids(mailbox_id, uids)
+                if uids is not None
+                else scoped.messages.in_mailbox(mailbox_id)
+            )
+            doomed = [r for r in rows if "\\Deleted" in _flags(r["flags"])]
+            if doomed:
+                modseq = await scoped.mailboxes.next_modseq(mailbox_id)
+                for row in doomed:
+                    await scoped.messages.remove(row["id"])
+                    await scoped.expunged.add(mailbox_id, int(row["uid"]), modseq)
+                    await scoped.blobs.incref(row["blob"], -1)
+                    removed.append(int(row["uid"]))
+        if removed:
+            self.bus.publish(mailbox_id)
+        return removed
+
+    async def copy(
+        self, principal: Principal, mailbox_id: str, uids: list[int], target: str, *, move: bool
+    ) -> tuple[int, list[int], list[int]]:
+        """Copy (or move) messages; returns (target UIDVALIDITY, source UIDs, new UIDs)."""
+        scope, user_id = self._owner(principal)
+        async with transaction(self._db, write=True) as tx:
+            scoped = await tx.scoped(scope)
+            box = await scoped.mailboxes.by_id(mailbox_id)
+            if box is None or box["user_id"] != user_id:
+                raise NotFound("the mailbox no longer exists")
+            destination = await scoped.mailboxes.by_name(user_id, canonical(target))
+            if destination is None:
+                raise NotFound(f"no mailbox {target}")
+            rows = await scoped.messages.by_uids(mailbox_id, uids)
+            if not rows:
+                return int(destination["uidvalidity"]), [], []
+            if not move:
+                user = await scoped.users.by_id(user_id)
+                added = sum(int(r["size"]) for r in rows)
+                limit = user["quota_bytes"] if user else None
+                if limit is not None and await scoped.messages.usage(user_id) + added > limit:
+                    raise QuotaExceeded("over quota")
+            first, modseq = await scoped.mailboxes.allocate(destination["id"], len(rows))
+            new_uids = list(range(first, first + len(rows)))
+            for row, uid in zip(rows, new_uids, strict=True):
+                await scoped.messages.add(
+                    **_copied(row, mailbox_id=destination["id"], uid=uid, modseq=modseq)
+                )
+                if not move:
+                    await scoped.blobs.incref(row["blob"], 1)
+            if move:
+                gone_at = await scoped.mailboxes.next_modseq(mailbox_id)
+                for row in rows:
+                    await scoped.messages.remove(row["id"])
+                    await scoped.expunged.add(mailbox_id, int(row["uid"]), gone_at)
+        self.bus.publish(destination["id"])
+        if move:
+            self.bus.publish(mailbox_id)
+        return int(destination["uidvalidity"]), [int(r["uid"]) for r in rows], new_uids
+
+    async def append(
+        self, principal: Principal, name: str, raw: bytes, flags: list[str], when: datetime | None
+    ) -> tuple[int, int]:
+        """Store a message the client uploads; returns (UIDVALIDITY, UID) after commit."""
+        scope, user_id = self._owner(principal)
+        box = await self.get(principal, name)
+        clean = tuple(normalise_flag(f) for f in flags)
+        delivered = await self._store.deliver(
+            scope.tenant_id, [user_id], raw, mailbox=box.name, flags=clean, internal_date=when
+        )
+        return box.uidvalidity, delivered[0].uid
