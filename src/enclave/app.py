@@ -183,6 +183,7 @@ def server_tls(settings: Settings) -> ssl.SSLContext:
 
 async def serve(settings: Settings, *, ready: asyncio.Event | None = None) -> None:
     """Run every listener on one event loop until SIGTERM or SIGINT, then stop cleanly."""
+    from enclave.imap.server import start_imap
     from enclave.smtp.server import start_inbound, start_submission
     from enclave.web.app import create_app
 
@@ -213,15 +214,17 @@ async def serve(settings: Settings, *, ready: asyncio.Event | None = None) -> No
             await asyncio.sleep(0.05)
         listen = settings.listen
         tls_context = server_tls(settings)
-        smtp_servers = [
+        listeners = [
             await start_inbound(services, listen.bind, listen.smtp_port, tls_context),
             await start_submission(services, listen.bind, listen.submission_port, tls_context),
+            await start_imap(services, listen.bind, listen.imap_port, tls_context),
         ]
         log.info(
             "listening",
             http=f"{listen.bind}:{listen.http_port}",
             smtp=f"{listen.bind}:{listen.smtp_port}",
             submission=f"{listen.bind}:{listen.submission_port}",
+            imap=f"{listen.bind}:{listen.imap_port}",
         )
         if ready is not None:
             ready.set()
@@ -229,11 +232,11 @@ async def serve(settings: Settings, *, ready: asyncio.Event | None = None) -> No
         queue_worker = asyncio.create_task(services.queue.run_forever(), name="queue")
         stopper = asyncio.create_task(stop.wait())
         await asyncio.wait({task, stopper}, return_when=asyncio.FIRST_COMPLETED)
-        for server in smtp_servers:
+        for server in listeners:
             server.close()
         http.should_exit = True
         await task
-        for server in smtp_servers:
+        for server in listeners:
             await server.wait_closed()
         stopper.cancel()
         housekeeping.cancel()

@@ -57,6 +57,13 @@ class SmtpSettings(Section):
     dmarc_reject_action: Literal["reject", "quarantine"] = "reject"
 
 
+class ImapSettings(Section):
+    # RFC 3501 5.4: an authenticated client may idle 30 minutes before autologout.
+    idle_timeout_seconds: int = Field(1800, ge=60)
+    login_timeout_seconds: int = Field(60, ge=5)
+    max_line_bytes: int = Field(64 * 1024, ge=1024)
+
+
 class DnsSettings(Section):
     # Empty: the system resolver. Tests and split-horizon setups name their own servers.
     nameservers: list[str] = Field(default_factory=list)
@@ -149,6 +156,7 @@ class Settings(Section):
     listen: ListenSettings = ListenSettings()
     http: HttpSettings = HttpSettings()
     smtp: SmtpSettings = SmtpSettings()
+    imap: ImapSettings = ImapSettings()
     dns: DnsSettings = DnsSettings()
     queue: QueueSettings = QueueSettings()
     database: DatabaseSettings = DatabaseSettings()

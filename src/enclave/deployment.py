@@ -42,6 +42,10 @@ max_recipients = 100
 timeout_seconds = 300
 dmarc_reject_action = "reject"  # or "quarantine": file DMARC failures in Junk
 
+[imap]
+idle_timeout_seconds = 1800     # autologout after 30 idle minutes (RFC 3501)
+login_timeout_seconds = 60
+
 [dns]
 nameservers = []                # empty: the system resolver
 # port = 53

@@ -102,7 +102,7 @@ def _announce(settings: Settings) -> None:
     )
     out.print(f"  SMTP (MX)  smtp://{listen.bind}:{listen.smtp_port}  (STARTTLS)")
     out.print(f"  submission smtp://{listen.bind}:{listen.submission_port}  (STARTTLS + AUTH)")
-    out.print(f"  IMAP ({listen.imap_port}) arrives with the next mail release.")
+    out.print(f"  IMAP       imap://{listen.bind}:{listen.imap_port}  (STARTTLS + LOGIN)")
     out.print("Stop with Ctrl-C or SIGTERM.")
 
 

@@ -1,0 +1,358 @@
+"""Commands on a selected mailbox (RFC 3501 6.3.1-2, 6.4; UIDPLUS, MOVE, CONDSTORE, ESEARCH),
+and ``refresh``, which tells the client what other sessions and deliveries changed."""
+
+from __future__ import annotations
+
+import email
+from datetime import date
+from email.policy import default as default_policy
+from email.utils import parsedate_to_datetime
+from typing import TYPE_CHECKING, Any
+
+from enclave.core.mail.mailboxes import MessageRow
+from enclave.imap import fetch
+from enclave.imap.view import View
+from enclave.imap.wire import response
+from enclave.imap.wire.commands import FetchItem, Request
+from enclave.imap.wire.search import matches, needs_content
+
+if TYPE_CHECKING:
+    from enclave.core.principal import Principal
+    from enclave.services import Services
+
+PERMANENT_FLAGS = "(\\Answered \\Flagged \\Deleted \\Seen \\Draft \\*)"
+FLAGS = "(\\Answered \\Flagged \\Deleted \\Seen \\Draft)"
+
+
+class _Searchable:
+    """A message as SEARCH sees it; its content is read only if a key needs it."""
+
+    def __init__(self, seq: int, row: MessageRow, flags: frozenset[str], raw: bytes | None) -> None:
+        self.seq, self.uid, self.flags = seq, row.uid, flags
+        self.internal_date, self.size, self.modseq = row.internal_date, row.size, row.modseq
+        self._message = email.message_from_bytes(raw, policy=default_policy) if raw else None
+
+    def header(self, name: str) -> list[str]:
+        if self._message is None:
+            return []
+        if name == "*":
+            return [str(v) for _, v in self._message.items()]
+        return [str(v) for v in self._message.get_all(name, [])]
+
+    def body_text(self) -> str:
+        if self._message is None:
+            return ""
+        texts = []
+        for part in self._message.walk():
+            if part.get_content_maintype() == "text":
+                try:
+                    texts.append(str(part.get_content()))
+                except (LookupError, ValueError):
+                    continue
+        return "\n".join(texts)
+
+    def sent(self) -> date | None:
+        value = self._message.get("date") if self._message else None
+        try:
+            return parsedate_to_datetime(str(value)).date() if value else None
+        except (TypeError, ValueError):
+            return None
+
+
+class SelectedCommands:
+    services: Services
+    view: View | None
+    condstore: bool
+
+    # Provided by the session (the connection and the signed-in user).
+    async def send(self, data: bytes) -> None:
+        raise NotImplementedError
+
+    async def ok(self, request: Request, text: str | None = None, code: str | None = None) -> None:
+        raise NotImplementedError
+
+    @property
+    def user(self) -> Principal:
+        raise NotImplementedError
+
+    def mailbox_name(self, raw: bytes) -> str:
+        raise NotImplementedError
+
+    # --- selecting -----------------------------------------------------------------------
+
+    async def _select(self, request: Request, readonly: bool) -> None:
+        self.view = None
+        name = self.mailbox_name(request.args["mailbox"])
+        box = await self.services.mailboxes.get(self.user, name)
+        info, states = await self.services.mailboxes.state(self.user, box.id)
+        if request.args["condstore"]:
+            self.condstore = True
+        view = View.load(info, states, readonly=readonly, condstore=self.condstore)
+        unseen = next(
+            (i + 1 for i, uid in enumerate(view.uids) if "\\Seen" not in view.flags[uid]), None
+        )
+        lines = [
+            f"FLAGS {FLAGS}",
+            f"OK [PERMANENTFLAGS {'()' if readonly else PERMANENT_FLAGS}] flags",
+            f"{view.exists} EXISTS",
+            "0 RECENT",
+            f"OK [UIDVALIDITY {info.uidvalidity}] UIDs valid",
+            f"OK [UIDNEXT {info.uidnext}] predicted next UID",
+            f"OK [HIGHESTMODSEQ {info.highestmodseq}] modification sequence",
+        ]
+        if unseen is not None:
+            lines.append(f"OK [UNSEEN {unseen}] first unseen")
+        for line in lines:
+            await self.send(response.untagged(line))
+        self.view = view
+        await self.ok(request, "selected", "READ-ONLY" if readonly else "READ-WRITE")
+
+    async def do_SELECT(self, request: Request) -> None:
+        await self._select(request, readonly=False)
+
+    async def do_EXAMINE(self, request: Request) -> None:
+        await self._select(request, readonly=True)
+
+    def _view(self) -> View:
+        assert self.view is not None
+        return self.view
+
+    async def do_CLOSE(self, request: Request) -> None:
+        view = self._view()
+        if not view.readonly:  # silently expunge (RFC 3501 6.4.2)
+            await self.services.mailboxes.expunge(self.user, view.mailbox.id)
+        self.view = None
+        await self.ok(request)
+
+    async def do_UNSELECT(self, request: Request) -> None:
+        self.view = None
+        await self.ok(request)
+
+    async def do_CHECK(self, request: Request) -> None:
+        await self.refresh(allow_expunge=True)
+        await self.ok(request)
+
+    # --- what changed elsewhere ----------------------------------------------------------
+
+    async def refresh(self, *, allow_expunge: bool) -> None:
+        """Untagged EXPUNGE, EXISTS and FETCH for changes since the view was last current.
+        EXPUNGE waits while ``allow_expunge`` is false (RFC 3501 7.4.1)."""
+        view = self._view()
+        info, changed, gone = await self.services.mailboxes.changes(
+            self.user, view.mailbox.id, view.modseq
+        )
+        view.held_expunges.update(uid for uid in gone if view.seq(uid) is not None)
+        if allow_expunge and view.held_expunges:
+            for uid in sorted(view.held_expunges, reverse=True):
+                seq = view.remove(uid)
+                if seq is not None:
+                    await self.send(response.untagged(f"{seq} EXPUNGE"))
+            view.held_expunges.clear()
+        before = view.exists
+        updates = []
+        for state in changed:
+            if state.uid in view.held_expunges:
+                continue
+            is_new = view.seq(state.uid) is None
+            if view.add(state) and not is_new:
+                updates.append(state)
+        if view.exists != before:
+            await self.send(response.untagged(f"{view.exists} EXISTS"))
+        for state in updates:
+            seq = view.seq(state.uid)
+            items = [(b"FLAGS", response.flags(sorted(state.flags)))]
+            if view.condstore:
+                items.append((b"MODSEQ", b"(%d)" % state.modseq))
+            await self.send(response.fetch(seq or 0, [(b"UID", b"%d" % state.uid), *items]))
+        view.modseq = info.highestmodseq if not view.held_expunges else view.modseq
+        view.mailbox = info
+
+    # --- FETCH, STORE, SEARCH ------------------------------------------------------------
+
+    async def _targets(self, request: Request) -> list[int] | None:
+        view = self._view()
+        sequence = request.args["sequence"]
+        if not request.uid and not view.valid_seq(sequence):
+            await self.send(response.tagged(request.tag, "BAD", "message number out of range"))
+            return None
+        return view.resolve(sequence, by_uid=request.uid)
+
+    async def do_FETCH(self, request: Request) -> None:
+        view = self._view()
+        uids = await self._targets(request)
+        if uids is None:
+            return
+        items = request.args["items"]
+        changed_since = request.args["changed_since"]
+        if changed_since is not None:
+            self.condstore = view.condstore = True
+            uids = [u for u in uids if view.modseqs.get(u, 0) > changed_since]
+        rows = await self.services.mailboxes.rows(self.user, view.mailbox.id, uids)
+        if fetch.sets_seen(items) and not view.readonly:
+            unseen = [row.uid for row in rows if "\\Seen" not in row.flags]
+            if unseen:
+                changed, _ = await self.services.mailboxes.store(
+                    self.user, view.mailbox.id, unseen, "add", ["\\Seen"]
+                )
+                for state in changed:
+                    view.add(state)
+                if not any(item.name == "FLAGS" for item in items):
+                    items = [*items, FetchItem("FLAGS")]
+        for row in rows:
+            seq = view.seq(row.uid)
+            if seq is None:
+                continue
+
+            async def load(row: MessageRow = row) -> bytes:
+                return await self.services.mailboxes.content(self.user, row)
+
+            current = MessageRow(
+                **{**row.__dict__, "modseq": view.modseqs.get(row.uid, row.modseq)}
+            )
+            pairs = await fetch.render(
+                current, view.flags.get(row.uid, row.flags), items, load,
+                with_uid=request.uid, with_modseq=view.condstore,
+            )  # fmt: skip
+            await self.send(response.fetch(seq, pairs))
+        await self.refresh(allow_expunge=request.uid)
+        await self.ok(request)
+
+    async def do_STORE(self, request: Request) -> None:
+        view = self._view()
+        if view.readonly:
+            await self.send(response.tagged(request.tag, "NO", "mailbox is read-only", "READ-ONLY"))
+            return
+        uids = await self._targets(request)
+        if uids is None:
+            return
+        args: dict[str, Any] = request.args
+        if args["unchanged_since"] is not None:
+            self.condstore = view.condstore = True
+        changed, refused = await self.services.mailboxes.store(
+            self.user, view.mailbox.id, uids, args["mode"], args["flags"], args["unchanged_since"]
+        )
+        for state in changed:
+            view.add(state)
+            if args["silent"] and not view.condstore:
+                continue
+            items = [] if args["silent"] else [(b"FLAGS", response.flags(sorted(state.flags)))]
+            if request.uid:
+                items.insert(0, (b"UID", b"%d" % state.uid))
+            if view.condstore:
+                items.append((b"MODSEQ", b"(%d)" % state.modseq))
+            await self.send(response.fetch(view.seq(state.uid) or 0, items))
+        await self.refresh(allow_expunge=request.uid)
+        if refused:
+            numbers = refused if request.uid else [view.seq(u) or 0 for u in refused]
+            await self.ok(request, "some messages changed meanwhile",
+                          "MODIFIED " + response.sequence_set(numbers).decode())  # fmt: skip
+            return
+        await self.ok(request)
+
+    async def do_SEARCH(self, request: Request) -> None:
+        view = self._view()
+        key = request.args["key"]
+        rows = await self.services.mailboxes.rows(self.user, view.mailbox.id, list(view.uids))
+        content = needs_content(key)
+        found: list[tuple[int, int, int]] = []  # (seq, uid, modseq)
+        for row in rows:
+            seq = view.seq(row.uid)
+            if seq is None:
+                continue
+            raw = await self.services.mailboxes.content(self.user, row) if content else None
+            subject = _Searchable(seq, row, view.flags.get(row.uid, row.flags), raw)
+            if matches(
+                key, subject, largest_seq=view.exists, largest_uid=view.uids[-1] if view.uids else 0
+            ):
+                found.append((seq, row.uid, view.modseqs.get(row.uid, row.modseq)))
+        numbers = [uid if request.uid else seq for seq, uid, _ in found]
+        uses_modseq = _uses_modseq(key)
+        returns = request.args["returns"]
+        if returns is not None:
+            await self.send(_esearch(request, numbers, returns, found if uses_modseq else []))
+        else:
+            line = "SEARCH" + "".join(f" {n}" for n in numbers)
+            if uses_modseq and found:
+                line += f" (MODSEQ {max(m for _, _, m in found)})"
+            await self.send(response.untagged(line))
+        await self.refresh(allow_expunge=request.uid)
+        await self.ok(request)
+
+    # --- COPY, MOVE, EXPUNGE -------------------------------------------------------------
+
+    async def _copy(self, request: Request, *, move: bool) -> None:
+        view = self._view()
+        if move and view.readonly:
+            await self.send(response.tagged(request.tag, "NO", "mailbox is read-only", "READ-ONLY"))
+            return
+        uids = await self._targets(request)
+        if uids is None:
+            return
+        target = self.mailbox_name(request.args["mailbox"])
+        try:
+            await self.services.mailboxes.get(self.user, target)
+        except Exception:
+            await self.send(response.tagged(request.tag, "NO", "no such mailbox", "TRYCREATE"))
+            return
+        validity, source, created = await self.services.mailboxes.copy(
+            self.user, view.mailbox.id, uids, target, move=move
+        )
+        code = None
+        if source:
+            code = (f"COPYUID {validity} {response.sequence_set(source).decode()} "
+                    f"{response.sequence_set(created).decode()}")  # fmt: skip
+        if move:
+            if code:
+                await self.send(response.untagged(f"OK [{code}] moved"))
+            await self.refresh(allow_expunge=True)
+            await self.ok(request)
+        else:
+            await self.ok(request, code=code)
+
+    async def do_COPY(self, request: Request) -> None:
+        await self._copy(request, move=False)
+
+    async def do_MOVE(self, request: Request) -> None:
+        await self._copy(request, move=True)
+
+    async def do_EXPUNGE(self, request: Request) -> None:
+        view = self._view()
+        if view.readonly:
+            await self.send(response.tagged(request.tag, "NO", "mailbox is read-only", "READ-ONLY"))
+            return
+        uids = view.resolve(request.args["sequence"], by_uid=True) if request.uid else None
+        await self.services.mailboxes.expunge(self.user, view.mailbox.id, uids)
+        await self.refresh(allow_expunge=True)
+        await self.ok(request)
+
+
+def _uses_modseq(key: tuple[Any, ...]) -> bool:
+    if key[0] == "MODSEQ":
+        return True
+    if key[0] == "AND":
+        return any(_uses_modseq(k) for k in key[1])
+    if key[0] in ("NOT",):
+        return _uses_modseq(key[1])
+    if key[0] == "OR":
+        return _uses_modseq(key[1]) or _uses_modseq(key[2])
+    return False
+
+
+def _esearch(
+    request: Request, numbers: list[int], returns: list[str], found: list[tuple[int, int, int]]
+) -> bytes:
+    """RFC 4731: * ESEARCH (TAG "x") [UID] MIN n MAX n COUNT n ALL set."""
+    wanted = returns or ["ALL"]
+    parts = [f'(TAG "{request.tag}")'] + (["UID"] if request.uid else [])
+    if numbers:
+        if "MIN" in wanted:
+            parts.append(f"MIN {min(numbers)}")
+        if "MAX" in wanted:
+            parts.append(f"MAX {max(numbers)}")
+        if "ALL" in wanted:
+            parts.append("ALL " + response.sequence_set(numbers).decode())
+    if "COUNT" in wanted:
+        parts.append(f"COUNT {len(numbers)}")
+    if found:
+        parts.append(f"MODSEQ {max(m for _, _, m in found)}")
+    return response.untagged("ESEARCH " + " ".join(parts))

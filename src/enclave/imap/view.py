@@ -1,0 +1,92 @@
+"""The selected mailbox as one session sees it: the sequence-number map, the flags it has
+reported, and the modification sequence up to which it is current. Pure bookkeeping."""
+
+from __future__ import annotations
+
+from bisect import bisect_left
+from dataclasses import dataclass, field
+
+from enclave.core.mail.mailboxes import MailboxInfo, MessageState
+from enclave.imap.wire.tokens import SeqSet
+
+
+@dataclass
+class View:
+    mailbox: MailboxInfo
+    readonly: bool
+    condstore: bool
+    uids: list[int] = field(default_factory=list)
+    flags: dict[int, frozenset[str]] = field(default_factory=dict)
+    modseqs: dict[int, int] = field(default_factory=dict)
+    modseq: int = 0
+    held_expunges: set[int] = field(default_factory=set)
+
+    @classmethod
+    def load(
+        cls, mailbox: MailboxInfo, states: list[MessageState], *, readonly: bool, condstore: bool
+    ) -> View:
+        view = cls(mailbox, readonly, condstore, modseq=mailbox.highestmodseq)
+        for state in states:
+            view.uids.append(state.uid)
+            view.flags[state.uid] = state.flags
+            view.modseqs[state.uid] = state.modseq
+        return view
+
+    @property
+    def exists(self) -> int:
+        return len(self.uids)
+
+    def seq(self, uid: int) -> int | None:
+        index = bisect_left(self.uids, uid)
+        if index < len(self.uids) and self.uids[index] == uid:
+            return index + 1
+        return None
+
+    def resolve(self, sequence: SeqSet, *, by_uid: bool) -> list[int]:
+        """The UIDs a sequence set names, ascending; unknown numbers are skipped (RFC 3501)."""
+        if not self.uids:
+            return []
+        found: set[int] = set()
+        if by_uid:
+            largest = self.uids[-1]
+            for low, high in sequence:
+                lo, hi = largest if low is None else low, largest if high is None else high
+                lo, hi = min(lo, hi), max(lo, hi)
+                start, stop = bisect_left(self.uids, lo), bisect_left(self.uids, hi + 1)
+                found.update(self.uids[start:stop])
+        else:
+            largest = len(self.uids)
+            for low, high in sequence:
+                lo, hi = largest if low is None else low, largest if high is None else high
+                lo, hi = max(1, min(lo, hi)), min(largest, max(lo, hi))
+                found.update(self.uids[lo - 1 : hi])
+        return sorted(found)
+
+    def valid_seq(self, sequence: SeqSet) -> bool:
+        """Message numbers beyond EXISTS are an error for non-UID commands."""
+        return all(
+            (low is None or low <= self.exists) and (high is None or high <= self.exists)
+            for low, high in sequence
+        )
+
+    def remove(self, uid: int) -> int | None:
+        """Forget an expunged message; returns the sequence number it had."""
+        seq = self.seq(uid)
+        if seq is not None:
+            del self.uids[seq - 1]
+            self.flags.pop(uid, None)
+            self.modseqs.pop(uid, None)
+        return seq
+
+    def add(self, state: MessageState) -> bool:
+        """Record a new or changed message; True if the client must hear about it."""
+        known = state.uid in self.flags
+        if known and self.flags[state.uid] == state.flags:
+            self.modseqs[state.uid] = state.modseq
+            return False
+        if not known:
+            index = bisect_left(self.uids, state.uid)
+            self.uids.insert(index, state.uid)
+        self.flags[state.uid] = state.flags
+        self.modseqs[state.uid] = state.modseq
+        return True
