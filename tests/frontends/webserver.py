@@ -26,8 +26,14 @@ HOST = "127.0.0.1"
 
 
 def _env() -> dict[str, str]:
-    """The test runner's environment without ENCLAVE_* overrides, with plain output."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ENCLAVE_")}
+    """The test runner's environment without ENCLAVE_* overrides (but with the loopback DNS
+    the suite's conftest chose, so no server looks anything up off this machine), with plain
+    output."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("ENCLAVE_") or k.startswith("ENCLAVE_DNS__")
+    }
     env.update({"NO_COLOR": "1", "TERM": "dumb", "COLUMNS": "200", "PYTHONUNBUFFERED": "1"})
     return env
 
