@@ -21,6 +21,18 @@ def declared_size(mail_options: list[str]) -> int:
     return 0
 
 
+def plausible_sender(address: str) -> bool:
+    """``<>`` (bounces) or local@domain; aiosmtpd's parser lets much else through."""
+    if address in ("", "<>"):
+        return True
+    local, at, domain = address.rpartition("@")
+    return (
+        bool(at and local and domain)
+        and not any(ch.isspace() for ch in address)
+        and ("." in domain or domain.startswith("["))
+    )
+
+
 def peer_address(session: Session) -> str | None:
     peer = session.peer
     if isinstance(peer, tuple) and peer:

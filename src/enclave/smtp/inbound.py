@@ -15,7 +15,13 @@ from enclave.core.errors import QuotaExceeded
 from enclave.core.mail.routing import Recipient
 from enclave.smtp import replies
 from enclave.smtp.authentication import authenticate, strip_forged
-from enclave.smtp.handler import HandlerBase, declared_size, envelope_list, peer_address
+from enclave.smtp.handler import (
+    HandlerBase,
+    declared_size,
+    envelope_list,
+    peer_address,
+    plausible_sender,
+)
 
 log = structlog.get_logger("enclave.smtp")
 RECIPIENTS = "enclave_recipients"
@@ -26,6 +32,8 @@ class InboundHandler(HandlerBase):
         self, server: SMTP, session: Session, envelope: Envelope, address: str,
         mail_options: list[str],
     ) -> str:  # fmt: skip
+        if not plausible_sender(address):
+            return replies.bad_sender(address)
         envelope.mail_from = address
         envelope.mail_options.extend(mail_options)
         return replies.OK_SENDER
@@ -77,6 +85,13 @@ class InboundHandler(HandlerBase):
             by_tenant[recipient.tenant_id].extend(recipient.user_ids)
         message = self.trace(session, envelope, queue_id) + verdict.header + raw
         context.source_address.set(peer_address(session))
+        # One reply answers for every recipient: check every quota before storing anything,
+        # so a refusal never leaves a copy with some of them.
+        store = self.services.mail_store
+        for recipient in recipients:
+            for user_id in recipient.user_ids:
+                if not await store.room_for(recipient.tenant_id, user_id, len(message)):
+                    return replies.NO_MAILBOX_FULL
         try:
             for tenant_id, user_ids in by_tenant.items():
                 await self.services.mail_store.deliver(

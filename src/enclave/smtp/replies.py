@@ -40,3 +40,7 @@ def sender_not_owned(address: str) -> str:
 
 def dmarc_rejected(domain: str) -> str:
     return f"550 5.7.1 Rejected by the DMARC policy of {domain}"
+
+
+def bad_sender(address: str) -> str:
+    return f"501 5.1.7 <{address}>: Bad sender address syntax"

@@ -13,7 +13,7 @@ from enclave.core import context
 from enclave.core.errors import AuthenticationFailed, Forbidden, QuotaExceeded
 from enclave.core.principal import Principal
 from enclave.smtp import replies
-from enclave.smtp.handler import HandlerBase, envelope_list, peer_address
+from enclave.smtp.handler import HandlerBase, envelope_list, peer_address, plausible_sender
 
 log = structlog.get_logger("enclave.smtp")
 LOCAL = "enclave_local"
@@ -71,6 +71,8 @@ class SubmissionHandler(HandlerBase):
         mail_options: list[str],
     ) -> str:  # fmt: skip
         principal: Principal = session.auth_data  # type: ignore[assignment]
+        if not plausible_sender(address):
+            return replies.bad_sender(address)
         if not await self.services.outbox.may_send_as(principal, address):
             return replies.sender_not_owned(address)
         envelope.mail_from = address
