@@ -18,6 +18,14 @@ from enclave.smtp.submission import SubmissionHandler
 logging.getLogger("mail.log").setLevel(logging.ERROR)
 
 
+class EnclaveSMTP(SMTP):
+    async def smtp_STARTTLS(self, arg: str) -> None:
+        if self._tls_protocol is not None:  # aiosmtpd would nest a second TLS layer
+            await self.push("554 5.5.1 TLS is already active")
+            return
+        await super().smtp_STARTTLS(arg)
+
+
 def smtp_hostname(services: Services) -> str:
     return services.settings.smtp.hostname or services.settings.deployment.hostnames[0]
 
@@ -35,7 +43,7 @@ async def _listen(
     loop = asyncio.get_running_loop()
 
     def protocol() -> SMTP:
-        return SMTP(
+        return EnclaveSMTP(
             handler,
             data_size_limit=settings.max_message_bytes,
             enable_SMTPUTF8=True,
