@@ -37,21 +37,43 @@ def _has_header(raw: bytes, name: bytes) -> bool:
     return re.search(rb"(?im)^" + re.escape(name) + rb"\s*:", head) is not None
 
 
+def _after_comment(text: bytes) -> bytes:
+    """What follows the (possibly nested) comment that ``text`` starts with."""
+    depth = 0
+    for index, char in enumerate(text):
+        depth += (char == ord("(")) - (char == ord(")"))
+        if depth == 0:
+            return text[index + 1 :].strip()
+    return b""
+
+
+def _authserv_id(value: bytes) -> bytes:
+    """The first token of an Authentication-Results value, after comments (RFC 8601 2.2)."""
+    text = re.sub(rb"\s+", b" ", value).strip()
+    while text.startswith(b"("):
+        text = _after_comment(text)
+    return re.split(rb"[;\s]", text, maxsplit=1)[0].lower()
+
+
 def strip_forged(raw: bytes, authserv_id: str) -> bytes:
-    """Drop Authentication-Results headers that claim to come from us (RFC 8601 section 5):
-    only this server may vouch for itself. Pure."""
+    """Drop Authentication-Results fields that claim to come from us (RFC 8601 section 5):
+    only this server may vouch for itself. Folded fields and leading comments included; the
+    id must match exactly. Pure."""
     head, sep, body = raw.partition(b"\r\n\r\n")
-    kept: list[bytes] = []
-    dropping = False
-    own = re.compile(
-        rb"(?i)^authentication-results\s*:\s*" + re.escape(authserv_id.encode()) + rb"\b"
-    )
+    fields: list[list[bytes]] = []
     for line in head.split(b"\r\n"):
-        if line[:1] in (b" ", b"\t") and dropping:
+        if line[:1] in (b" ", b"\t") and fields:
+            fields[-1].append(line)
+        else:
+            fields.append([line])
+    ours = authserv_id.lower().encode()
+    kept = []
+    for field in fields:
+        name, colon, value = b"\r\n".join(field).partition(b":")
+        forged = colon and name.strip().lower() == b"authentication-results"
+        if forged and _authserv_id(value) == ours:
             continue
-        dropping = bool(own.match(line))
-        if not dropping:
-            kept.append(line)
+        kept.append(b"\r\n".join(field))
     return b"\r\n".join(kept) + sep + body
 
 

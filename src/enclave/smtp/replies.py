@@ -44,3 +44,7 @@ def dmarc_rejected(domain: str) -> str:
 
 def bad_sender(address: str) -> str:
     return f"501 5.1.7 <{address}>: Bad sender address syntax"
+
+
+def sender_refused(reason: str) -> str:
+    return f"553 5.7.1 Sender refused: {reason}"

@@ -114,8 +114,8 @@ class SubmissionHandler(HandlerBase):
                 envelope_list(envelope, REMOTE),
                 raw,
             )
-        except Forbidden:
-            return replies.sender_not_owned(envelope.mail_from or "")
+        except Forbidden as refused:
+            return replies.sender_refused(str(refused))
         except QuotaExceeded:
             return replies.NO_MAILBOX_FULL
         except Exception:

@@ -195,8 +195,10 @@ class OutboundRepo(ScopedRepo):
         )
         return (await self._conn.execute(query)).rowcount
 
-    async def remove(self, row_id: str) -> None:
-        await self._conn.execute(self._delete().where(s.outbound.c.id == row_id))
+    async def remove(self, row_id: str) -> bool:
+        """True if this call removed the row (another task may have got there first)."""
+        query = self._delete().where(s.outbound.c.id == row_id)
+        return (await self._conn.execute(query)).rowcount == 1
 
 
 class ExpungedRepo(ScopedRepo):

@@ -7,6 +7,9 @@ import uuid
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from email.parser import BytesHeaderParser
+from email.policy import compat32
+from email.utils import getaddresses
 
 from enclave.backends.db.engine import Database
 from enclave.backends.db.platform import transaction
@@ -21,6 +24,13 @@ from enclave.core.principal import Principal, Realm
 Signer = Callable[[str, bytes], Awaitable[bytes]]
 # Queues a message for remote recipients; returns the queue id.
 Enqueue = Callable[[Principal, str, list[str], bytes], Awaitable[str]]
+
+
+def header_senders(raw: bytes) -> list[str]:
+    """The addresses in the message's From and Sender header fields."""
+    headers = BytesHeaderParser(policy=compat32).parsebytes(raw)
+    values = [str(v) for name in ("from", "sender") for v in headers.get_all(name, [])]
+    return [address for _, address in getaddresses(values) if address]
 
 
 @dataclass(frozen=True)
@@ -76,6 +86,9 @@ class Outbox:
         """Sign, deliver locally, file the Sent copy, queue the rest; returns after commit."""
         if not await self.may_send_as(principal, mail_from):
             raise Forbidden(f"{principal.name} may not send as {mail_from}")
+        for author in header_senders(raw):  # the From a reader sees, which DKIM will vouch for
+            if not await self.may_send_as(principal, author):
+                raise Forbidden(f"{principal.name} may not send as {author} (From header)")
         if remote and self._enqueue is None:
             raise Invalid("no outbound queue configured")
         message = await self._signer(mail_from, raw) if self._signer else raw

@@ -27,7 +27,7 @@ from enclave.core import clock
 from enclave.core.audit import AuditEvent, AuditLog
 from enclave.core.authz import Authorizer
 from enclave.core.content import ContentStore, ObjectSealer, StoredObject
-from enclave.core.errors import NotFound
+from enclave.core.errors import Invalid, NotFound
 from enclave.core.mail import dsn
 from enclave.core.mail.routing import MailRouter
 from enclave.core.mail.store import MailStore
@@ -232,7 +232,8 @@ class OutboundQueue:
                 outcome = outcomes.get(row["recipient"], Outcome(0, "no reply"))
                 expired = not outcome.delivered and now >= row["expires_at"]
                 if outcome.delivered or outcome.permanent or expired:
-                    await scoped.outbound.remove(row["id"])
+                    if not await scoped.outbound.remove(row["id"]):
+                        continue  # deleted by an administrator meanwhile: nothing to settle
                     await scoped.blobs.incref(row["blob"], -1)
                     if not outcome.delivered:
                         status = dsn.status_code(outcome.code, outcome.message, expired=expired)
@@ -321,9 +322,12 @@ class OutboundQueue:
         return result
 
     async def _matching(self, key: str) -> list[QueuedItem]:
-        found = [
-            i for i in await self._items() if key in (i.queue_id, i.id) or i.id.startswith(key)
-        ]
+        items = await self._items()
+        found = [i for i in items if key in (i.queue_id, i.id)]
+        if not found and len(key) >= 8:  # an unambiguous prefix of a row id
+            found = [i for i in items if i.id.startswith(key)]
+            if len(found) > 1:
+                raise Invalid(f"{key!r} matches {len(found)} queued rows; give more of the id")
         if not found:
             raise NotFound(f"nothing queued matches {key!r}")
         return found
@@ -347,8 +351,7 @@ class OutboundQueue:
 
         async def drop(scoped: Scoped, item: QueuedItem) -> None:
             row = [r for r in await scoped.outbound.pending() if r["id"] == item.id]
-            if row:
-                await scoped.outbound.remove(item.id)
+            if row and await scoped.outbound.remove(item.id):
                 await scoped.blobs.incref(row[0]["blob"], -1)
 
         await self._each(items, drop)
