@@ -134,6 +134,8 @@ class Server:
     def __init__(self, data: Path) -> None:
         self.data = data
         self.port = free_port()
+        # Every listener gets its own free port, so servers of different tests never collide.
+        self.smtp_port, self.submission_port, self.imap_port = (free_port() for _ in range(3))
         self.url = f"http://{HOST}:{self.port}"
         self.log_path = data / "serve.log"
         self.process: subprocess.Popen[bytes] | None = None
@@ -142,7 +144,20 @@ class Server:
     def start(self, timeout: float = 30.0) -> Server:
         self._log = self.log_path.open("ab")
         self.process = subprocess.Popen(
-            [str(ENCLAVE), "serve", "--data", str(self.data), "--http-port", str(self.port)],
+            [
+                str(ENCLAVE),
+                "serve",
+                "--data",
+                str(self.data),
+                "--http-port",
+                str(self.port),
+                "--smtp-port",
+                str(self.smtp_port),
+                "--submission-port",
+                str(self.submission_port),
+                "--imap-port",
+                str(self.imap_port),
+            ],
             stdout=self._log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
