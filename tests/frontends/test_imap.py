@@ -167,3 +167,47 @@ def test_users_cannot_reach_each_others_mail(server: MailServer) -> None:
     assert typ == "NO"
     alice.logout()
     bob.logout()
+
+
+MULTIPART = (
+    b"From: Alice <alice@acme.example>\r\nTo: bob@acme.example\r\n"
+    b"Subject: =?utf-8?q?Gr=C3=BC=C3=9Fe?=\r\nMessage-ID: <m1@acme.example>\r\n"
+    b"Date: Sat, 28 Nov 2026 10:00:00 +0000\r\nMIME-Version: 1.0\r\n"
+    b'Content-Type: multipart/mixed; boundary="XX"\r\n\r\n'
+    b"--XX\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nHello Bob\r\n"
+    b"--XX\r\nContent-Type: application/pdf; name=a.pdf\r\n"
+    b"Content-Disposition: attachment; filename=a.pdf\r\nContent-Transfer-Encoding: base64\r\n"
+    b"\r\nJVBERi0xLjQK\r\n--XX--\r\n"
+)
+
+
+def test_fetch_content_envelope_structure_sections(server: MailServer) -> None:
+    client = connect(server, "bob")
+    client.create("Content")
+    client.append("Content", None, None, MULTIPART)
+    client.select("Content")
+    _, data = client.fetch("1", "(ENVELOPE)")
+    envelope = data[0]
+    assert b'"=?utf-8?q?Gr=C3=BC=C3=9Fe?="' in envelope
+    assert b'(("Alice" NIL "alice" "acme.example"))' in envelope
+    assert b'"<m1@acme.example>"' in envelope
+    _, data = client.fetch("1", "(BODYSTRUCTURE)")
+    structure = data[0].upper()
+    assert b'"TEXT" "PLAIN" ("CHARSET" "UTF-8")' in structure and b'"MIXED"' in structure
+    assert b'"APPLICATION" "PDF"' in structure and b'"ATTACHMENT" ("FILENAME" "A.PDF")' in structure
+    _, data = client.fetch("1", "(BODY.PEEK[HEADER.FIELDS (SUBJECT)])")
+    assert data[0][1] == b"Subject: =?utf-8?q?Gr=C3=BC=C3=9Fe?=\r\n\r\n"
+    _, data = client.fetch("1", "(FLAGS)")
+    assert b"\\Seen" not in data[0]  # PEEK leaves it unread
+    _, data = client.fetch("1", "(BODY[1])")
+    assert data[0][1] == b"Hello Bob"
+    assert b"\\Seen" in b"".join(part if isinstance(part, bytes) else part[0] for part in data)
+    _, data = client.fetch("1", "(BODY.PEEK[]<0.20>)")
+    assert data[0][0].endswith(b"BODY[]<0> {20}") and data[0][1] == MULTIPART[:20]
+    _, data = client.uid("FETCH", "1", "(RFC822)")
+    assert data[0][1] == MULTIPART
+    client.literal = "Grüße".encode()
+    assert client.uid("SEARCH", "CHARSET", "UTF-8", "SUBJECT") == ("OK", [b"1"])
+    assert client.search(None, "BODY", "Hello")[1] == [b"1"]
+    assert client.search(None, "BODY", "absent")[1] == [b""]
+    client.logout()

@@ -7,6 +7,7 @@ from collections.abc import Awaitable, Callable
 from enclave.core.mail.mailboxes import MessageRow
 from enclave.imap.wire import response
 from enclave.imap.wire.commands import FetchItem
+from enclave.imap.wire.message import Message
 
 CONTENT_ITEMS = frozenset(
     {"ENVELOPE", "BODY", "BODYSTRUCTURE", "RFC822", "RFC822.HEADER", "RFC822.TEXT"}
@@ -45,8 +46,6 @@ async def render(
     names = [item.name for item in items]
     if with_uid and "UID" not in names:
         out.append((b"UID", b"%d" % row.uid))
-    from enclave.imap.wire.message import Message  # TEMP: until the module lands
-
     message: Message | None = None
     if needs_content(items):
         message = Message(await load())

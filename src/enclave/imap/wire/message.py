@@ -19,7 +19,6 @@ from __future__ import annotations
 import base64
 import re
 from dataclasses import dataclass, field
-from email.utils import decode_rfc2231
 from functools import cached_property
 from urllib.parse import unquote_to_bytes
 
@@ -39,6 +38,7 @@ _DASHES = re.compile(rb"^--", re.MULTILINE)
 _SECTION_PART = re.compile(r"^([0-9]+(?:\.[0-9]+)*)(?:\.(.+))?$", re.DOTALL)
 _HEADER_LIST = re.compile(r"^HEADER\.FIELDS(\.NOT)?\s*\((.*)\)\s*$", re.DOTALL | re.IGNORECASE)
 _LIST_ITEM = re.compile(r'"((?:[^"\\]|\\.)*)"|([^\s"()]+)')
+_UNESCAPE = re.compile(r"\\(.)")
 _RFC2231_NAME = re.compile(rb"^([^*]+)\*([0-9]+)?(\*)?$")
 _IDENTITY_ENCODINGS = frozenset({b"7bit", b"8bit", b"binary"})  # others hide the message
 
@@ -259,8 +259,8 @@ def _params(raw: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
 
     The decoded value is sent as is when it is ASCII, else as one RFC 2047 encoded word in the
     declared charset, which clients decode in parameter values. A decoded RFC 2231 value takes
-    the place of a plain parameter of the same name; a repeated plain parameter keeps the place
-    of its first occurrence and the value of its last.
+    the place of a plain parameter of the same name; of a repeated plain parameter the first
+    counts (as Dovecot and the stdlib pick the boundary).
     """
     plain: dict[bytes, bytes] = {}
     sections: dict[bytes, list[tuple[int, bool, bytes]]] = {}
@@ -271,7 +271,7 @@ def _params(raw: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
         if base not in plain and base not in sections:
             order.append(base)
         if m is None:
-            plain[base] = value
+            plain.setdefault(base, value)
             continue
         number = int(m.group(2)) if m.group(2) is not None else 0
         extended = m.group(3) is not None or m.group(2) is None
@@ -287,10 +287,8 @@ def _params(raw: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
                 continue
             seen.add(number)
             if extended:
-                if number == 0:
-                    cs, _lang, rest = decode_rfc2231(value.decode("latin-1"))
-                    charset = (cs or "").encode("latin-1")
-                    value = rest.encode("latin-1")
+                if number == 0 and value.count(b"'") >= 2:  # charset'language'value
+                    charset, _language, value = value.split(b"'", 2)
                 data += unquote_to_bytes(value)
             else:
                 data += value
@@ -326,20 +324,24 @@ def _phrase(toks: list[_Tok]) -> bytes | None:
 
 
 def _join(toks: list[_Tok], kinds: tuple[int, ...]) -> tuple[bytes, bool]:
-    """The tokens of a local part or domain run together, and whether any did not belong."""
-    out, bad = bytearray(), False
+    """A local part or domain run together, up to the first token that cannot belong to it;
+    and whether there was such a token."""
+    out = bytearray()
     for tok in toks:
         if tok.kind == _COMMENT:
             continue
-        if tok.kind in kinds or _is(tok, b"."):
-            out += tok.text
-        else:
-            bad = True
-    return bytes(out), bad
+        if tok.kind not in kinds and not _is(tok, b"."):
+            return bytes(out), True
+        out += tok.text
+    return bytes(out), False
+
+
+def _is_phrase(toks: list[_Tok]) -> bool:
+    return all(t.kind in (_ATOM, _QUOTED, _COMMENT) or _is(t, b".") for t in toks)
 
 
 def _addr_spec(toks: list[_Tok]) -> tuple[bytes, bytes, bool]:
-    at = max((i for i, t in enumerate(toks) if _is(t, b"@")), default=-1)
+    at = next((i for i, t in enumerate(toks) if _is(t, b"@")), -1)
     local, bad_local = _join(toks if at < 0 else toks[:at], (_ATOM, _QUOTED))
     domain, bad_domain = _join([] if at < 0 else toks[at + 1 :], (_ATOM, _DOMAIN_LITERAL))
     return local, domain, bad_local or bad_domain
@@ -395,7 +397,7 @@ def _addresses(value: bytes) -> list[_Address]:
             elif _is(tok, b">"):
                 depth = max(0, depth - 1)
             elif depth == 0 and tok.kind == _SPECIAL and tok.text in (b",", b";", b":"):
-                if not (tok.text == b":" and elem and _is(elem[0], b"@")):  # a bare route
+                if tok.text != b":" or _is_phrase(elem):  # else a route or junk, not a group
                     break
             elem.append(tok)
             i += 1
@@ -599,16 +601,18 @@ class _Parser:
         digest = ent.subtype == b"digest"
         hit = self._next_boundary(ent.body_start, inner)  # the preamble is skipped
         while hit is not None and hit.level == level and not hit.close:
+            if hit.after >= len(self.raw):  # a boundary line ends the message: no new part
+                hit = None
+                break
             child, hit = self.entity(hit.after, inner, digest, depth + 1)
             ent.children.append(child)
         if hit is not None and hit.level == level:  # the close delimiter; then the epilogue
             epilogue = hit.after
             hit = self._next_boundary(epilogue, stack)
             ent.end = self._end_before(hit, epilogue)
-        else:  # no close delimiter: the multipart ends where its last part does
-            ent.end = (
-                ent.children[-1].end if ent.children else self._end_before(hit, ent.body_start)
-            )
+        else:  # no close delimiter: the multipart ends where an enclosing one goes on
+            floor = ent.children[-1].end if ent.children else ent.body_start
+            ent.end = self._end_before(hit, floor)
         if not ent.children:  # the grammar wants at least one part
             ent.children.append(_empty(ent.end))
         return hit
@@ -745,7 +749,7 @@ class Message:
         m = _HEADER_LIST.match(text.strip())
         if m is None:
             return None
-        names = [q if q else a for q, a in _LIST_ITEM.findall(m.group(2))]
+        names = [_UNESCAPE.sub(r"\1", q) or a for q, a in _LIST_ITEM.findall(m.group(2))]
         if not names:
             return None
         return _select_fields(ent.fields, names, exclude=m.group(1) is not None)
