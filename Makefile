@@ -31,7 +31,7 @@ lint: $(VENV)/.installed-test
 # The whole suite on SQLite; the core tier again on PostgreSQL when
 # ENCLAVE_TEST_DATABASE_URL names a server (.ci/run starts one).
 test: lint
-	$(BIN)/pytest $(PYTEST_ARGS)
+	env -u ENCLAVE_TEST_DATABASE_URL $(BIN)/pytest $(PYTEST_ARGS)
 	@if [ -n "$$ENCLAVE_TEST_DATABASE_URL" ]; then \
 		echo "== core tier on PostgreSQL =="; \
 		$(BIN)/pytest tests/core $(PYTEST_ARGS); \
