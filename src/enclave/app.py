@@ -17,6 +17,7 @@ from datetime import timedelta
 import structlog
 import uvicorn
 
+from enclave import logs
 from enclave.backends import smtp_client
 from enclave.backends.blobs import open_blob_store
 from enclave.backends.db import migrate
@@ -183,6 +184,7 @@ def server_tls(settings: Settings) -> ssl.SSLContext:
 
 async def serve(settings: Settings, *, ready: asyncio.Event | None = None) -> None:
     """Run every listener on one event loop until SIGTERM or SIGINT, then stop cleanly."""
+    logs.configure()
     from enclave.imap.server import start_imap
     from enclave.smtp.server import start_inbound, start_submission
     from enclave.web.app import create_app

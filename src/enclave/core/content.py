@@ -5,9 +5,9 @@ and a random object id as associated data, so a ciphertext copied to another ten
 fails to decrypt. It is named by a keyed hash of its plaintext under a per-tenant naming key: the
 name reveals nothing, and identical content within one tenant is stored once (reference counted).
 
-Write order: ciphertext to a staging file, fsync, rename, then the database row commits. A crash
-in between leaves only an unreferenced file, which ``collect_garbage`` removes after a grace
-period; it never leaves a row without its file.
+Write order: ciphertext to a staging file, fsync, rename (outside the database write lock), then
+the database row commits. A crash in between leaves only an unreferenced file, which
+``collect_garbage`` removes after a grace period; it never leaves a row without its file.
 """
 
 from __future__ import annotations
@@ -107,6 +107,13 @@ class ContentStore:
             await staged.write(encryptor.finalize())
             name = namer.hexdigest()
             stored = StoredObject(name=name, size=size)
+            file_key = _file_key(name, object_id)
+            async with transaction(self._db) as tx:
+                seen = await (await tx.scoped(scope)).blobs.get(name) is not None
+            if not seen:
+                # Fsync and rename before taking the write lock: the lock is held only for the
+                # rows. The file name is unique, so nobody else can be writing it.
+                await staged.commit(file_key)
             async with transaction(self._db, write=True) as tx:
                 scoped = await tx.scoped(scope)
                 existing = await scoped.blobs.get(name)
@@ -114,14 +121,13 @@ class ContentStore:
                     sealer = await self._sealer(tx, scope, existing)
                     refs = await attach(tx, scoped, stored, sealer) if attach else 1
                     await scoped.blobs.incref(name, refs)
-                    published = False
                 else:
+                    if seen:  # collected between the two looks (rare): publish ours after all
+                        await staged.commit(file_key)
                     sealer = ObjectSealer(tenant_id, object_id, dek)
                     refs = await attach(tx, scoped, stored, sealer) if attach else 1
                     # Wrap under the KEK active now, inside the write lock (rotation-safe).
                     version, kek = await self._keys.active_kek(tx, tenant_id)
-                    await staged.commit(_file_key(name, object_id))
-                    published = True
                     await scoped.blobs.add(
                         name=name,
                         object_id=object_id,
@@ -131,8 +137,10 @@ class ContentStore:
                         refcount=refs,
                         created_at=clock.now(),
                     )
-            if not published:
+            if existing is not None and seen:
                 await staged.abort()
+            elif existing is not None:  # another writer stored the same content meanwhile
+                await self._blobs.delete(tenant_id, file_key)
         except BaseException:
             await staged.abort()
             raise

@@ -8,6 +8,7 @@ row-level security policies (see ``platform.Tx.scoped``).
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -36,6 +37,9 @@ def _sqlite_begin(conn: Connection) -> None:
     conn.exec_driver_sql(f"BEGIN {mode}")
 
 
+WRITE_WAIT_SECONDS = 30
+
+
 class Database:
     def __init__(self, url: str, *, echo: bool = False) -> None:
         self.url = url
@@ -44,6 +48,7 @@ class Database:
         if self.is_sqlite:
             kwargs["connect_args"] = {"timeout": 10}
         self.engine: AsyncEngine = create_async_engine(url, **kwargs)
+        self._writer = asyncio.Lock()
         if self.is_sqlite:
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
             event.listen(self.engine.sync_engine, "begin", _sqlite_begin)
@@ -51,6 +56,22 @@ class Database:
     @asynccontextmanager
     async def transaction(self, *, write: bool = False) -> AsyncIterator[AsyncConnection]:
         """One transaction; commits on success, rolls back on any exception."""
+        if self.is_sqlite and write:
+            # SQLite has one writer at a time and its busy handler polls, unfairly: queue this
+            # process's writers first-come first-served here instead.
+            async with asyncio.timeout(WRITE_WAIT_SECONDS):
+                await self._writer.acquire()
+            try:
+                async with self._transaction(write=True) as conn:
+                    yield conn
+            finally:
+                self._writer.release()
+            return
+        async with self._transaction(write=write) as conn:
+            yield conn
+
+    @asynccontextmanager
+    async def _transaction(self, *, write: bool) -> AsyncIterator[AsyncConnection]:
         async with self.engine.connect() as conn:
             if self.is_sqlite and write:
                 await conn.execution_options(enclave_begin="IMMEDIATE")
