@@ -8,7 +8,6 @@ argument can name someone else's mailbox. Shared folders will come through expli
 
 from __future__ import annotations
 
-import time
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
@@ -17,11 +16,10 @@ from typing import Any
 from enclave.backends.db.engine import Database
 from enclave.backends.db.platform import Scoped, transaction
 from enclave.backends.db.scoped import TenantScope
-from enclave.core import clock
 from enclave.core.content import ContentStore
 from enclave.core.errors import Conflict, Forbidden, Invalid, NotFound, QuotaExceeded
 from enclave.core.events import ChangeBus
-from enclave.core.mail.store import INBOX, MailStore, ensure_mailboxes
+from enclave.core.mail.store import INBOX, MailStore, add_mailbox, ensure_mailboxes
 from enclave.core.principal import Principal, Realm
 
 DELIMITER = "/"
@@ -168,17 +166,7 @@ class Mailboxes:
             for depth in range(1, len(parts) + 1):  # create missing parents too (RFC 3501 6.3.3)
                 path = DELIMITER.join(parts[:depth])
                 if path not in existing:
-                    await scoped.mailboxes.add(
-                        id=str(uuid.uuid4()),
-                        user_id=user_id,
-                        name=path,
-                        special_use=None,
-                        uidvalidity=int(time.time()),
-                        uidnext=1,
-                        highestmodseq=1,
-                        subscribed=True,
-                        created_at=clock.now(),
-                    )
+                    await add_mailbox(scoped, user_id, path)
                     existing.add(path)
             return _info(await self._box(scoped, user_id, clean))
 
@@ -215,18 +203,7 @@ class Mailboxes:
                     )
 
     async def _move_all(self, scoped: Scoped, user_id: str, inbox: Any, target: str) -> None:
-        new_id = str(uuid.uuid4())
-        await scoped.mailboxes.add(
-            id=new_id,
-            user_id=user_id,
-            name=target,
-            special_use=None,
-            uidvalidity=int(time.time()),
-            uidnext=1,
-            highestmodseq=1,
-            subscribed=True,
-            created_at=clock.now(),
-        )
+        new_id = await add_mailbox(scoped, user_id, target)
         rows = await scoped.messages.in_mailbox(inbox["id"])
         if rows:
             first, modseq = await scoped.mailboxes.allocate(new_id, len(rows))

@@ -55,21 +55,31 @@ class StoredMessage:
     blob: str
 
 
+async def add_mailbox(
+    scoped: Scoped, user_id: str, name: str, special_use: str | None = None
+) -> str:
+    """A new, empty mailbox; returns its id. UIDVALIDITY is the creation time (RFC 3501 2.3.1.1:
+    a recreated mailbox must not reuse the old value)."""
+    mailbox_id = str(uuid.uuid4())
+    await scoped.mailboxes.add(
+        id=mailbox_id,
+        user_id=user_id,
+        name=name,
+        special_use=special_use,
+        uidvalidity=int(time.time()),
+        uidnext=1,
+        highestmodseq=1,
+        subscribed=True,
+        created_at=clock.now(),
+    )
+    return mailbox_id
+
+
 async def ensure_mailboxes(scoped: Scoped, user_id: str) -> None:
     existing = {row["name"] for row in await scoped.mailboxes.of_user(user_id)}
     for name, special_use in DEFAULT_MAILBOXES:
         if name not in existing:
-            await scoped.mailboxes.add(
-                id=str(uuid.uuid4()),
-                user_id=user_id,
-                name=name,
-                special_use=special_use,
-                uidvalidity=int(time.time()),
-                uidnext=1,
-                highestmodseq=1,
-                subscribed=True,
-                created_at=clock.now(),
-            )
+            await add_mailbox(scoped, user_id, name, special_use)
 
 
 class MailStore:
