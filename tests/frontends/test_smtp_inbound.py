@@ -39,7 +39,7 @@ from enclave.config import load_settings
 from enclave.core.errors import NotFound
 from enclave.core.identity import locate
 from enclave.core.mail.store import StoredMessage
-from tests.frontends.smtpserver import SmtpServer
+from tests.frontends.mailserver import MailServer
 from tests.frontends.webserver import HOST, CliError, cli, cli_chains, copy_deployment, set_option
 
 PASSWORD = "correct horse battery"
@@ -105,8 +105,8 @@ def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def main(template: Path) -> Iterator[SmtpServer]:
-    server = SmtpServer(copy_deployment(template, template.parent / "main")).start()
+def main(template: Path) -> Iterator[MailServer]:
+    server = MailServer(copy_deployment(template, template.parent / "main")).start()
     try:
         yield server
     finally:
@@ -351,7 +351,7 @@ def _assert_extensions(client: smtplib.SMTP, *, starttls: bool) -> None:
     assert not any(line.upper().startswith("AUTH") for line in lines), lines
 
 
-def test_greeting_names_the_server(main: SmtpServer) -> None:
+def test_greeting_names_the_server(main: MailServer) -> None:
     with RawSmtp(main.smtp_port) as raw:
         assert raw.banner[0] == 220
         assert raw.banner[1].startswith(f"{MX_HOST} "), raw.banner
@@ -360,9 +360,9 @@ def test_greeting_names_the_server(main: SmtpServer) -> None:
 
 
 def test_ehlo_advertises_extensions_and_no_auth_before_and_after_starttls(
-    main: SmtpServer,
+    main: MailServer,
 ) -> None:
-    with main.smtp() as client:
+    with main.mx() as client:
         code, _ = client.ehlo()
         assert code == 250
         _assert_extensions(client, starttls=True)
@@ -386,11 +386,11 @@ def test_ehlo_advertises_extensions_and_no_auth_before_and_after_starttls(
         assert client.noop()[0] == 250
 
 
-def test_starttls_certificate_is_really_verified(main: SmtpServer) -> None:
+def test_starttls_certificate_is_really_verified(main: MailServer) -> None:
     """The positive check above means something: a wrong trust anchor or host name fails."""
     untrusting = ssl.create_default_context()  # system CAs only: the self-signed cert fails
     for context, name in ((untrusting, "localhost"), (tls_context(main.data), "wrong.example")):
-        client = main.smtp()
+        client = main.mx()
         try:
             with pytest.raises(ssl.SSLCertVerificationError):
                 start_tls(client, context, name)
@@ -402,7 +402,7 @@ def test_starttls_certificate_is_really_verified(main: SmtpServer) -> None:
 
 
 def test_accepted_message_is_stored_byte_for_byte_below_the_trace_headers(
-    main: SmtpServer,
+    main: MailServer,
 ) -> None:
     body = (
         "Grüße aus Köln — ✓\r\n"
@@ -413,7 +413,7 @@ def test_accepted_message_is_stored_byte_for_byte_below_the_trace_headers(
         "\tand a tab"
     )
     sent: list[tuple[bytes, str, str, str]] = []  # raw, subject, queue id, protocol
-    with main.smtp() as client:
+    with main.mx() as client:
         client.ehlo()
         for n in (1, 2):
             subject = f"Delivery {n}"
@@ -429,7 +429,7 @@ def test_accepted_message_is_stored_byte_for_byte_below_the_trace_headers(
         )
         assert code == 250, reply
         sent.append((raw, "Delivery 3", queue_id(reply), "ESMTP"))
-    with main.smtp() as client:
+    with main.mx() as client:
         start_tls(client, tls_context(main.data))
         raw = message(ALICE, "Delivery 4 over TLS", new_id("tls"), body)
         code, reply = send(client, [ALICE], raw)
@@ -455,8 +455,8 @@ def test_accepted_message_is_stored_byte_for_byte_below_the_trace_headers(
 # --- 3. unknown users and relaying ----------------------------------------------------------
 
 
-def test_unknown_local_user_is_refused_at_rcpt(main: SmtpServer) -> None:
-    with main.smtp() as client:
+def test_unknown_local_user_is_refused_at_rcpt(main: MailServer) -> None:
+    with main.mx() as client:
         client.ehlo()
         assert client.mail(SENDER)[0] == 250
         code, reply = client.rcpt(UNKNOWN)
@@ -468,8 +468,8 @@ def test_unknown_local_user_is_refused_at_rcpt(main: SmtpServer) -> None:
 
 @pytest.mark.parametrize("tls", [False, True], ids=["plain", "starttls"])
 @pytest.mark.parametrize("sender", [SENDER, ALICE, "<>"], ids=["foreign", "local", "null"])
-def test_no_relaying_to_foreign_domains(main: SmtpServer, tls: bool, sender: str) -> None:
-    with main.smtp() as client:
+def test_no_relaying_to_foreign_domains(main: MailServer, tls: bool, sender: str) -> None:
+    with main.mx() as client:
         if tls:
             start_tls(client, tls_context(main.data))
         else:
@@ -486,19 +486,19 @@ def test_no_relaying_to_foreign_domains(main: SmtpServer, tls: bool, sender: str
         assert code == 503, "DATA with no accepted recipient must be refused"
 
 
-def test_all_recipients_refused_raises_in_smtplib(main: SmtpServer) -> None:
+def test_all_recipients_refused_raises_in_smtplib(main: MailServer) -> None:
     raw = message(FOREIGN, "relay?", new_id("relay"))
-    with main.smtp() as client:
+    with main.mx() as client:
         with pytest.raises(smtplib.SMTPRecipientsRefused) as refused:
             client.sendmail(ALICE, [FOREIGN, UNKNOWN], raw)
         codes = {rcpt: code for rcpt, (code, _) in refused.value.recipients.items()}
         assert codes == {FOREIGN: 554, UNKNOWN: 550}
 
 
-def test_mixed_local_and_foreign_recipients_deliver_only_locally(main: SmtpServer) -> None:
+def test_mixed_local_and_foreign_recipients_deliver_only_locally(main: MailServer) -> None:
     mid = new_id("mixed")
     raw = message(CAROL, "mixed", mid)
-    with main.smtp() as client:
+    with main.mx() as client:
         refused = client.sendmail(SENDER, [CAROL, FOREIGN], raw)
     assert set(refused) == {FOREIGN} and refused[FOREIGN][0] == 554
     [copy] = with_id(main.data, CAROL, mid)
@@ -510,8 +510,8 @@ def test_mixed_local_and_foreign_recipients_deliver_only_locally(main: SmtpServe
 # --- 4. size limit ------------------------------------------------------------------------
 
 
-def test_declared_size_over_the_limit_is_refused_at_mail(main: SmtpServer) -> None:
-    with main.smtp() as client:
+def test_declared_size_over_the_limit_is_refused_at_mail(main: MailServer) -> None:
+    with main.mx() as client:
         client.ehlo()
         code, reply = client.mail(SENDER, [f"SIZE={MAX_BYTES + 1}"])
         assert code == 552, reply
@@ -521,11 +521,11 @@ def test_declared_size_over_the_limit_is_refused_at_mail(main: SmtpServer) -> No
         assert client.rset()[0] == 250
 
 
-def test_data_over_the_limit_is_refused_and_nothing_is_stored(main: SmtpServer) -> None:
+def test_data_over_the_limit_is_refused_and_nothing_is_stored(main: MailServer) -> None:
     tenant_id, _ = ids(main.data, SMUG)
     before = blob_files(main.data, tenant_id)
     raw = message(SMUG, "too big", new_id("big"), size=MAX_BYTES + 20_000)
-    with main.smtp() as client:
+    with main.mx() as client:
         client.ehlo()
         assert client.mail(SENDER)[0] == 250  # no SIZE declared: found out during DATA
         assert client.rcpt(SMUG)[0] == 250
@@ -554,7 +554,7 @@ SMUGGLED = (
 )
 
 
-def _smuggle(server: SmtpServer, body: bytes) -> tuple[int, str]:
+def _smuggle(server: MailServer, body: bytes) -> tuple[int, str]:
     """One transaction to SMUG whose DATA is ``body`` (sent exactly as given, then the real
     end of data); the reply to DATA. Checks that no other reply follows it."""
     with RawSmtp(server.smtp_port) as raw:
@@ -570,7 +570,7 @@ def _smuggle(server: SmtpServer, body: bytes) -> tuple[int, str]:
     return reply
 
 
-def _assert_nothing_stored(server: SmtpServer, before: set[str], tenant_id: str) -> None:
+def _assert_nothing_stored(server: MailServer, before: set[str], tenant_id: str) -> None:
     assert inbox(server.data, VICTIM) == [], "the smuggled message was delivered"
     assert inbox(server.data, SMUG) == [], "the carrier message was delivered"
     assert blob_files(server.data, tenant_id) == before, "an object was stored"
@@ -580,7 +580,7 @@ def _assert_nothing_stored(server: SmtpServer, before: set[str], tenant_id: str)
 @pytest.mark.parametrize(
     "end", [b"\n.\n", b"\r\n.\n", b"\n.\r\n"], ids=["LF.LF", "CRLF.LF", "LF.CRLF"]
 )
-def test_smtp_smuggling_bare_lf_is_rejected(main: SmtpServer, end: bytes) -> None:
+def test_smtp_smuggling_bare_lf_is_rejected(main: MailServer, end: bytes) -> None:
     tenant_id, _ = ids(main.data, VICTIM)
     before = blob_files(main.data, tenant_id)
     carrier = b"From: <attacker@example.org>\r\nTo: <" + SMUG.encode() + b">\r\n"
@@ -599,7 +599,7 @@ def test_smtp_smuggling_bare_lf_is_rejected(main: SmtpServer, end: bytes) -> Non
     ],
     ids=["lone-CR", "CRLF.CR", "CR.CR"],
 )
-def test_bare_cr_is_rejected(main: SmtpServer, body: bytes) -> None:
+def test_bare_cr_is_rejected(main: MailServer, body: bytes) -> None:
     tenant_id, _ = ids(main.data, VICTIM)
     before = blob_files(main.data, tenant_id)
     code, reply = _smuggle(main, body)
@@ -611,12 +611,12 @@ def test_bare_cr_is_rejected(main: SmtpServer, body: bytes) -> None:
 
 
 def test_group_address_delivers_one_stored_object_to_each_active_member(
-    main: SmtpServer,
+    main: MailServer,
 ) -> None:
     tenant_id, _ = ids(main.data, BOB)
     mid = new_id("team")
     raw = message(TEAM, "to the team", mid)
-    with main.smtp() as client:
+    with main.mx() as client:
         client.ehlo()
         # bob is addressed twice (directly and through the group): one copy is enough.
         code, reply = send(client, [TEAM, BOB], raw)
@@ -634,7 +634,7 @@ def test_group_address_delivers_one_stored_object_to_each_active_member(
     assert len(files) == 1, files
 
 
-def test_alias_delivers_to_its_user(main: SmtpServer) -> None:
+def test_alias_delivers_to_its_user(main: MailServer) -> None:
     try:
         cli(main.data, "alias", "add", INFO, CAROL)
     except CliError as exc:
@@ -643,7 +643,7 @@ def test_alias_delivers_to_its_user(main: SmtpServer) -> None:
         raise
     mid = new_id("alias")
     raw = message(INFO, "via the alias", mid)
-    with main.smtp() as client:
+    with main.mx() as client:
         client.ehlo()
         code, reply = send(client, [INFO], raw)
         assert code == 250, reply
@@ -656,10 +656,10 @@ def test_alias_delivers_to_its_user(main: SmtpServer) -> None:
 # --- 7. quota -----------------------------------------------------------------------------
 
 
-def test_quota_refuses_what_does_not_fit(main: SmtpServer) -> None:
+def test_quota_refuses_what_does_not_fit(main: MailServer) -> None:
     tenant_id, _ = ids(main.data, QUINN)
     fits = message(QUINN, "fits", new_id("fits"), size=300_000)
-    with main.smtp() as client:
+    with main.mx() as client:
         client.ehlo()
         code, reply = send(client, [QUINN], fits, options=(f"SIZE={len(fits)}",))
         assert code == 250, reply
@@ -685,12 +685,12 @@ def test_quota_refuses_what_does_not_fit(main: SmtpServer) -> None:
     assert staging_files(main.data) == []
 
 
-def test_quota_refusal_at_data_stores_no_copy_for_anyone(main: SmtpServer) -> None:
+def test_quota_refusal_at_data_stores_no_copy_for_anyone(main: MailServer) -> None:
     """One DATA reply answers for every recipient: if it is a refusal, no recipient may
     have the message (the sender bounces it, and a retry would duplicate it)."""
     mid = new_id("split")
     raw = message(CAROL, "over gus's quota", mid, size=1_200_000)
-    with main.smtp() as client:
+    with main.mx() as client:
         client.ehlo()
         assert client.mail(SENDER)[0] == 250
         assert client.rcpt(CAROL)[0] == 250  # acme, no quota
@@ -706,17 +706,17 @@ def test_quota_refusal_at_data_stores_no_copy_for_anyone(main: SmtpServer) -> No
 # --- 8. disabled users and suspended tenants ---------------------------------------------
 
 
-def test_disabled_user_is_refused_at_rcpt(main: SmtpServer) -> None:
-    with main.smtp() as client:
+def test_disabled_user_is_refused_at_rcpt(main: MailServer) -> None:
+    with main.mx() as client:
         client.ehlo()
         assert client.mail(SENDER)[0] == 250
         code, reply = client.rcpt(ERIN)
         assert code == 550, reply
 
 
-def test_suspended_tenant_receives_nothing_until_resumed(main: SmtpServer) -> None:
+def test_suspended_tenant_receives_nothing_until_resumed(main: MailServer) -> None:
     def rcpt_code() -> int:
-        with main.smtp() as client:
+        with main.mx() as client:
             client.ehlo()
             assert client.mail(SENDER)[0] == 250
             return client.rcpt(GUS)[0]
@@ -733,7 +733,7 @@ def test_suspended_tenant_receives_nothing_until_resumed(main: SmtpServer) -> No
 # --- 9. pipelining --------------------------------------------------------------------------
 
 
-def test_pipelined_commands_are_answered_in_order(main: SmtpServer) -> None:
+def test_pipelined_commands_are_answered_in_order(main: MailServer) -> None:
     mid = new_id("pipe")
     raw = message(CAROL, "pipelined", mid)
     with RawSmtp(main.smtp_port) as conn:
@@ -773,7 +773,7 @@ MALFORMED = {
 
 @pytest.mark.parametrize(("setup", "bad"), list(MALFORMED.values()), ids=list(MALFORMED))
 def test_malformed_command_is_refused_and_the_connection_stays_usable(
-    main: SmtpServer, setup: list[str], bad: str
+    main: MailServer, setup: list[str], bad: str
 ) -> None:
     with RawSmtp(main.smtp_port) as conn:
         assert conn.command(f"EHLO {CLIENT}")[0] == 250
@@ -791,7 +791,7 @@ def test_malformed_command_is_refused_and_the_connection_stays_usable(
 
 def test_every_acknowledged_message_survives_sigkill(template: Path) -> None:
     data = copy_deployment(template, template.parent / "crash")
-    server = SmtpServer(data).start()
+    server = MailServer(data).start()
     acknowledged: list[str] = []
     attempted: list[str] = []
     stop = threading.Event()
@@ -827,7 +827,7 @@ def test_every_acknowledged_message_survives_sigkill(template: Path) -> None:
     assert not thread.is_alive()
     assert len(acknowledged) >= 5, f"only {len(acknowledged)} messages went through"
 
-    restarted = SmtpServer(data).start()
+    restarted = MailServer(data).start()
     try:
         stored = inbox(data, ALICE)  # opens the store: every object decrypts, meta opens
         found = {s.message_id for s in stored}
@@ -840,7 +840,7 @@ def test_every_acknowledged_message_survives_sigkill(template: Path) -> None:
             assert item.meta["envelope"]["message-id"] == f"<{item.message_id}>"
         # The restarted server carries on: a new message, a new (higher) UID.
         mid = new_id("after")
-        with restarted.smtp() as client:
+        with restarted.mx() as client:
             client.ehlo()
             code, reply = send(client, [ALICE], message(ALICE, "after the crash", mid))
             assert code == 250, reply
@@ -853,13 +853,13 @@ def test_every_acknowledged_message_survives_sigkill(template: Path) -> None:
 # --- 12. concurrency ----------------------------------------------------------------------
 
 
-def test_concurrent_clients_all_get_stored_with_distinct_uids(main: SmtpServer) -> None:
+def test_concurrent_clients_all_get_stored_with_distinct_uids(main: MailServer) -> None:
     clients, each = 10, 5
     start = threading.Barrier(clients)
 
     def client_run(n: int) -> list[tuple[str, int, str]]:
         results = []
-        with main.smtp() as client:
+        with main.mx() as client:
             client.ehlo()
             start.wait(timeout=30)
             for i in range(each):

@@ -14,10 +14,10 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import IO
+from typing import IO, Self
 
 import httpx
 
@@ -129,39 +129,35 @@ def port_is_free(port: int) -> bool:
 
 
 class Server:
-    """``enclave serve`` in a subprocess on a free loopback port."""
+    """``enclave serve`` in a subprocess, every listener on its own free loopback port (so
+    servers of different tests never collide), with ``env`` added to the environment. Ready
+    when /healthz answers and every mail listener accepts connections."""
 
-    def __init__(self, data: Path) -> None:
+    def __init__(self, data: Path, env: Mapping[str, str] | None = None) -> None:
         self.data = data
         self.port = free_port()
-        # Every listener gets its own free port, so servers of different tests never collide.
         self.smtp_port, self.submission_port, self.imap_port = (free_port() for _ in range(3))
         self.url = f"http://{HOST}:{self.port}"
         self.log_path = data / "serve.log"
+        self.env = dict(env or {})
         self.process: subprocess.Popen[bytes] | None = None
         self._log: IO[bytes] | None = None
 
-    def start(self, timeout: float = 30.0) -> Server:
+    def start(self, timeout: float = 30.0) -> Self:
         self._log = self.log_path.open("ab")
+        ports = {
+            "--http-port": self.port,
+            "--smtp-port": self.smtp_port,
+            "--submission-port": self.submission_port,
+            "--imap-port": self.imap_port,
+        }
         self.process = subprocess.Popen(
-            [
-                str(ENCLAVE),
-                "serve",
-                "--data",
-                str(self.data),
-                "--http-port",
-                str(self.port),
-                "--smtp-port",
-                str(self.smtp_port),
-                "--submission-port",
-                str(self.submission_port),
-                "--imap-port",
-                str(self.imap_port),
-            ],
+            [str(ENCLAVE), "serve", "--data", str(self.data)]
+            + [part for option, port in ports.items() for part in (option, str(port))],
             stdout=self._log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
-            env=_env(),
+            env=_env() | self.env,
         )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -171,16 +167,40 @@ class Server:
                     f"enclave serve exited {self.process.returncode} during start-up:\n"
                     + self.output()
                 )
-            try:
-                reply = httpx.get(f"{self.url}/healthz", timeout=1.0)
-            except httpx.TransportError:
-                time.sleep(0.05)
-                continue
-            if reply.status_code == 200:
+            if self._ready():
                 return self
             time.sleep(0.05)
         self.stop()
-        raise RuntimeError(f"enclave serve did not answer /healthz in {timeout}s:\n{self.output()}")
+        raise RuntimeError(f"enclave serve did not start in {timeout}s:\n{self.output()}")
+
+    def _ready(self) -> bool:
+        try:
+            if httpx.get(f"{self.url}/healthz", timeout=1.0).status_code != 200:
+                return False
+        except httpx.TransportError:
+            return False
+        return all(
+            not port_is_free(port)
+            for port in (self.smtp_port, self.submission_port, self.imap_port)
+        )
+
+    def restart(self, env: Mapping[str, str] | None = None) -> Self:
+        """SIGTERM (a clean stop, exit 0 expected), then start again on the same ports, with
+        ``env`` replacing the extra environment if given."""
+        code = self.terminate()
+        if code != 0:
+            raise RuntimeError(f"enclave serve exited {code} on SIGTERM:\n{self.output()}")
+        if env is not None:
+            self.env = dict(env)
+        return self.start()
+
+    def kill(self) -> int:
+        """SIGKILL: no shutdown code runs (a crash, as far as the server can tell)."""
+        assert self.process is not None
+        self.process.send_signal(signal.SIGKILL)
+        code = self.process.wait(timeout=10)
+        self._close_log()
+        return code
 
     def client(self, **kwargs: object) -> httpx.Client:
         return httpx.Client(base_url=self.url, timeout=30.0, **kwargs)  # type: ignore[arg-type]
