@@ -129,6 +129,14 @@ class Mailboxes:
             raise Forbidden("enrol a second factor first")
         return TenantScope(principal.tenant_id), principal.id
 
+    @staticmethod
+    async def _owned(scoped: Scoped, user_id: str, mailbox_id: str) -> Any:
+        """The user's mailbox with this id (ids come from clients' sessions: check the owner)."""
+        box = await scoped.mailboxes.by_id(mailbox_id)
+        if box is None or box["user_id"] != user_id:
+            raise NotFound("the mailbox no longer exists")
+        return box
+
     async def _box(self, scoped: Scoped, user_id: str, name: str) -> Any:
         row = await scoped.mailboxes.by_name(user_id, canonical(name))
         if row is None:
@@ -257,9 +265,7 @@ class Mailboxes:
         scope, user_id = self._owner(principal)
         async with transaction(self._db) as tx:
             scoped = await tx.scoped(scope)
-            box = await scoped.mailboxes.by_id(mailbox_id)
-            if box is None or box["user_id"] != user_id:
-                raise NotFound("the mailbox no longer exists")
+            box = await self._owned(scoped, user_id, mailbox_id)
             rows = await scoped.messages.state(mailbox_id)
         return _info(box), [
             MessageState(int(r["uid"]), _flags(r["flags"]), int(r["modseq"])) for r in rows
@@ -272,9 +278,7 @@ class Mailboxes:
         scope, user_id = self._owner(principal)
         async with transaction(self._db) as tx:
             scoped = await tx.scoped(scope)
-            box = await scoped.mailboxes.by_id(mailbox_id)
-            if box is None or box["user_id"] != user_id:
-                raise NotFound("the mailbox no longer exists")
+            box = await self._owned(scoped, user_id, mailbox_id)
             changed = await scoped.messages.changed_since(mailbox_id, since)
             gone = await scoped.expunged.since(mailbox_id, since)
         states = [
@@ -288,9 +292,7 @@ class Mailboxes:
         scope, user_id = self._owner(principal)
         async with transaction(self._db) as tx:
             scoped = await tx.scoped(scope)
-            box = await scoped.mailboxes.by_id(mailbox_id)
-            if box is None or box["user_id"] != user_id:
-                raise NotFound("the mailbox no longer exists")
+            await self._owned(scoped, user_id, mailbox_id)
             return [_message(r) for r in await scoped.messages.by_uids(mailbox_id, uids)]
 
     async def content(self, principal: Principal, row: MessageRow) -> bytes:
@@ -314,9 +316,7 @@ class Mailboxes:
         refused: list[int] = []
         async with transaction(self._db, write=True) as tx:
             scoped = await tx.scoped(scope)
-            box = await scoped.mailboxes.by_id(mailbox_id)
-            if box is None or box["user_id"] != user_id:
-                raise NotFound("the mailbox no longer exists")
+            await self._owned(scoped, user_id, mailbox_id)
             rows = await scoped.messages.by_uids(mailbox_id, uids)
             modseq: int | None = None
             for row in rows:
@@ -343,9 +343,7 @@ class Mailboxes:
         removed: list[int] = []
         async with transaction(self._db, write=True) as tx:
             scoped = await tx.scoped(scope)
-            box = await scoped.mailboxes.by_id(mailbox_id)
-            if box is None or box["user_id"] != user_id:
-                raise NotFound("the mailbox no longer exists")
+            await self._owned(scoped, user_id, mailbox_id)
             rows = await (
                 scoped.messages.by_uids(mailbox_id, uids)
                 if uids is not None
@@ -370,9 +368,7 @@ class Mailboxes:
         scope, user_id = self._owner(principal)
         async with transaction(self._db, write=True) as tx:
             scoped = await tx.scoped(scope)
-            box = await scoped.mailboxes.by_id(mailbox_id)
-            if box is None or box["user_id"] != user_id:
-                raise NotFound("the mailbox no longer exists")
+            await self._owned(scoped, user_id, mailbox_id)
             destination = await scoped.mailboxes.by_name(user_id, canonical(target))
             if destination is None:
                 raise NotFound(f"no mailbox {target}")
