@@ -10,6 +10,7 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 from enclave.core import clock
 from enclave.core.mail.parse import bare_line_ending
 from enclave.services import Services
+from enclave.smtp import replies
 from enclave.smtp.received import received_header
 
 
@@ -67,6 +68,42 @@ class HandlerBase:
         session.host_name = hostname
         kept = [r for r in responses[:-1] if self.advertise_auth or not r.startswith("250-AUTH")]
         return [*kept, "250-PIPELINING", "250-ENHANCEDSTATUSCODES", responses[-1]]
+
+    async def handle_MAIL(
+        self, server: SMTP, session: Session, envelope: Envelope, address: str,
+        mail_options: list[str],
+    ) -> str:  # fmt: skip
+        if not plausible_sender(address):
+            return replies.bad_sender(address)
+        refusal = await self.check_sender(session, address)
+        if refusal:
+            return refusal
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        return replies.OK_SENDER
+
+    async def handle_RCPT(
+        self, server: SMTP, session: Session, envelope: Envelope, address: str,
+        rcpt_options: list[str],
+    ) -> str:  # fmt: skip
+        if len(envelope.rcpt_tos) >= self.max_recipients:
+            return replies.TOO_MANY_RECIPIENTS
+        if "@" not in address or not address.rpartition("@")[2]:
+            return replies.bad_address(address)
+        refusal = await self.route_recipient(envelope, address)
+        if refusal:
+            return refusal
+        envelope.rcpt_tos.append(address)
+        envelope.rcpt_options.extend(rcpt_options)
+        return replies.OK_RECIPIENT
+
+    async def check_sender(self, session: Session, address: str) -> str | None:
+        """A refusal reply for this MAIL FROM, or None (hook)."""
+        return None
+
+    async def route_recipient(self, envelope: Envelope, address: str) -> str | None:
+        """Record where the recipient goes on the envelope, or return a refusal (hook)."""
+        raise NotImplementedError
 
     @staticmethod
     def smuggling(envelope: Envelope) -> bool:

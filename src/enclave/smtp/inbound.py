@@ -20,7 +20,6 @@ from enclave.smtp.handler import (
     declared_size,
     envelope_list,
     peer_address,
-    plausible_sender,
 )
 
 log = structlog.get_logger("enclave.smtp")
@@ -28,25 +27,9 @@ RECIPIENTS = "enclave_recipients"
 
 
 class InboundHandler(HandlerBase):
-    async def handle_MAIL(
-        self, server: SMTP, session: Session, envelope: Envelope, address: str,
-        mail_options: list[str],
-    ) -> str:  # fmt: skip
-        if not plausible_sender(address):
-            return replies.bad_sender(address)
-        envelope.mail_from = address
-        envelope.mail_options.extend(mail_options)
-        return replies.OK_SENDER
-
-    async def handle_RCPT(
-        self, server: SMTP, session: Session, envelope: Envelope, address: str,
-        rcpt_options: list[str],
-    ) -> str:  # fmt: skip
-        if len(envelope.rcpt_tos) >= self.max_recipients:
-            return replies.TOO_MANY_RECIPIENTS
+    async def route_recipient(self, envelope: Envelope, address: str) -> str | None:
         router = self.services.mail_router
-        domain = address.rpartition("@")[2]
-        if not domain or not await router.is_local_domain(domain):
+        if not await router.is_local_domain(address.rpartition("@")[2]):
             return replies.relay_denied(address)
         recipient = await router.resolve(address)
         if recipient is None:
@@ -55,10 +38,8 @@ class InboundHandler(HandlerBase):
         for user_id in recipient.user_ids:
             if not await self.services.mail_store.room_for(recipient.tenant_id, user_id, size):
                 return replies.mailbox_full(address)
-        envelope.rcpt_tos.append(address)
-        envelope.rcpt_options.extend(rcpt_options)
         envelope_list(envelope, RECIPIENTS).append(recipient)
-        return replies.OK_RECIPIENT
+        return None
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         if self.smuggling(envelope):  # SMTP smuggling: never let a bare LF/CR through

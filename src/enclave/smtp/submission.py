@@ -13,7 +13,7 @@ from enclave.core import context
 from enclave.core.errors import AuthenticationFailed, Forbidden, QuotaExceeded
 from enclave.core.principal import Principal
 from enclave.smtp import replies
-from enclave.smtp.handler import HandlerBase, envelope_list, peer_address, plausible_sender
+from enclave.smtp.handler import HandlerBase, envelope_list, peer_address
 
 log = structlog.get_logger("enclave.smtp")
 LOCAL = "enclave_local"
@@ -66,39 +66,22 @@ class SubmissionHandler(HandlerBase):
             return AuthResult(success=False, handled=True)
         return await self._login(server, login, password)
 
-    async def handle_MAIL(
-        self, server: SMTP, session: Session, envelope: Envelope, address: str,
-        mail_options: list[str],
-    ) -> str:  # fmt: skip
+    async def check_sender(self, session: Session, address: str) -> str | None:
         principal: Principal = session.auth_data  # type: ignore[assignment]
-        if not plausible_sender(address):
-            return replies.bad_sender(address)
         if not await self.services.outbox.may_send_as(principal, address):
             return replies.sender_not_owned(address)
-        envelope.mail_from = address
-        envelope.mail_options.extend(mail_options)
-        return replies.OK_SENDER
+        return None
 
-    async def handle_RCPT(
-        self, server: SMTP, session: Session, envelope: Envelope, address: str,
-        rcpt_options: list[str],
-    ) -> str:  # fmt: skip
-        if len(envelope.rcpt_tos) >= self.max_recipients:
-            return replies.TOO_MANY_RECIPIENTS
+    async def route_recipient(self, envelope: Envelope, address: str) -> str | None:
         router = self.services.mail_router
-        domain = address.rpartition("@")[2]
-        if not domain or "@" not in address:
-            return replies.bad_address(address)
-        if await router.is_local_domain(domain):
+        if await router.is_local_domain(address.rpartition("@")[2]):
             recipient = await router.resolve(address)
             if recipient is None:
                 return replies.unknown_user(address)
             envelope_list(envelope, LOCAL).append(recipient)
         else:
             envelope_list(envelope, REMOTE).append(address)
-        envelope.rcpt_tos.append(address)
-        envelope.rcpt_options.extend(rcpt_options)
-        return replies.OK_RECIPIENT
+        return None
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         if self.smuggling(envelope):
