@@ -49,7 +49,16 @@ from enclave.core.principal import Principal
 from enclave.tlscert import write_self_signed
 from tests.dnsserver import DnsServer
 from tests.frontends.mailserver import MailServer
-from tests.frontends.webserver import ENCLAVE, HOST, _env, cli, cli_chains, free_port, set_option
+from tests.frontends.webserver import (
+    ENCLAVE,
+    HOST,
+    _env,
+    cli,
+    cli_chains,
+    copy_deployment,
+    free_port,
+    set_option,
+)
 
 PASSWORD = "correct horse battery"
 ALICE = "alice@acme.example"  # the main sender
@@ -876,3 +885,34 @@ def test_inbound_dmarc_quarantine_files_in_junk(
     ours = [r for r in headers(raw, "Authentication-Results") if r.startswith(HOSTNAME)]
     assert len(ours) == 1, ours
     assert re.search(r"\bdmarc=fail\b", ours[0]) and re.search(r"\bspf=fail\b", ours[0]), ours
+
+
+# --- smarthost ---------------------------------------------------------------------------------
+
+
+def test_smarthost_relays_everything_without_mx_lookups(
+    deployment: Deployment, sink: Sink, tmp_path: Path
+) -> None:
+    """With [queue] smarthost set, remote mail goes to that host, whatever the domain's MX
+    (nowhere.example has no DNS records at all here)."""
+    data = copy_deployment(deployment.data, tmp_path / "relay")
+    env = {"ENCLAVE_QUEUE__SMARTHOST": f"{HOST}:{sink.port}", "ENCLAVE_QUEUE__POLL_SECONDS": "0.3"}
+    relay = MailServer(data, env).start()
+    try:
+        subject = unique("via smarthost")
+        before = len(sink.handler.received)
+        with secure(relay, deployment) as client:
+            login(client, ALICE, PASSWORD)
+            client.sendmail(
+                ALICE,
+                ["someone@nowhere.example"],
+                message(ALICE, "someone@nowhere.example", subject),
+            )
+        got = wait_until(
+            lambda: [r for r in sink.handler.received[before:] if subject.encode() in r.content],
+            "the smarthost received the message",
+        )
+        assert got[0].rcpt_tos == ["someone@nowhere.example"] and got[0].mail_from == ALICE
+        assert queue_cli(data) == []
+    finally:
+        relay.stop()
