@@ -1,0 +1,835 @@
+#!/usr/bin/env python3
+"""IMAP benchmark: Enclave's IMAP listener side by side with an isolated Dovecot.
+
+A mailbox of N generated messages (seeded mix of small text, multipart and attachments) is
+put into a throwaway Enclave deployment (in-process, through the real store API
+``MailStore.deliver``, which APPEND and SMTP delivery use, before the server starts) and
+straight into a throwaway Dovecot instance's Maildir (Dovecot indexes it during an untimed
+warm-up session). Dovecot's test password is an ARGON2ID hash by default, like Enclave's. Then C concurrent imaplib clients each run the same workload against each server:
+
+    login, SELECT INBOX, FETCH 1:* (UID FLAGS ENVELOPE), 50 x UID FETCH n BODY.PEEK[],
+    20 x UID STORE n +FLAGS (\\Flagged), UID SEARCH FLAGGED, UID SEARCH SUBJECT "invoice",
+    an IDLE round trip (IDLE, "+", DONE, OK), LOGOUT
+
+and the script reports ops/s and p50/p99 latency per operation and the Enclave/Dovecot ratio.
+It also measures how SELECT and a CONDSTORE resync (``SELECT INBOX (CONDSTORE)`` then
+``UID FETCH 1:* (FLAGS) (CHANGEDSINCE m)`` after one flag change) grow with the mailbox size.
+
+    .venv/bin/python bench/imap_bench.py                 # 10,000 messages, 4 clients, 3 rounds
+    .venv/bin/python bench/imap_bench.py --smoke         # 200 messages, 1 client, 1 round
+    .venv/bin/python bench/imap_bench.py --only enclave  # no Dovecot, no root needed
+
+Enclave is reached with STARTTLS (it refuses LOGIN without it), Dovecot with plain IMAP on
+loopback (ssl = no). Nothing leaves loopback.
+"""
+
+# ruff: noqa: S603
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import contextlib
+import imaplib
+import json
+import os
+import platform
+import random
+import re
+import shutil
+import signal
+import socket
+import ssl
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
+from pathlib import Path
+
+HOST = "127.0.0.1"
+DOMAIN = "bench.test"
+PASSWORD = "imap-bench-password-1"  # noqa: S105 (a throwaway test account)
+DOVECOT = Path("/usr/sbin/dovecot")
+INSTALL_HINT = (
+    "Dovecot is not installed (/usr/sbin/dovecot is missing). Install it with\n"
+    "    apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y dovecot-imapd\n"
+    "(the package's system instance is not used), or run with --only enclave."
+)
+OPS = ("login", "select", "fetch_all", "fetch_body", "store", "search_flag", "search_subject",
+       "idle", "logout")  # fmt: skip
+BODY_FETCHES, STORES = 50, 20
+
+# --------------------------------------------------------------------------------------------
+# The message set
+
+
+@dataclass(frozen=True)
+class Mail:
+    kind: str
+    data: bytes
+    seen: bool
+    when: datetime
+
+
+# Smaller than the SMTP benchmark's mix: a mailbox, not an ingest stream. Mean ~16 KiB.
+MIX = (("text", 0.70), ("multipart", 0.25), ("attachment", 0.05))
+WORDS = (
+    "the of and to in is that for it as was with be by on not he this are or his from at "
+    "which but have an they you were her she there one all we their can has been if more "
+    "when will would who so no meeting report budget quarter draft attached please review "
+    "schedule agenda minutes project milestone deadline contract customer release "
+    "server database security audit compliance tenant policy update thanks regards"
+).split()
+SUBJECTS = ("Status update", "Meeting notes", "Quarterly report", "Re: draft contract",
+            "Release schedule", "Audit findings", "Lunch?", "Project milestone")  # fmt: skip
+SEARCH_WORD = "invoice"  # in the subject of ~5 % of the messages
+
+
+def _text(rng: random.Random, size: int) -> str:
+    lines: list[str] = []
+    total = 0
+    while total < size:
+        line = " ".join(rng.choices(WORDS, k=rng.randint(8, 13)))[:72]
+        lines.append(line)
+        total += len(line) + 2
+    return "\r\n".join(lines) + "\r\n"
+
+
+def _b64(data: bytes) -> str:
+    return base64.encodebytes(data).decode("ascii").replace("\n", "\r\n")
+
+
+def make_message(rng: random.Random, index: int, seed: int, kind: str) -> Mail:
+    when = datetime(2024, 1, 1, tzinfo=UTC) + timedelta(minutes=17 * index)
+    sender = rng.choice(("alice", "bob", "carol", "dave", "erin", "frank"))
+    subject = f"Invoice {index} due" if rng.random() < 0.05 else rng.choice(SUBJECTS)
+    head = [
+        f'From: "{sender.title()} Example" <{sender}@remote.example>',
+        f"To: <user@{DOMAIN}>",
+        f"Subject: {subject}",
+        f"Date: {format_datetime(when)}",
+        f"Message-ID: <{seed}.{index}@bench.invalid>",
+        "MIME-Version: 1.0",
+    ]
+    if kind == "text":
+        head += ["Content-Type: text/plain; charset=utf-8", "Content-Transfer-Encoding: 7bit"]
+        text = "\r\n".join(head) + "\r\n\r\n" + _text(rng, rng.randint(1024, 6 * 1024))
+    else:
+        if kind == "multipart":
+            body, size, name, ctype = rng.randint(1024, 4096), rng.randint(15_000, 30_000), \
+                "scan.pdf", "application/pdf"  # fmt: skip
+        else:
+            body, size, name, ctype = rng.randint(512, 2048), rng.randint(120_000, 200_000), \
+                "photos.zip", "application/zip"  # fmt: skip
+        boundary = f"=_bench_{seed}_{index}"
+        head.append(f'Content-Type: multipart/mixed; boundary="{boundary}"')
+        text = (
+            "\r\n".join(head)
+            + "\r\n\r\nThis is a multi-part message in MIME format.\r\n"
+            + f"--{boundary}\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n"
+            + _text(rng, body)
+            + f"--{boundary}\r\n"
+            + f'Content-Type: {ctype}; name="{name}"\r\n'
+            + f'Content-Disposition: attachment; filename="{name}"\r\n'
+            + "Content-Transfer-Encoding: base64\r\n\r\n"
+            + _b64(rng.randbytes(size))
+            + f"--{boundary}--\r\n"
+        )
+    return Mail(kind, text.encode("ascii"), seen=rng.random() < 0.7, when=when)
+
+
+def make_messages(count: int, seed: int) -> list[Mail]:
+    rng = random.Random(seed)
+    kinds: list[str] = []
+    for kind, share in MIX[1:]:
+        kinds += [kind] * round(count * share)
+    kinds = [MIX[0][0]] * (count - len(kinds)) + kinds
+    rng.shuffle(kinds)
+    return [make_message(rng, i, seed, kind) for i, kind in enumerate(kinds)]
+
+
+# --------------------------------------------------------------------------------------------
+# Helpers (copied from smtp_ingest.py's approach)
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((HOST, 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    """Nearest-rank percentile (q in 0..100); NaN for no values."""
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    rank = max(1, min(len(ordered), round(q / 100 * len(ordered) + 0.5)))
+    return ordered[rank - 1]
+
+
+def tree_cpu_seconds(root_pid: int) -> float:
+    """CPU time (user+system) of a process tree, reaped children included."""
+    tick = os.sysconf("SC_CLK_TCK")
+    stats: dict[int, tuple[int, float]] = {}
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            raw = Path(entry.path, "stat").read_text()
+        except OSError:
+            continue
+        fields = raw[raw.rindex(")") + 2 :].split()
+        utime, stime, cutime, cstime = (int(x) for x in fields[11:15])
+        stats[int(entry.name)] = (int(fields[1]), (utime + stime + cutime + cstime) / tick)
+    members = {root_pid}
+    grew = True
+    while grew:
+        grew = False
+        for pid, (ppid, _) in stats.items():
+            if ppid in members and pid not in members:
+                members.add(pid)
+                grew = True
+    return sum(stats[pid][1] for pid in members if pid in stats)
+
+
+def run_quiet(args: Sequence[str], **kwargs: object) -> subprocess.CompletedProcess[str]:
+    done = subprocess.run(
+        list(args), capture_output=True, text=True, timeout=300, check=False, **kwargs
+    )  # type: ignore[call-overload]
+    if done.returncode != 0:
+        raise RuntimeError(
+            f"{' '.join(args)} exited {done.returncode}\n{done.stdout}\n{done.stderr}"
+        )
+    return done
+
+
+def stop_process(process: subprocess.Popen[bytes], timeout: float = 30) -> int:
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+    try:
+        return process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+        return -9
+
+
+def wait_for_imap(port: int, timeout: float, alive: Callable[[], bool]) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not alive():
+            raise RuntimeError("server exited during start-up")
+        try:
+            with socket.create_connection((HOST, port), timeout=2) as sock:
+                if sock.recv(200).startswith(b"* OK"):
+                    return
+        except OSError:
+            pass
+        time.sleep(0.1)
+    raise RuntimeError(f"nothing answered IMAP on {HOST}:{port} within {timeout:.0f}s")
+
+
+# --------------------------------------------------------------------------------------------
+# Servers
+
+
+def user_for(size: int) -> str:
+    return f"box{size}@{DOMAIN}"
+
+
+class Enclave:
+    name = "enclave"
+
+    def __init__(self, work: Path) -> None:
+        self.data = work / "enclave"
+        beside = Path(sys.executable).parent / "enclave"
+        self.command = str(beside if beside.exists() else shutil.which("enclave") or "enclave")
+        self.process: subprocess.Popen[bytes] | None = None
+        self.port = 0
+        self.dns_port = free_port()  # nothing listens there: IMAP does no DNS
+
+    def env(self) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("ENCLAVE_")}
+        env.update({"NO_COLOR": "1", "TERM": "dumb", "COLUMNS": "200", "PYTHONUNBUFFERED": "1"})
+        env["ENCLAVE_DNS__NAMESERVERS"] = f'["{HOST}"]'
+        env["ENCLAVE_DNS__PORT"] = str(self.dns_port)
+        return env
+
+    def cli(self, *args: str, stdin: str | None = None) -> None:
+        run_quiet([self.command, *args, "--data", str(self.data)], env=self.env(), input=stdin)
+
+    def populate(self, boxes: dict[int, Sequence[Mail]]) -> None:
+        self.cli("init", "--hostname", "mx.enclave-bench.test")
+        self.cli("tenant", "create", "bench", "--domain", DOMAIN)
+        with ThreadPoolExecutor(max_workers=2) as pool:  # mostly interpreter start-up, argon2
+            for done in [pool.submit(self.cli, "user", "add", user_for(size), "--password-stdin",
+                                     stdin=PASSWORD + "\n") for size in boxes]:  # fmt: skip
+                done.result()
+        asyncio.run(self._deliver(boxes))
+
+    async def _deliver(self, boxes: dict[int, Sequence[Mail]]) -> None:
+        """Through the real store (``MailStore.deliver``, what SMTP delivery and APPEND use):
+        message i goes to every mailbox of more than i messages at once (stored once, one
+        INBOX row per user), in order, eight deliveries in flight."""
+        from enclave.app import open_services  # the project's venv
+        from enclave.config import load_settings
+
+        settings = load_settings(self.data, self.env())
+        async with open_services(settings) as svc:
+            ids = {}
+            for size in boxes:
+                principal = await svc.auth.login_protocol(user_for(size), PASSWORD)
+                ids[size] = (principal.tenant_id, principal.id)
+            tenant = next(iter(ids.values()))[0]
+            mails = max(boxes.values(), key=len)
+            gate = asyncio.Semaphore(8)
+
+            async def one(index: int) -> None:
+                mail = mails[index]
+                users = [ids[size][1] for size in boxes if index < size]
+                async with gate:
+                    await svc.mail_store.deliver(
+                        tenant, users, mail.data, flags=("\\Seen",) if mail.seen else (),
+                        internal_date=mail.when,
+                    )  # fmt: skip
+
+            for start in range(0, len(mails), 64):  # batches keep UIDs in list order
+                await asyncio.gather(*(one(i) for i in range(start, min(start + 64, len(mails)))))
+
+    def start(self) -> None:
+        self.port = free_port()
+        http = free_port()
+        self.log = (self.data / "serve.log").open("ab")
+        self.process = subprocess.Popen(
+            [self.command, "serve", "--data", str(self.data), "--http-port", str(http),
+             "--smtp-port", str(free_port()), "--submission-port", str(free_port()),
+             "--imap-port", str(self.port)],
+            stdout=self.log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=self.env(),
+        )  # fmt: skip
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"enclave serve exited; see {self.data}/serve.log")
+            with contextlib.suppress(urllib.error.URLError, OSError):
+                with urllib.request.urlopen(f"http://{HOST}:{http}/healthz", timeout=2) as r:
+                    if r.status == 200:
+                        break
+            time.sleep(0.1)
+        wait_for_imap(
+            self.port, 30, lambda: self.process is not None and self.process.poll() is None
+        )
+        self.context = ssl.create_default_context(cafile=str(self.data / "tls" / "cert.pem"))
+
+    def connect(self, user: str) -> imaplib.IMAP4:
+        client = imaplib.IMAP4("localhost", self.port, timeout=300)
+        client.starttls(ssl_context=self.context)
+        client.login(user, PASSWORD)
+        return client
+
+    @property
+    def pid(self) -> int:
+        assert self.process is not None
+        return self.process.pid
+
+    def stop(self) -> int:
+        if self.process is None:
+            return 0
+        code = stop_process(self.process)
+        self.log.close()
+        return code
+
+
+DOVECOT_CONF = """\
+# Throwaway instance for bench/imap_bench.py: loopback only, no TLS, its own directories.
+base_dir = {root}/run
+state_dir = {root}/state
+log_path = {root}/dovecot.log
+protocols = imap
+listen = {host}
+ssl = no
+disable_plaintext_auth = no
+auth_mechanisms = plain login
+default_login_user = dovenull
+default_internal_user = dovecot
+mail_location = maildir:~/Maildir
+first_valid_uid = 1
+passdb {{
+  driver = passwd-file
+  args = scheme=PLAIN username_format=%u {root}/passwd
+}}
+userdb {{
+  driver = static
+  args = uid={uid} gid={gid} home={root}/home/%n
+}}
+service imap-login {{
+  inet_listener imap {{
+    address = {host}
+    port = {port}
+  }}
+  inet_listener imaps {{
+    port = 0
+  }}
+}}
+protocol imap {{
+  mail_max_userip_connections = 100
+}}
+"""
+
+
+class Dovecot:
+    name = "dovecot"
+
+    def __init__(self, work: Path, scheme: str = "ARGON2ID") -> None:
+        self.root = work / "dovecot"
+        self.scheme = scheme
+        self.process: subprocess.Popen[bytes] | None = None
+        self.port = 0
+        self.uid, self.gid = 65534, 65534  # nobody:nogroup
+
+    def populate(self, boxes: dict[int, Sequence[Mail]]) -> None:
+        """Straight into each user's Maildir/cur, \\Seen as the ":2,S" suffix."""
+        for sub in ("run", "state", "home"):
+            (self.root / sub).mkdir(parents=True)
+        secret = f"{{PLAIN}}{PASSWORD}"
+        if self.scheme != "PLAIN":  # the same argon2id cost as Enclave's (m=64 MiB, t=3)
+            secret = run_quiet(["doveadm", "pw", "-s", self.scheme, "-p", PASSWORD]).stdout.strip()
+        (self.root / "passwd").write_text("".join(f"{user_for(size)}:{secret}\n" for size in boxes))
+        for size, mails in boxes.items():
+            maildir = self.root / "home" / user_for(size).partition("@")[0] / "Maildir"
+            for sub in ("cur", "new", "tmp"):
+                (maildir / sub).mkdir(parents=True)
+            for i, mail in enumerate(mails):
+                stamp = int(mail.when.timestamp())
+                name = f"{stamp}.M{i}P1.bench,S={len(mail.data)}:2,{'S' if mail.seen else ''}"
+                path = maildir / "cur" / name
+                path.write_bytes(mail.data)
+                os.utime(path, (stamp, stamp))
+        for dirpath, _dirs, files in os.walk(self.root / "home"):
+            os.chown(dirpath, self.uid, self.gid)
+            for f in files:
+                os.chown(os.path.join(dirpath, f), self.uid, self.gid)
+
+    def start(self) -> None:
+        self.port = free_port()
+        conf = self.root / "dovecot.conf"
+        conf.write_text(
+            DOVECOT_CONF.format(
+                root=self.root, host=HOST, port=self.port, uid=self.uid, gid=self.gid
+            )
+        )
+        os.chmod(self.root, 0o755)  # noqa: S103
+        self.process = subprocess.Popen(
+            [str(DOVECOT), "-F", "-c", str(conf)],
+            stdout=subprocess.DEVNULL, stderr=(self.root / "stderr.log").open("ab"),
+        )  # fmt: skip
+        wait_for_imap(
+            self.port, 30, lambda: self.process is not None and self.process.poll() is None
+        )
+
+    def connect(self, user: str) -> imaplib.IMAP4:
+        client = imaplib.IMAP4(HOST, self.port, timeout=300)
+        client.login(user, PASSWORD)
+        return client
+
+    @property
+    def pid(self) -> int:
+        assert self.process is not None
+        return self.process.pid
+
+    def stop(self) -> int:
+        if self.process is None:
+            return 0
+        return stop_process(self.process)
+
+
+Server = Enclave | Dovecot
+
+# --------------------------------------------------------------------------------------------
+# The workload
+
+
+def check(reply: tuple[str, list[object]], what: str) -> list[object]:
+    typ, data = reply
+    if typ != "OK":
+        raise RuntimeError(f"{what}: {typ} {data}")
+    return data
+
+
+def idle_round_trip(client: imaplib.IMAP4) -> None:
+    tag = client._new_tag()  # type: ignore[attr-defined]
+    client.send(tag + b" IDLE\r\n")
+    while not client.readline().startswith(b"+"):
+        pass
+    client.send(b"DONE\r\n")
+    while True:
+        line = client.readline()
+        if not line:
+            raise RuntimeError("IDLE: connection closed")
+        if line.startswith(tag):
+            if b" OK" not in line:
+                raise RuntimeError(f"IDLE: {line!r}")
+            return
+
+
+def session(server: Server, user: str, seed: int, times: dict[str, list[float]]) -> int:
+    """One client's workload; returns how many messages FETCH 1:* listed."""
+    rng = random.Random(seed)
+
+    def timed(op: str, call: Callable[[], object]) -> object:
+        begin = time.perf_counter()
+        result = call()
+        times[op].append(time.perf_counter() - begin)
+        return result
+
+    client = timed("login", lambda: server.connect(user))
+    assert isinstance(client, imaplib.IMAP4)
+    timed("select", lambda: check(client.select("INBOX"), "SELECT"))
+    listing = timed("fetch_all", lambda: check(client.fetch("1:*", "(UID FLAGS ENVELOPE)"),
+                                               "FETCH 1:*"))  # fmt: skip
+    uids = [int(m.group(1)) for item in listing  # type: ignore[union-attr]
+            if (m := re.search(rb"UID (\d+)", item[0] if isinstance(item, tuple) else item))]  # fmt: skip
+    for uid in rng.sample(uids, min(BODY_FETCHES, len(uids))):
+        data = timed("fetch_body", lambda u=uid: check(client.uid("FETCH", str(u), "(BODY.PEEK[])"),
+                                                      "UID FETCH BODY"))  # fmt: skip
+        if not data or not isinstance(data[0], tuple) or len(data[0][1]) < 100:
+            raise RuntimeError(f"UID FETCH {uid} BODY.PEEK[]: no body")
+    for uid in rng.sample(uids, min(STORES, len(uids))):
+        timed("store", lambda u=uid: check(client.uid("STORE", str(u), "+FLAGS", "(\\Flagged)"),
+                                           "UID STORE"))  # fmt: skip
+    timed("search_flag", lambda: check(client.uid("SEARCH", "FLAGGED"), "SEARCH FLAGGED"))
+    timed("search_subject", lambda: check(client.uid("SEARCH", "SUBJECT", SEARCH_WORD),
+                                          "SEARCH SUBJECT"))  # fmt: skip
+    timed("idle", lambda: idle_round_trip(client))
+    timed("logout", client.logout)
+    return len(uids)
+
+
+@dataclass
+class Round:
+    server: str
+    round: int
+    clients: int
+    elapsed_s: float
+    listed: list[int]
+    times: dict[str, list[float]]
+    server_cpu_s: float
+    client_cpu_s: float
+    load_before: float
+    load_after: float
+    errors: list[str] = field(default_factory=list)
+
+    def summary(self) -> dict[str, dict[str, float]]:
+        out: dict[str, dict[str, float]] = {}
+        for op in OPS:
+            values = self.times[op]
+            busy = sum(values)
+            out[op] = {
+                "count": len(values),
+                # the rate the C clients reach while doing this operation
+                "ops_per_s": len(values) * self.clients / busy if busy else 0.0,
+                "p50_ms": percentile(values, 50) * 1000,
+                "p99_ms": percentile(values, 99) * 1000,
+            }
+        total = sum(len(v) for v in self.times.values())
+        out["all"] = {"count": total, "ops_per_s": total / self.elapsed_s if self.elapsed_s else 0,
+                      "p50_ms": float("nan"), "p99_ms": float("nan")}  # fmt: skip
+        return out
+
+
+def run_round(server: Server, number: int, clients: int, size: int, seed: int) -> Round:
+    times: dict[str, list[float]] = {op: [] for op in OPS}
+    per_client = [{op: [] for op in OPS} for _ in range(clients)]  # type: ignore[misc]
+    listed: list[int] = []
+    errors: list[str] = []
+    lock = threading.Lock()
+
+    def worker(index: int) -> None:
+        try:
+            count = session(server, user_for(size), seed * 1000 + number * 100 + index,
+                            per_client[index])  # fmt: skip
+            with lock:
+                listed.append(count)
+        except Exception as exc:
+            with lock:
+                errors.append(f"client {index}: {type(exc).__name__}: {exc}")
+
+    load_before = os.getloadavg()[0]
+    cpu0, client0 = tree_cpu_seconds(server.pid), time.process_time()
+    begin = time.perf_counter()
+    threads = [threading.Thread(target=worker, args=(i,), daemon=True) for i in range(clients)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    elapsed = time.perf_counter() - begin
+    for one in per_client:
+        for op, values in one.items():
+            times[op] += values
+    return Round(server.name, number, clients, elapsed, listed, times,
+                 tree_cpu_seconds(server.pid) - cpu0, time.process_time() - client0,
+                 load_before, os.getloadavg()[0], errors)  # fmt: skip
+
+
+def scaling(server: Server, size: int, repeats: int, seed: int) -> dict[str, float]:
+    """Median SELECT time, and median CONDSTORE resync after one flag change, for one size."""
+    rng = random.Random(seed + size)
+    client = server.connect(user_for(size))
+    selects, resyncs = [], []
+    try:
+        for _ in range(repeats):
+            begin = time.perf_counter()
+            check(client.select("INBOX"), "SELECT")
+            selects.append(time.perf_counter() - begin)
+            client.untagged_responses.clear()
+            check(client._simple_command("SELECT", "INBOX", "(CONDSTORE)"), "SELECT CONDSTORE")  # type: ignore[attr-defined]
+            client.state = "SELECTED"
+            modseq = int(client.untagged_responses["HIGHESTMODSEQ"][-1])
+            uid = rng.randint(1, size)
+            check(client.uid("STORE", str(uid), "+FLAGS.SILENT", "(\\Answered)"), "STORE")
+            client.untagged_responses.clear()
+            begin = time.perf_counter()
+            check(client._simple_command("SELECT", "INBOX", "(CONDSTORE)"), "SELECT CONDSTORE")  # type: ignore[attr-defined]
+            client.state = "SELECTED"
+            data = check(client.uid("FETCH", "1:*", "(FLAGS)", f"(CHANGEDSINCE {modseq})"),
+                         "UID FETCH CHANGEDSINCE")  # fmt: skip
+            resyncs.append(time.perf_counter() - begin)
+            changed = [d for d in data if d]
+            if len(changed) != 1:
+                raise RuntimeError(f"CHANGEDSINCE {modseq}: {len(changed)} changes, expected 1")
+    finally:
+        with contextlib.suppress(Exception):
+            client.logout()
+    return {"select_ms": statistics.median(selects) * 1000,
+            "resync_ms": statistics.median(resyncs) * 1000}  # fmt: skip
+
+
+# --------------------------------------------------------------------------------------------
+# Reporting
+
+
+def enclave_revision() -> str:
+    repo = Path(__file__).resolve().parents[1]
+    try:
+        head = run_quiet(["git", "-C", str(repo), "rev-parse", "--short", "HEAD"]).stdout.strip()
+        dirty = run_quiet(["git", "-C", str(repo), "status", "--porcelain", "--", "src"]).stdout
+    except (OSError, RuntimeError):
+        return "unknown"
+    return head + (" + uncommitted changes in src/" if dirty.strip() else "")
+
+
+def machine() -> dict[str, str]:
+    memory, model = "unknown", "unknown"
+    with contextlib.suppress(OSError, StopIteration):
+        kib = next(int(line.split()[1]) for line in Path("/proc/meminfo").read_text().splitlines()
+                   if line.startswith("MemTotal:"))  # fmt: skip
+        memory = f"{kib / 1024 / 1024:.1f} GiB"
+    with contextlib.suppress(OSError, StopIteration):
+        model = next(line.split(":", 1)[1].strip()
+                     for line in Path("/proc/cpuinfo").read_text().splitlines()
+                     if line.startswith("model name"))  # fmt: skip
+    dovecot = "not installed"
+    if DOVECOT.exists():
+        with contextlib.suppress(OSError, RuntimeError):
+            dovecot = run_quiet([str(DOVECOT), "--version"]).stdout.strip()
+    return {"nproc": str(os.cpu_count()), "cpu": model, "memory": memory,
+            "kernel": platform.release(), "python": platform.python_version(),
+            "dovecot": dovecot, "enclave": enclave_revision()}  # fmt: skip
+
+
+def fmt(value: float) -> str:
+    return "n/a" if value != value else f"{value:.3g}" if value < 100 else f"{value:.0f}"
+
+
+def op_table(medians: dict[str, dict[str, dict[str, float]]]) -> str:
+    servers = list(medians)
+    head = ["op"]
+    for s in servers:
+        head += [f"{s} ops/s", f"{s} p50 ms", f"{s} p99 ms"]
+    if len(servers) == 2:
+        head += ["ops/s ratio E/D", "p50 ratio E/D"]
+    lines = ["| " + " | ".join(head) + " |", "|---" + "|---:" * (len(head) - 1) + "|"]
+    for op in (*OPS, "all"):
+        cells = [op]
+        for s in servers:
+            m = medians[s][op]
+            cells += [fmt(m["ops_per_s"]), fmt(m["p50_ms"]), fmt(m["p99_ms"])]
+        if len(servers) == 2:
+            e, d = medians["enclave"][op], medians["dovecot"][op]
+            cells.append(fmt(e["ops_per_s"] / d["ops_per_s"]) if d["ops_per_s"] else "n/a")
+            cells.append(fmt(e["p50_ms"] / d["p50_ms"]) if d["p50_ms"] else "n/a")
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def median_summary(rounds: Sequence[Round]) -> dict[str, dict[str, float]]:
+    summaries = [r.summary() for r in rounds]
+    return {op: {key: statistics.median(s[op][key] for s in summaries)
+                 for key in summaries[0][op]} for op in summaries[0]}  # fmt: skip
+
+
+# --------------------------------------------------------------------------------------------
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--messages", type=int, default=10_000, help="mailbox size (10000)")
+    parser.add_argument("--clients", type=int, default=4, help="concurrent IMAP clients (4)")
+    parser.add_argument("--rounds", type=int, default=3, help="workload rounds per server (3)")
+    parser.add_argument("--only", choices=("enclave", "dovecot"), help="benchmark one server")
+    parser.add_argument("--scale", default="1000",
+                        help="extra mailbox sizes for the SELECT/CONDSTORE growth test, comma "
+                        "separated; --messages is always included (1000)")  # fmt: skip
+    parser.add_argument("--scale-repeats", type=int, default=5, help="repeats per size (5)")
+    parser.add_argument("--dovecot-scheme", choices=("ARGON2ID", "PLAIN"), default="ARGON2ID",
+                        help="how Dovecot stores the test password (ARGON2ID, as Enclave)")  # fmt: skip
+    parser.add_argument("--seed", type=int, default=20240101, help="message set seed")
+    parser.add_argument("--smoke", action="store_true", help="200 messages, 1 client, 1 round")
+    parser.add_argument("--workdir", type=Path, help="parent of the temporary directory")
+    parser.add_argument("--keep", action="store_true", help="keep the deployments afterwards")
+    parser.add_argument("--json", type=Path, help="also write every figure here")
+    args = parser.parse_args(argv)
+    if args.smoke:
+        args.messages, args.clients, args.rounds = 200, 1, 1
+        args.scale, args.scale_repeats = "", 2  # the growth test on the 200 only
+    if min(args.messages, args.clients, args.rounds, args.scale_repeats) < 1:
+        parser.error("--messages, --clients, --rounds and --scale-repeats must be at least 1")
+    return args
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    servers = ["enclave", "dovecot"] if args.only is None else [args.only]
+    if "dovecot" in servers:
+        problem = INSTALL_HINT if not DOVECOT.exists() else (
+            "Dovecot's instance is started as root: run as root or use --only enclave."
+            if os.geteuid() != 0 else None)  # fmt: skip
+        if problem is not None:
+            if args.smoke and args.only is None:
+                print(f"note: skipping Dovecot. {problem}\n")
+                servers = ["enclave"]
+            else:
+                print(problem, file=sys.stderr)
+                return 2
+    sizes = sorted({args.messages, *(int(s) for s in args.scale.split(",") if s.strip())})
+    info = machine()
+    print("machine: " + ", ".join(f"{k} {v}" for k, v in info.items()))
+    print(f"run: {args.messages} messages, {args.clients} clients, {args.rounds} round(s), "
+          f"scale sizes {sizes}, seed {args.seed}, servers {', '.join(servers)}")  # fmt: skip
+    begin = time.perf_counter()
+    mails = make_messages(max(sizes), args.seed)
+    boxes = {size: mails[:size] for size in sizes}  # smaller boxes are prefixes of the big one
+    volume = sum(len(m.data) for m in mails[: args.messages])
+    print(f"message set: {args.messages} messages, {volume / 1e6:.1f} MB, mean "
+          f"{volume / args.messages / 1024:.1f} KiB; built in {time.perf_counter() - begin:.1f}s")  # fmt: skip
+    work = Path(tempfile.mkdtemp(prefix="imap-bench-", dir=args.workdir))
+    os.chmod(work, 0o755)  # noqa: S103 (Dovecot's unprivileged processes enter it)
+    targets: dict[str, Server] = {}
+    rounds: list[Round] = []
+    scale: dict[str, dict[int, dict[str, float]]] = {}
+    ok = True
+    try:
+        for name in servers:
+            target: Server = (
+                Enclave(work) if name == "enclave" else Dovecot(work, args.dovecot_scheme)
+            )
+            begin = time.perf_counter()
+            load0 = os.getloadavg()[0]
+            target.populate(boxes)
+            took = time.perf_counter() - begin
+            total = max(sizes)
+            print(f"{name}: {total} messages stored in {took:.1f}s ({total / took:.0f} msg/s; "
+                  f"load {load0:.1f} -> {os.getloadavg()[0]:.1f})", flush=True)  # fmt: skip
+            target.start()
+            # Untimed warm-up: a full session on the workload's mailbox, a SELECT on the others
+            # (Dovecot builds its index files here).
+            session(target, user_for(args.messages), 1, {op: [] for op in OPS})
+            for size in sizes:
+                client = target.connect(user_for(size))
+                check(client.select("INBOX"), "SELECT")
+                check(client.fetch("1:*", "(UID FLAGS)"), "FETCH")
+                client.logout()
+            targets[name] = target
+        print()
+        for number in range(1, args.rounds + 1):
+            order = servers if number % 2 else servers[::-1]
+            for name in order:
+                result = run_round(targets[name], number, args.clients, args.messages, args.seed)
+                rounds.append(result)
+                s = result.summary()
+                problems = list(result.errors)
+                if any(n != args.messages for n in result.listed):
+                    problems.append(f"FETCH 1:* listed {result.listed}, expected {args.messages}")
+                ok = ok and not problems
+                print(f"round {number} {name:<8} {result.elapsed_s:.2f}s, "
+                      f"{s['all']['ops_per_s']:.1f} ops/s; fetch_all p50 "
+                      f"{s['fetch_all']['p50_ms']:.0f} ms, fetch_body p50 "
+                      f"{s['fetch_body']['p50_ms']:.1f} ms, store p50 {s['store']['p50_ms']:.1f} ms;"
+                      f" CPU server {result.server_cpu_s:.1f}s client {result.client_cpu_s:.1f}s;"
+                      f" load {result.load_before:.1f} -> {result.load_after:.1f}"
+                      + ("  PROBLEM: " + "; ".join(problems) if problems else ""), flush=True)  # fmt: skip
+        print("\nSELECT / CONDSTORE resync growth (median of "
+              f"{args.scale_repeats}, one client, idle server):")  # fmt: skip
+        for name in servers:
+            scale[name] = {}
+            for size in sizes:
+                try:
+                    scale[name][size] = scaling(targets[name], size, args.scale_repeats, args.seed)
+                except Exception as exc:
+                    ok = False
+                    print(f"  {name} {size}: PROBLEM {type(exc).__name__}: {exc}")
+                    continue
+                r = scale[name][size]
+                print(f"  {name:<8} {size:>7} messages: SELECT {r['select_ms']:.1f} ms, "
+                      f"CONDSTORE resync {r['resync_ms']:.1f} ms", flush=True)  # fmt: skip
+        for name, target in targets.items():
+            code = target.stop()
+            if code != 0:
+                ok = False
+                print(f"PROBLEM: {name} exited {code} after SIGTERM")
+    finally:
+        for target in targets.values():
+            with contextlib.suppress(Exception):
+                target.stop()
+        if args.keep:
+            print(f"\nkept {work}")
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+    if not rounds:
+        return 1
+    medians = {name: median_summary([r for r in rounds if r.server == name]) for name in servers}
+    print(f"\nMedians over {args.rounds} round(s), {args.clients} clients, "
+          f"{args.messages} messages (ops/s per op = count x clients / time spent in it):\n")  # fmt: skip
+    print(op_table(medians))
+    if scale:
+        print("\n| messages | " + " | ".join(f"{n} SELECT ms | {n} resync ms" for n in scale)
+              + " |")  # fmt: skip
+        print("|---:" + "|---:|---:" * len(scale) + "|")
+        for size in sizes:
+            cells = []
+            for name in scale:
+                r = scale[name].get(size, {"select_ms": float("nan"), "resync_ms": float("nan")})
+                cells += [fmt(r["select_ms"]), fmt(r["resync_ms"])]
+            print(f"| {size} | " + " | ".join(cells) + " |")
+    if args.json is not None:
+        args.json.write_text(json.dumps({
+            "machine": info, "args": {k: str(v) for k, v in vars(args).items()},
+            "rounds": [{**{k: v for k, v in vars(r).items() if k != "times"},
+                        "summary": r.summary()} for r in rounds],
+            "medians": medians, "scale": scale}, indent=2))  # fmt: skip
+    print("\nOK" if ok else "\nFAILED: see PROBLEM above")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
