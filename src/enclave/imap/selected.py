@@ -9,6 +9,7 @@ from email.policy import default as default_policy
 from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Any
 
+from enclave.core.errors import NotFound
 from enclave.core.mail.mailboxes import MessageRow
 from enclave.imap import fetch
 from enclave.imap.view import View
@@ -291,7 +292,7 @@ class SelectedCommands:
         target = self.mailbox_name(request.args["mailbox"])
         try:
             await self.services.mailboxes.get(self.user, target)
-        except Exception:
+        except NotFound:
             await self.send(response.tagged(request.tag, "NO", "no such mailbox", "TRYCREATE"))
             return
         validity, source, created = await self.services.mailboxes.copy(

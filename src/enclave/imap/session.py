@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import re
 import ssl
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -473,8 +474,6 @@ class Session(SelectedCommands):
 
 def _matches(pattern: str, name: str) -> bool:
     """LIST wildcards: * matches anything, % anything but the delimiter."""
-    import re
-
     regex = "".join(
         ".*" if ch == "*" else "[^/]*" if ch == "%" else re.escape(ch) for ch in pattern
     )
