@@ -29,16 +29,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import base64
 import contextlib
+import functools
 import imaplib
 import json
 import os
-import platform
 import random
 import re
 import shutil
-import signal
 import socket
 import ssl
 import statistics
@@ -55,6 +53,19 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from pathlib import Path
+
+from benchlib import (
+    _b64,
+    free_port,
+    host_facts,
+    percentile,
+    run_quiet,
+    stop_process,
+    tree_cpu_seconds,
+)
+
+# Populating and starting servers can be slow on a loaded machine.
+run_quiet = functools.partial(run_quiet, timeout=300)
 
 HOST = "127.0.0.1"
 DOMAIN = "bench.test"
@@ -103,10 +114,6 @@ def _text(rng: random.Random, size: int) -> str:
         lines.append(line)
         total += len(line) + 2
     return "\r\n".join(lines) + "\r\n"
-
-
-def _b64(data: bytes) -> str:
-    return base64.encodebytes(data).decode("ascii").replace("\n", "\r\n")
 
 
 def make_message(rng: random.Random, index: int, seed: int, kind: str) -> Mail:
@@ -160,69 +167,6 @@ def make_messages(count: int, seed: int) -> list[Mail]:
 
 # --------------------------------------------------------------------------------------------
 # Helpers (copied from smtp_ingest.py's approach)
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((HOST, 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def percentile(values: Sequence[float], q: float) -> float:
-    """Nearest-rank percentile (q in 0..100); NaN for no values."""
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    rank = max(1, min(len(ordered), round(q / 100 * len(ordered) + 0.5)))
-    return ordered[rank - 1]
-
-
-def tree_cpu_seconds(root_pid: int) -> float:
-    """CPU time (user+system) of a process tree, reaped children included."""
-    tick = os.sysconf("SC_CLK_TCK")
-    stats: dict[int, tuple[int, float]] = {}
-    for entry in os.scandir("/proc"):
-        if not entry.name.isdigit():
-            continue
-        try:
-            raw = Path(entry.path, "stat").read_text()
-        except OSError:
-            continue
-        fields = raw[raw.rindex(")") + 2 :].split()
-        utime, stime, cutime, cstime = (int(x) for x in fields[11:15])
-        stats[int(entry.name)] = (int(fields[1]), (utime + stime + cutime + cstime) / tick)
-    members = {root_pid}
-    grew = True
-    while grew:
-        grew = False
-        for pid, (ppid, _) in stats.items():
-            if ppid in members and pid not in members:
-                members.add(pid)
-                grew = True
-    return sum(stats[pid][1] for pid in members if pid in stats)
-
-
-def run_quiet(args: Sequence[str], **kwargs: object) -> subprocess.CompletedProcess[str]:
-    done = subprocess.run(
-        list(args), capture_output=True, text=True, timeout=300, check=False, **kwargs
-    )  # type: ignore[call-overload]
-    if done.returncode != 0:
-        raise RuntimeError(
-            f"{' '.join(args)} exited {done.returncode}\n{done.stdout}\n{done.stderr}"
-        )
-    return done
-
-
-def stop_process(process: subprocess.Popen[bytes], timeout: float = 30) -> int:
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-    try:
-        return process.wait(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
-        return -9
 
 
 def wait_for_imap(port: int, timeout: float, alive: Callable[[], bool]) -> None:
@@ -629,22 +573,11 @@ def enclave_revision() -> str:
 
 
 def machine() -> dict[str, str]:
-    memory, model = "unknown", "unknown"
-    with contextlib.suppress(OSError, StopIteration):
-        kib = next(int(line.split()[1]) for line in Path("/proc/meminfo").read_text().splitlines()
-                   if line.startswith("MemTotal:"))  # fmt: skip
-        memory = f"{kib / 1024 / 1024:.1f} GiB"
-    with contextlib.suppress(OSError, StopIteration):
-        model = next(line.split(":", 1)[1].strip()
-                     for line in Path("/proc/cpuinfo").read_text().splitlines()
-                     if line.startswith("model name"))  # fmt: skip
     dovecot = "not installed"
     if DOVECOT.exists():
         with contextlib.suppress(OSError, RuntimeError):
             dovecot = run_quiet([str(DOVECOT), "--version"]).stdout.strip()
-    return {"nproc": str(os.cpu_count()), "cpu": model, "memory": memory,
-            "kernel": platform.release(), "python": platform.python_version(),
-            "dovecot": dovecot, "enclave": enclave_revision()}  # fmt: skip
+    return host_facts() | {"dovecot": dovecot, "enclave": enclave_revision()}
 
 
 def fmt(value: float) -> str:

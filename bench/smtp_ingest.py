@@ -28,17 +28,14 @@ a shared queue) and the same message set are used for both servers. Nothing leav
 from __future__ import annotations
 
 import argparse
-import base64
 import contextlib
 import json
 import os
-import platform
 import pwd
 import random
 import shutil
 import signal
 import smtplib
-import socket
 import socketserver
 import sqlite3
 import statistics
@@ -56,6 +53,16 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from email.utils import format_datetime
 from pathlib import Path
+
+from benchlib import (
+    _b64,
+    free_port,
+    host_facts,
+    percentile,
+    run_quiet,
+    stop_process,
+    tree_cpu_seconds,
+)
 
 HOST = "127.0.0.1"
 DOMAIN = "bench.test"
@@ -102,10 +109,6 @@ def _text(rng: random.Random, size: int) -> str:
         lines.append(line)
         total += len(line) + 2
     return "\r\n".join(lines) + "\r\n"
-
-
-def _b64(data: bytes) -> str:
-    return base64.encodebytes(data).decode("ascii").replace("\n", "\r\n")
 
 
 def _headers(index: int, seed: int, rcpt: str, subject: str, when: datetime) -> list[str]:
@@ -262,15 +265,6 @@ def drive(port: int, messages: Sequence[Mail], clients: int, deadline_s: float) 
     return result
 
 
-def percentile(values: Sequence[float], q: float) -> float:
-    """Nearest-rank percentile (q in 0..100); NaN for no values."""
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    rank = max(1, min(len(ordered), round(q / 100 * len(ordered) + 0.5)))
-    return ordered[rank - 1]
-
-
 @dataclass(frozen=True)
 class Load:
     """What each round sends: an untimed warm-up set, then the measured set."""
@@ -297,13 +291,6 @@ class Load:
 # Processes and ports
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((HOST, 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 def wait_for_smtp(port: int, timeout: float, alive: Callable[[], bool] | None = None) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -316,44 +303,6 @@ def wait_for_smtp(port: int, timeout: float, alive: Callable[[], bool] | None = 
         except (OSError, smtplib.SMTPException):
             time.sleep(0.1)
     raise RuntimeError(f"nothing answered SMTP on {HOST}:{port} within {timeout:.0f}s")
-
-
-def tree_cpu_seconds(root_pid: int) -> float:
-    """CPU time (user+system) of a process tree: every live member's own time plus the time
-    of the children it has reaped (cutime/cstime), which counts each process once."""
-    tick = os.sysconf("SC_CLK_TCK")
-    stats: dict[int, tuple[int, float]] = {}
-    for entry in os.scandir("/proc"):
-        if not entry.name.isdigit():
-            continue
-        try:
-            raw = Path(entry.path, "stat").read_text()
-        except OSError:
-            continue
-        fields = raw[raw.rindex(")") + 2 :].split()
-        ppid = int(fields[1])
-        utime, stime, cutime, cstime = (int(x) for x in fields[11:15])
-        stats[int(entry.name)] = (ppid, (utime + stime + cutime + cstime) / tick)
-    members = {root_pid}
-    grew = True
-    while grew:
-        grew = False
-        for pid, (ppid, _) in stats.items():
-            if ppid in members and pid not in members:
-                members.add(pid)
-                grew = True
-    return sum(stats[pid][1] for pid in members if pid in stats)
-
-
-def run_quiet(args: Sequence[str], **kwargs: object) -> subprocess.CompletedProcess[str]:
-    done = subprocess.run(
-        list(args), capture_output=True, text=True, timeout=120, check=False, **kwargs
-    )  # type: ignore[call-overload]
-    if done.returncode != 0:
-        raise RuntimeError(
-            f"{' '.join(args)} exited {done.returncode}\n{done.stdout}\n{done.stderr}"
-        )
-    return done
 
 
 # --------------------------------------------------------------------------------------------
@@ -609,17 +558,6 @@ class Enclave:
         return int(row[0])
 
 
-def stop_process(process: subprocess.Popen[bytes], timeout: float = 30) -> int:
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-    try:
-        return process.wait(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
-        return -9
-
-
 MAIN_CF = """\
 # Throwaway instance for bench/smtp_ingest.py. Defaults everywhere except paths, loopback,
 # and no DNS or outbound delivery.
@@ -842,31 +780,8 @@ def enclave_revision() -> str:
 
 
 def machine() -> dict[str, str]:
-    try:
-        mem_kib = next(
-            int(line.split()[1])
-            for line in Path("/proc/meminfo").read_text().splitlines()
-            if line.startswith("MemTotal:")
-        )
-        memory = f"{mem_kib / 1024 / 1024:.1f} GiB"
-    except (OSError, StopIteration):
-        memory = "unknown"
-    model = "unknown"
-    with contextlib.suppress(OSError, StopIteration):
-        model = next(
-            line.split(":", 1)[1].strip()
-            for line in Path("/proc/cpuinfo").read_text().splitlines()
-            if line.startswith("model name")
-        )
-    return {
-        "nproc": str(os.cpu_count()),
-        "cpu": model,
-        "memory": memory,
-        "kernel": platform.release(),
-        "python": platform.python_version(),
-        "postfix": postfix_version() if POSTFIX.exists() else "not installed",
-        "enclave": enclave_revision(),
-    }
+    postfix = postfix_version() if POSTFIX.exists() else "not installed"
+    return host_facts() | {"postfix": postfix, "enclave": enclave_revision()}
 
 
 # --------------------------------------------------------------------------------------------

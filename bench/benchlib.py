@@ -1,0 +1,113 @@
+"""Helpers both benchmarks share: ports, processes, CPU accounting, percentiles, host facts."""
+
+# ruff: noqa: S603 - the commands are the benchmark's own, with fixed arguments
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import os
+import platform
+import signal
+import socket
+import subprocess
+from collections.abc import Sequence
+from pathlib import Path
+
+HOST = "127.0.0.1"
+
+
+def _b64(data: bytes) -> str:
+    return base64.encodebytes(data).decode("ascii").replace("\n", "\r\n")
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    """Nearest-rank percentile (q in 0..100); NaN for no values."""
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    rank = max(1, min(len(ordered), round(q / 100 * len(ordered) + 0.5)))
+    return ordered[rank - 1]
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((HOST, 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def tree_cpu_seconds(root_pid: int) -> float:
+    """CPU time (user+system) of a process tree: every live member's own time plus the time
+    of the children it has reaped (cutime/cstime), which counts each process once."""
+    tick = os.sysconf("SC_CLK_TCK")
+    stats: dict[int, tuple[int, float]] = {}
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            raw = Path(entry.path, "stat").read_text()
+        except OSError:
+            continue
+        fields = raw[raw.rindex(")") + 2 :].split()
+        ppid = int(fields[1])
+        utime, stime, cutime, cstime = (int(x) for x in fields[11:15])
+        stats[int(entry.name)] = (ppid, (utime + stime + cutime + cstime) / tick)
+    members = {root_pid}
+    grew = True
+    while grew:
+        grew = False
+        for pid, (ppid, _) in stats.items():
+            if ppid in members and pid not in members:
+                members.add(pid)
+                grew = True
+    return sum(stats[pid][1] for pid in members if pid in stats)
+
+
+def run_quiet(
+    args: Sequence[str], timeout: float = 120, **kwargs: object
+) -> subprocess.CompletedProcess[str]:
+    done = subprocess.run(
+        list(args), capture_output=True, text=True, timeout=timeout, check=False, **kwargs
+    )  # type: ignore[call-overload]
+    if done.returncode != 0:
+        raise RuntimeError(
+            f"{' '.join(args)} exited {done.returncode}\n{done.stdout}\n{done.stderr}"
+        )
+    return done
+
+
+def stop_process(process: subprocess.Popen[bytes], timeout: float = 30) -> int:
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+    try:
+        return process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+        return -9
+
+
+def host_facts() -> dict[str, str]:
+    """What a results table needs to say about the machine."""
+    memory, model = "unknown", "unknown"
+    with contextlib.suppress(OSError, StopIteration):
+        kib = next(
+            int(line.split()[1])
+            for line in Path("/proc/meminfo").read_text().splitlines()
+            if line.startswith("MemTotal:")
+        )
+        memory = f"{kib / 1024 / 1024:.1f} GiB"
+    with contextlib.suppress(OSError, StopIteration):
+        model = next(
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        )
+    return {
+        "nproc": str(os.cpu_count()),
+        "cpu": model,
+        "memory": memory,
+        "kernel": platform.release(),
+        "python": platform.python_version(),
+    }
