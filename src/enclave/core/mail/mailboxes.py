@@ -19,7 +19,13 @@ from enclave.backends.db.scoped import TenantScope
 from enclave.core.content import ContentStore
 from enclave.core.errors import Conflict, Forbidden, Invalid, NotFound, QuotaExceeded
 from enclave.core.events import ChangeBus
-from enclave.core.mail.store import INBOX, MailStore, add_mailbox, ensure_mailboxes
+from enclave.core.mail.store import (
+    DEFAULT_NAMES,
+    INBOX,
+    MailStore,
+    add_mailbox,
+    ensure_mailboxes,
+)
 from enclave.core.principal import Principal, Realm
 
 DELIMITER = "/"
@@ -152,12 +158,23 @@ class Mailboxes:
             await ensure_mailboxes(scoped, user_id)
             return [_info(row) for row in await scoped.mailboxes.of_user(user_id)]
 
+    async def _row(self, scope: TenantScope, user_id: str, name: str) -> Any:
+        """The named mailbox's row, read without the write lock; the default set is created
+        (a write) only the first time it is missing."""
+        for attempt in range(2):
+            async with transaction(self._db) as tx:
+                row = await (await tx.scoped(scope)).mailboxes.by_name(user_id, canonical(name))
+            if row is not None or attempt or canonical(name) not in DEFAULT_NAMES:
+                break
+            async with transaction(self._db, write=True) as tx:
+                await ensure_mailboxes(await tx.scoped(scope), user_id)
+        if row is None:
+            raise NotFound(f"no mailbox {name}")
+        return row
+
     async def get(self, principal: Principal, name: str) -> MailboxInfo:
         scope, user_id = self._owner(principal)
-        async with transaction(self._db, write=True) as tx:
-            scoped = await tx.scoped(scope)
-            await ensure_mailboxes(scoped, user_id)
-            return _info(await self._box(scoped, user_id, name))
+        return _info(await self._row(scope, user_id, name))
 
     async def create(self, principal: Principal, name: str) -> MailboxInfo:
         scope, user_id = self._owner(principal)
@@ -233,11 +250,9 @@ class Mailboxes:
 
     async def status(self, principal: Principal, name: str) -> dict[str, int]:
         scope, user_id = self._owner(principal)
-        async with transaction(self._db, write=True) as tx:
-            scoped = await tx.scoped(scope)
-            await ensure_mailboxes(scoped, user_id)
-            box = await self._box(scoped, user_id, name)
-            count, unseen, size = await scoped.messages.stats(box["id"])
+        box = await self._row(scope, user_id, name)
+        async with transaction(self._db) as tx:
+            count, unseen, size = await (await tx.scoped(scope)).messages.stats(box["id"])
         return {
             "MESSAGES": count,
             "RECENT": 0,
