@@ -155,7 +155,7 @@ class Authenticator:
     async def _user(self, tx: Tx, email: str) -> tuple[Any, Any, Any]:
         try:
             return await locate(tx, email)
-        except (NotFound, EnclaveError):
+        except EnclaveError:  # NotFound, or an address that is not one
             passwords.verify_password(None, "")  # same cost as a real check
             raise _Refused("unknown account") from None
 
