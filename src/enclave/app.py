@@ -42,6 +42,7 @@ from enclave.core.operators import EligibilityPolicy, OperatorService
 from enclave.core.platform_health import PlatformHealth
 from enclave.core.ratelimit import FailureLimiter
 from enclave.core.tenancy import TenantService
+from enclave.imap.fetch import derive as imap_forms
 from enclave.services import Services
 
 log = structlog.get_logger("enclave")
@@ -104,7 +105,7 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
         content = ContentStore(db, keys, blobs)
         router = MailRouter(db, audit, authz)
         bus = ChangeBus()
-        store = MailStore(db, content, bus)
+        store = MailStore(db, content, bus, derive=imap_forms)  # IMAP's, kept at delivery
         dkim = DkimSigner(db, keys)
         dns = DnsClient(settings.dns.nameservers, settings.dns.port, settings.dns.timeout_seconds)
         queue = OutboundQueue(

@@ -78,6 +78,11 @@ async def test_copy_move_append(services: Services, two_tenants: dict[str, Princ
     assert (await boxes.state(bob, drafts.id))[1] == []
     [row] = await boxes.rows(bob, archive.id, [1])
     assert await boxes.content(bob, row) == RAW and "\\Draft" in row.flags
+    # The forms kept at delivery travel with copies and moves (bound to the content object).
+    trash = await boxes.get(bob, "Trash")
+    for box in (archive, trash):
+        forms = await boxes.derived(bob, box.id, [1])
+        assert forms[1]["header"].encode("latin-1") == RAW[: RAW.index(b"\r\n\r\n") + 4]
 
 
 async def test_quota_on_append_and_copy(

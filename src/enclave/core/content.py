@@ -159,6 +159,23 @@ class ContentStore:
             raise NotFound("no such object")
         return await self._sealer(tx, scope, row)
 
+    async def sealers(
+        self, tx: Tx, scope: TenantScope, names: list[str]
+    ) -> dict[str, ObjectSealer]:
+        """The sealers of many stored objects at once (each KEK version opened once)."""
+        keks: dict[int, bytes] = {}
+        sealers: dict[str, ObjectSealer] = {}
+        for row in await (await tx.scoped(scope)).blobs.by_names(sorted(set(names))):
+            version = int(row["kek_version"])
+            if version not in keks:
+                keks[version] = await self._keys.kek(tx, scope.tenant_id, version)
+            object_id = row["object_id"]
+            dek = self._keys.unwrap_data_key(
+                keks[version], scope.tenant_id, object_id, row["wrapped_key"]
+            )
+            sealers[row["name"]] = ObjectSealer(scope.tenant_id, object_id, dek)
+        return sealers
+
     async def add_reference(self, scope: TenantScope, name: str) -> None:
         async with transaction(self._db, write=True) as tx:
             if not await (await tx.scoped(scope)).blobs.incref(name, 1):

@@ -3,19 +3,16 @@ and ``refresh``, which tells the client what other sessions and deliveries chang
 
 from __future__ import annotations
 
-import email
-from datetime import date
-from email.policy import default as default_policy
-from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Any
 
 from enclave.core.errors import NotFound
 from enclave.core.mail.mailboxes import MessageRow
 from enclave.imap import fetch
+from enclave.imap.searching import Searchable
 from enclave.imap.view import View
 from enclave.imap.wire import response
 from enclave.imap.wire.commands import FetchItem, Request
-from enclave.imap.wire.search import matches, needs_content
+from enclave.imap.wire.search import BODY_KEYS, HEADER_KEYS, ROW_KEYS, key_names, matches
 
 if TYPE_CHECKING:
     from enclave.core.principal import Principal
@@ -23,41 +20,7 @@ if TYPE_CHECKING:
 
 PERMANENT_FLAGS = "(\\Answered \\Flagged \\Deleted \\Seen \\Draft \\*)"
 FLAGS = "(\\Answered \\Flagged \\Deleted \\Seen \\Draft)"
-
-
-class _Searchable:
-    """A message as SEARCH sees it; its content is read only if a key needs it."""
-
-    def __init__(self, seq: int, row: MessageRow, flags: frozenset[str], raw: bytes | None) -> None:
-        self.seq, self.uid, self.flags = seq, row.uid, flags
-        self.internal_date, self.size, self.modseq = row.internal_date, row.size, row.modseq
-        self._message = email.message_from_bytes(raw, policy=default_policy) if raw else None
-
-    def header(self, name: str) -> list[str]:
-        if self._message is None:
-            return []
-        if name == "*":
-            return [str(v) for _, v in self._message.items()]
-        return [str(v) for v in self._message.get_all(name, [])]
-
-    def body_text(self) -> str:
-        if self._message is None:
-            return ""
-        texts = []
-        for part in self._message.walk():
-            if part.get_content_maintype() == "text":
-                try:
-                    texts.append(str(part.get_content()))
-                except (LookupError, ValueError):
-                    continue
-        return "\n".join(texts)
-
-    def sent(self) -> date | None:
-        value = self._message.get("date") if self._message else None
-        try:
-            return parsedate_to_datetime(str(value)).date() if value else None
-        except (TypeError, ValueError):
-            return None
+SEND_BATCH = 64 * 1024  # FETCH replies go out in batches: a TLS record per line costs
 
 
 class SelectedCommands:
@@ -199,6 +162,12 @@ class SelectedCommands:
                     view.add(state)
                 if not any(item.name == "FLAGS" for item in items):
                     items = [*items, FetchItem("FLAGS")]
+        forms = (
+            await self.services.mailboxes.derived(self.user, view.mailbox.id, uids)
+            if fetch.needs_content(items)
+            else {}
+        )
+        out: list[bytes] = []
         for row in rows:
             seq = view.seq(row.uid)
             if seq is None:
@@ -211,10 +180,15 @@ class SelectedCommands:
                 **{**row.__dict__, "modseq": view.modseqs.get(row.uid, row.modseq)}
             )
             pairs = await fetch.render(
-                current, view.flags.get(row.uid, row.flags), items, load,
+                current, view.flags.get(row.uid, row.flags), items,
+                fetch.Source(forms.get(row.uid), load),
                 with_uid=request.uid, with_modseq=view.condstore,
             )  # fmt: skip
-            await self.send(response.fetch(seq, pairs))
+            out.append(response.fetch(seq, pairs))
+            if sum(map(len, out)) > SEND_BATCH:
+                await self.send(b"".join(out))
+                out.clear()
+        await self.send(b"".join(out))
         await self.refresh(allow_expunge=request.uid)
         await self.ok(request)
 
@@ -253,21 +227,9 @@ class SelectedCommands:
     async def do_SEARCH(self, request: Request) -> None:
         view = self._view()
         key = request.args["key"]
-        rows = await self.services.mailboxes.rows(self.user, view.mailbox.id, list(view.uids))
-        content = needs_content(key)
-        found: list[tuple[int, int, int]] = []  # (seq, uid, modseq)
-        for row in rows:
-            seq = view.seq(row.uid)
-            if seq is None:
-                continue
-            raw = await self.services.mailboxes.content(self.user, row) if content else None
-            subject = _Searchable(seq, row, view.flags.get(row.uid, row.flags), raw)
-            if matches(
-                key, subject, largest_seq=view.exists, largest_uid=view.uids[-1] if view.uids else 0
-            ):
-                found.append((seq, row.uid, view.modseqs.get(row.uid, row.modseq)))
+        found = await self._search(view, key)
         numbers = [uid if request.uid else seq for seq, uid, _ in found]
-        uses_modseq = _uses_modseq(key)
+        uses_modseq = "MODSEQ" in key_names(key)
         returns = request.args["returns"]
         if returns is not None:
             await self.send(_esearch(request, numbers, returns, found if uses_modseq else []))
@@ -278,6 +240,37 @@ class SelectedCommands:
             await self.send(response.untagged(line))
         await self.refresh(allow_expunge=request.uid)
         await self.ok(request)
+
+    async def _search(self, view: View, key: Any) -> list[tuple[int, int, int]]:
+        """(seq, uid, modseq) of the matching messages, reading only what the keys need:
+        flags and numbers from the view, dates and sizes from the rows, header keys from the
+        header blocks kept at delivery, message content only for BODY and TEXT."""
+        names = key_names(key)
+        body = bool(names & BODY_KEYS)
+        header = bool(names & HEADER_KEYS) and not body
+        mailboxes, box = self.services.mailboxes, view.mailbox.id
+        uids = list(view.uids)
+        rows = (
+            {row.uid: row for row in await mailboxes.rows(self.user, box, uids)}
+            if body or header or names & ROW_KEYS
+            else {}
+        )
+        forms = await mailboxes.derived(self.user, box, uids) if header else {}
+        found: list[tuple[int, int, int]] = []
+        largest_uid = uids[-1] if uids else 0
+        for seq, uid in enumerate(uids, start=1):
+            row = rows.get(uid)
+            if row is None and rows:
+                continue  # expunged since the view was loaded
+            kept = fetch.kept_header(forms.get(uid))
+            raw = None
+            if row is not None and (body or (header and kept is None)):
+                raw = await mailboxes.content(self.user, row)
+            modseq = view.modseqs.get(uid, 0)
+            subject = Searchable(seq, uid, view.flags.get(uid, frozenset()), modseq, row, kept, raw)
+            if matches(key, subject, largest_seq=view.exists, largest_uid=largest_uid):
+                found.append((seq, uid, modseq))
+        return found
 
     # --- COPY, MOVE, EXPUNGE -------------------------------------------------------------
 
@@ -325,18 +318,6 @@ class SelectedCommands:
         await self.services.mailboxes.expunge(self.user, view.mailbox.id, uids)
         await self.refresh(allow_expunge=True)
         await self.ok(request)
-
-
-def _uses_modseq(key: tuple[Any, ...]) -> bool:
-    if key[0] == "MODSEQ":
-        return True
-    if key[0] == "AND":
-        return any(_uses_modseq(k) for k in key[1])
-    if key[0] in ("NOT",):
-        return _uses_modseq(key[1])
-    if key[0] == "OR":
-        return _uses_modseq(key[1]) or _uses_modseq(key[2])
-    return False
 
 
 def _esearch(

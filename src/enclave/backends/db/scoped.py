@@ -172,6 +172,13 @@ class BlobsRepo(ScopedRepo):
     async def get(self, name: str) -> RowMapping | None:
         return await self._one(self._select().where(s.blobs.c.name == name))
 
+    async def by_names(self, names: list[str]) -> list[RowMapping]:
+        rows: list[RowMapping] = []
+        for start in range(0, len(names), 500):  # stay under SQLite's parameter limit
+            query = self._select().where(s.blobs.c.name.in_(names[start : start + 500]))
+            rows += await self._all(query)
+        return rows
+
     async def incref(self, name: str, delta: int) -> int:
         query = self._update().where(s.blobs.c.name == name)
         result = await self._conn.execute(query.values(refcount=s.blobs.c.refcount + delta))

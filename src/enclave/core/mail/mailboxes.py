@@ -25,6 +25,7 @@ from enclave.core.mail.store import (
     MailStore,
     add_mailbox,
     ensure_mailboxes,
+    open_meta,
 )
 from enclave.core.principal import Principal, Realm
 
@@ -309,6 +310,27 @@ class Mailboxes:
             scoped = await tx.scoped(scope)
             await self._owned(scoped, user_id, mailbox_id)
             return [_message(r) for r in await scoped.messages.by_uids(mailbox_id, uids)]
+
+    async def derived(
+        self, principal: Principal, mailbox_id: str, uids: list[int]
+    ) -> dict[int, dict[str, str]]:
+        """The forms a front end had kept at delivery (see ``MailStore``), by UID, read in
+        one transaction; messages without them are left out."""
+        scope, user_id = self._owner(principal)
+        async with transaction(self._db) as tx:
+            scoped = await tx.scoped(scope)
+            await self._owned(scoped, user_id, mailbox_id)
+            rows = await scoped.messages.by_uids(mailbox_id, uids)
+            sealers = await self._content.sealers(tx, scope, [r["blob"] for r in rows])
+        found: dict[int, dict[str, str]] = {}
+        for row in rows:
+            sealer = sealers.get(row["blob"])
+            if sealer is None:
+                continue
+            derived = open_meta(sealer, row["id"], row["meta"]).get("derived")
+            if derived:
+                found[int(row["uid"])] = derived
+        return found
 
     async def content(self, principal: Principal, row: MessageRow) -> bytes:
         scope, _ = self._owner(principal)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -16,7 +17,7 @@ from enclave.backends.db.platform import Scoped, Tx, transaction
 from enclave.backends.db.scoped import TenantScope
 from enclave.core import clock
 from enclave.core.content import ContentStore, ObjectSealer, StoredObject
-from enclave.core.errors import NotFound, QuotaExceeded
+from enclave.core.errors import IntegrityError, NotFound, QuotaExceeded
 from enclave.core.events import ChangeBus
 from enclave.core.mail.parse import summarise
 
@@ -31,7 +32,24 @@ DEFAULT_MAILBOXES = (
     ("Archive", "\\Archive"),
 )
 DEFAULT_NAMES = frozenset(name for name, _ in DEFAULT_MAILBOXES)
+# The meta is a function of the content alone, so it is bound to the content object (whose
+# data key seals it) and copies of the row stay readable. Rows sealed before this carried
+# their message id in the label.
 META_LABEL = "message-meta"
+
+# Forms of a message that a front end wants kept with it, computed once at delivery from the
+# raw bytes and sealed with the meta (IMAP keeps its ENVELOPE and BODYSTRUCTURE there). The
+# store treats them as opaque strings.
+Derive = Callable[[bytes], dict[str, str]]
+
+
+def open_meta(sealer: ObjectSealer, message_id: str, sealed: bytes) -> dict[str, Any]:
+    try:
+        plain = sealer.open(META_LABEL, sealed)
+    except IntegrityError:
+        plain = sealer.open(f"{META_LABEL}/{message_id}", sealed)
+    result: dict[str, Any] = json.loads(plain)
+    return result
 
 
 @dataclass(frozen=True)
@@ -83,10 +101,13 @@ async def ensure_mailboxes(scoped: Scoped, user_id: str) -> None:
 
 
 class MailStore:
-    def __init__(self, db: Database, content: ContentStore, bus: ChangeBus) -> None:
+    def __init__(
+        self, db: Database, content: ContentStore, bus: ChangeBus, derive: Derive | None = None
+    ) -> None:
         self._db = db
         self._content = content
         self._bus = bus
+        self._derive = derive
 
     async def deliver(
         self,
@@ -103,7 +124,10 @@ class MailStore:
         the one with the given special use). All or nothing: returns after the commit is
         durable."""
         scope = TenantScope(tenant_id)
-        meta = json.dumps(summarise(raw)).encode()
+        summary = summarise(raw)
+        if self._derive is not None:
+            summary["derived"] = self._derive(raw)
+        meta = json.dumps(summary).encode()
         when = internal_date or clock.now()
         flag_text = " ".join(sorted(set(flags)))
         delivered: list[Delivered] = []
@@ -131,7 +155,7 @@ class MailStore:
                     internal_date=when,
                     flags=flag_text,
                     modseq=modseq,
-                    meta=sealer.seal(f"{META_LABEL}/{message_id}", meta),
+                    meta=sealer.seal(META_LABEL, meta),
                 )
                 delivered.append(Delivered(user_id, box["name"], uid, message_id, box["id"]))
             return len(delivered)
@@ -179,8 +203,7 @@ class MailStore:
             if row is None:
                 raise NotFound("no such message")
             sealer = await self._content.sealer(tx, scope, row["blob"])
-        result: dict[str, Any] = json.loads(sealer.open(f"{META_LABEL}/{message.id}", row["meta"]))
-        return result
+        return open_meta(sealer, message.id, row["meta"])
 
     async def raw(self, tenant_id: str, message: StoredMessage) -> bytes:
         return await self._content.read(TenantScope(tenant_id), message.blob)

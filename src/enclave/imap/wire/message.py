@@ -87,6 +87,18 @@ def _split_fields(header: bytes) -> list[_Field]:
     return fields
 
 
+def header_values(header: bytes, name: str | None) -> list[bytes]:
+    """The unfolded values of the fields called ``name`` in a header block (of every field
+    when ``name`` is None), in order."""
+    if name is None:
+        return [f.value for f in _split_fields(header) if f.key]
+    # One field by name (what SEARCH asks for): a scan for its lines beats splitting them all.
+    field = re.compile(
+        rb"^" + re.escape(name.encode()) + rb"[ \t]*:([^\r\n]*(?:\r?\n[ \t][^\r\n]*)*)", re.I | re.M
+    )
+    return [_unfold(m.group(1)) for m in field.finditer(header)]
+
+
 def _first(fields: list[_Field], key: bytes) -> bytes | None:
     for f in fields:
         if f.key == key:
@@ -687,6 +699,12 @@ class _Renderer:
 
 
 # --- the message -------------------------------------------------------------------------
+
+
+def is_header_section(spec: str) -> bool:
+    """Whether a section specifier asks only for the message's own header block (HEADER,
+    HEADER.FIELDS, HEADER.FIELDS.NOT), which the header block alone can answer."""
+    return spec.strip().upper().startswith("HEADER")
 
 
 class Message:

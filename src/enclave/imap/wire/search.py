@@ -210,13 +210,20 @@ def _compare(kind: str, day: date, wanted: date) -> bool:
     return day >= wanted
 
 
-def needs_content(key: Key) -> bool:
-    """Whether matching must read the message (headers or text), not just its row."""
+HEADER_KEYS = frozenset(
+    {"BCC", "CC", "FROM", "SUBJECT", "TO", "HEADER", "SENTBEFORE", "SENTON", "SENTSINCE"}
+)
+BODY_KEYS = frozenset({"BODY", "TEXT"})
+ROW_KEYS = frozenset({"BEFORE", "ON", "SINCE", "LARGER", "SMALLER"})
+
+
+def key_names(key: Key) -> set[str]:
+    """The names of the leaf keys of a search tree (what it will need to look at)."""
     name = key[0]
     if name == "AND":
-        return any(needs_content(k) for k in key[1])
+        return set().union(*(key_names(k) for k in key[1]))
     if name == "OR":
-        return needs_content(key[1]) or needs_content(key[2])
+        return key_names(key[1]) | key_names(key[2])
     if name == "NOT":
-        return needs_content(key[1])
-    return name in STRING_KEYS or name in ("HEADER", "SENTBEFORE", "SENTON", "SENTSINCE")
+        return key_names(key[1])
+    return {name}
