@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import imaplib
+import re
 import socket
 import ssl
 import threading
@@ -210,4 +211,25 @@ def test_fetch_content_envelope_structure_sections(server: MailServer) -> None:
     assert client.uid("SEARCH", "CHARSET", "UTF-8", "SUBJECT") == ("OK", [b"1"])
     assert client.search(None, "BODY", "Hello")[1] == [b"1"]
     assert client.search(None, "BODY", "absent")[1] == [b""]
+    client.logout()
+
+
+def test_condstore_changedsince_reports_only_changes_within_the_set(server: MailServer) -> None:
+    client = connect(server, "bob")
+    client.create("Resync")
+    for n in range(1, 6):
+        client.append("Resync", None, None, f"Subject: resync {n}\r\n\r\nbody {n}\r\n".encode())
+    _, data = client.select("Resync (CONDSTORE)")
+    _, [highest] = client.response("HIGHESTMODSEQ")
+    base = int(highest)
+    client.store("2,4", "+FLAGS", "(\\Flagged)")
+    client.uid("STORE", "5", "+FLAGS", "(\\Seen)")
+    _, data = client.uid("FETCH", "1:*", "(FLAGS)", f"(CHANGEDSINCE {base})")
+    changed = {int(m.group(1)) for line in data if (m := re.search(rb"UID (\d+)", line or b""))}
+    assert changed == {2, 4, 5}
+    assert all(b"MODSEQ (" in line for line in data if line)
+    _, data = client.fetch("3:4", f"(FLAGS) (CHANGEDSINCE {base})")
+    assert [line.split()[0] for line in data if line] == [b"4"]
+    _, data = client.uid("FETCH", "1:3", "(FLAGS)", f"(CHANGEDSINCE {base + 100})")
+    assert data == [None]
     client.logout()

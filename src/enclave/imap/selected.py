@@ -133,24 +133,32 @@ class SelectedCommands:
 
     # --- FETCH, STORE, SEARCH ------------------------------------------------------------
 
-    async def _targets(self, request: Request) -> list[int] | None:
+    async def _targets(
+        self, request: Request, changed_since: int | None = None
+    ) -> list[int] | None:
+        """The UIDs a command's sequence set names; with ``changed_since`` (CONDSTORE), only
+        those changed after it, found through the modseq index, not by walking the set."""
         view = self._view()
         sequence = request.args["sequence"]
         if not request.uid and not view.valid_seq(sequence):
             await self.send(response.tagged(request.tag, "BAD", "message number out of range"))
             return None
-        return view.resolve(sequence, by_uid=request.uid)
+        if changed_since is None:
+            return view.resolve(sequence, by_uid=request.uid)
+        _, changed, _ = await self.services.mailboxes.changes(
+            self.user, view.mailbox.id, changed_since
+        )
+        return [s.uid for s in changed if view.contains(sequence, s.uid, by_uid=request.uid)]
 
     async def do_FETCH(self, request: Request) -> None:
         view = self._view()
-        uids = await self._targets(request)
-        if uids is None:
-            return
-        items = request.args["items"]
         changed_since = request.args["changed_since"]
         if changed_since is not None:
             self.condstore = view.condstore = True
-            uids = [u for u in uids if view.modseqs.get(u, 0) > changed_since]
+        uids = await self._targets(request, changed_since)
+        if uids is None:
+            return
+        items = request.args["items"]
         rows = await self.services.mailboxes.rows(self.user, view.mailbox.id, uids)
         if fetch.sets_seen(items) and not view.readonly:
             unseen = [row.uid for row in rows if "\\Seen" not in row.flags]

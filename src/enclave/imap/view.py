@@ -7,6 +7,7 @@ from bisect import bisect_left
 from dataclasses import dataclass, field
 
 from enclave.core.mail.mailboxes import MailboxInfo, MessageState
+from enclave.imap.wire.search import in_set
 from enclave.imap.wire.tokens import SeqSet
 
 
@@ -61,6 +62,13 @@ class View:
                 lo, hi = max(1, min(lo, hi)), min(largest, max(lo, hi))
                 found.update(self.uids[lo - 1 : hi])
         return sorted(found)
+
+    def contains(self, sequence: SeqSet, uid: int, *, by_uid: bool) -> bool:
+        """Whether a sequence set names this message (one test, for a few known UIDs)."""
+        if by_uid:
+            return self.seq(uid) is not None and in_set(uid, sequence, self.uids[-1])
+        seq = self.seq(uid)
+        return seq is not None and in_set(seq, sequence, self.exists)
 
     def valid_seq(self, sequence: SeqSet) -> bool:
         """Message numbers beyond EXISTS are an error for non-UID commands."""
