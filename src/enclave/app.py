@@ -29,6 +29,8 @@ from enclave.core.audit_access import AuditAccess
 from enclave.core.auth import Authenticator
 from enclave.core.authz import Authorizer
 from enclave.core.content import ContentStore
+from enclave.core.documents.documents import Documents
+from enclave.core.documents.libraries import Libraries
 from enclave.core.events import ChangeBus
 from enclave.core.identity import UserService
 from enclave.core.keys import KeyService, read_master_key
@@ -147,6 +149,8 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
             dkim=dkim,
             queue=queue,
             mailboxes=Mailboxes(db, content, store, bus),
+            libraries=Libraries(db, audit, authz),
+            documents=Documents(db, content, audit),
         )
 
 

@@ -12,6 +12,8 @@ from enclave.core.audit_access import AuditAccess
 from enclave.core.auth import Authenticator
 from enclave.core.authz import Authorizer
 from enclave.core.content import ContentStore
+from enclave.core.documents.documents import Documents
+from enclave.core.documents.libraries import Libraries
 from enclave.core.identity import UserService
 from enclave.core.keys import KeyService
 from enclave.core.mail.dkim import DkimSigner
@@ -46,3 +48,5 @@ class Services:
     dkim: DkimSigner
     queue: OutboundQueue
     mailboxes: Mailboxes
+    libraries: Libraries
+    documents: Documents

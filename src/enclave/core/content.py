@@ -99,6 +99,7 @@ class ContentStore:
         encryptor = crypto.StreamEncryptor(dek, content_aad(tenant_id, object_id))
         staged = await self._blobs.stage(tenant_id)
         size = 0
+        published: str | None = None  # our own file, unique to this object id
         try:
             async for chunk in _chunks(data):
                 size += len(chunk)
@@ -114,6 +115,7 @@ class ContentStore:
                 # Fsync and rename before taking the write lock: the lock is held only for the
                 # rows. The file name is unique, so nobody else can be writing it.
                 await staged.commit(file_key)
+                published = file_key
             async with transaction(self._db, write=True) as tx:
                 scoped = await tx.scoped(scope)
                 existing = await scoped.blobs.get(name)
@@ -124,6 +126,7 @@ class ContentStore:
                 else:
                     if seen:  # collected between the two looks (rare): publish ours after all
                         await staged.commit(file_key)
+                        published = file_key
                     sealer = ObjectSealer(tenant_id, object_id, dek)
                     refs = await attach(tx, scoped, stored, sealer) if attach else 1
                     # Wrap under the KEK active now, inside the write lock (rotation-safe).
@@ -137,12 +140,15 @@ class ContentStore:
                         refcount=refs,
                         created_at=clock.now(),
                     )
+            published = None  # committed: the row names the file now (or its twin's)
             if existing is not None and seen:
                 await staged.abort()
             elif existing is not None:  # another writer stored the same content meanwhile
                 await self._blobs.delete(tenant_id, file_key)
         except BaseException:
             await staged.abort()
+            if published is not None:  # refused or failed after publishing: no row names it
+                await self._blobs.delete(tenant_id, published)
             raise
         return stored
 

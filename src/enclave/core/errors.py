@@ -25,6 +25,12 @@ class Conflict(EnclaveError):
     code = "conflict"
 
 
+class PreconditionFailed(EnclaveError):
+    """The object is not in the state the client said it expected (a stale ETag)."""
+
+    code = "precondition_failed"
+
+
 class Forbidden(EnclaveError):
     """The principal is known but may not do this."""
 

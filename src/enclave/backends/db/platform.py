@@ -16,6 +16,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from enclave.backends.db import schema as s
+from enclave.backends.db.documents import GrantsRepo, LibrariesRepo, NodesRepo, VersionsRepo
 from enclave.backends.db.engine import Database
 from enclave.backends.db.mail import (
     AliasesRepo,
@@ -226,6 +227,10 @@ class Scoped:
         self.messages = MessagesRepo(conn, scope)
         self.outbound = OutboundRepo(conn, scope)
         self.expunged = ExpungedRepo(conn, scope)
+        self.libraries = LibrariesRepo(conn, scope)
+        self.nodes = NodesRepo(conn, scope)
+        self.versions = VersionsRepo(conn, scope)
+        self.grants = GrantsRepo(conn, scope)
 
 
 class Tx:

@@ -28,6 +28,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    text,
 )
 
 metadata = MetaData(
@@ -327,8 +328,95 @@ outbound = Table(
     Index("ix_outbound_due", "tenant_id", "status", "next_attempt_at"),
 )
 
+# --- documents ---------------------------------------------------------------------------
+
+# A library holds a tree of folders and documents: one personal library per user (owner_id
+# set) and shared ones, reached by name.
+libraries = Table(
+    "libraries",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    _tenant_fk(),
+    Column("name", String(200), nullable=False),
+    Column("owner_id", String(36), ForeignKey("users.id", ondelete="CASCADE"), nullable=True),
+    Column("quota_bytes", BigInteger, nullable=True),
+    Column("keep_versions", Integer, nullable=True),  # version pruning policy (None: keep all)
+    Column("keep_days", Integer, nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    UniqueConstraint("tenant_id", "name", name="uq_libraries_tenant_name"),
+)
+
+# Folders and documents. The root folder of a library has no parent and an empty name. A
+# trashed node has deleted_at set; its subtree goes with it. Names are unique among the live
+# children of a folder.
+doc_nodes = Table(
+    "doc_nodes",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    _tenant_fk(),
+    Column(
+        "library_id", String(36), ForeignKey("libraries.id", ondelete="CASCADE"), nullable=False
+    ),
+    Column("parent_id", String(36), ForeignKey("doc_nodes.id"), nullable=True),
+    Column("name", String(255), nullable=False),
+    Column("folder", Boolean, nullable=False),
+    Column("version", Integer, nullable=False),  # the current version's number (0: folder)
+    Column("blob", String(64), nullable=True),  # the current version's content
+    Column("size", BigInteger, nullable=False),
+    Column("content_type", String(255), nullable=True),
+    Column("etag", String(64), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("modified_at", UTCDateTime, nullable=False),
+    Column("modified_by", String(36), nullable=True),
+    Column("deleted_at", UTCDateTime, nullable=True),
+    Column("deleted_by", String(36), nullable=True),
+    Column("legal_hold", Boolean, nullable=False, default=False),
+    Column("retain_until", UTCDateTime, nullable=True),
+    Index(
+        "uq_doc_nodes_live_name",
+        "parent_id",
+        "name",
+        unique=True,
+        sqlite_where=text("deleted_at IS NULL"),
+        postgresql_where=text("deleted_at IS NULL"),
+    ),
+    Index("ix_doc_nodes_library", "library_id", "parent_id"),
+)
+
+doc_versions = Table(
+    "doc_versions",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    _tenant_fk(),
+    Column("node_id", String(36), ForeignKey("doc_nodes.id", ondelete="CASCADE"), nullable=False),
+    Column("number", Integer, nullable=False),
+    Column("blob", String(64), nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("content_type", String(255), nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("created_by", String(36), nullable=True),
+    UniqueConstraint("node_id", "number", name="uq_doc_versions_node_number"),
+)
+
+# Who may do what in a library: on the whole library (node_id NULL) or a folder and all below
+# it. Subjects: a user, a group, or everyone in the tenant (subject_id NULL).
+doc_grants = Table(
+    "doc_grants",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    _tenant_fk(),
+    Column(
+        "library_id", String(36), ForeignKey("libraries.id", ondelete="CASCADE"), nullable=False
+    ),
+    Column("node_id", String(36), ForeignKey("doc_nodes.id", ondelete="CASCADE"), nullable=True),
+    Column("subject_kind", String(8), nullable=False),  # user | group | tenant
+    Column("subject_id", String(36), nullable=True),
+    Column("level", String(8), nullable=False),  # read | write | manage
+    Index("ix_doc_grants_library", "library_id"),
+)
+
 # Tables whose rows belong to one tenant (the PostgreSQL row-level security list).
 TENANT_TABLES = (
     users, groups, group_members, app_passwords, recovery_codes, blobs, aliases, mailboxes,
-    messages, outbound, expunged,
+    messages, outbound, expunged, libraries, doc_nodes, doc_versions, doc_grants,
 )  # fmt: skip

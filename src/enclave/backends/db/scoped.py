@@ -115,6 +115,12 @@ class GroupMembersRepo(ScopedRepo):
         )
         return (await self._conn.execute(query)).rowcount
 
+    async def groups_of(self, user_id: str) -> list[str]:
+        rows = await self._all(
+            self._select(s.group_members.c.group_id).where(s.group_members.c.user_id == user_id)
+        )
+        return [row["group_id"] for row in rows]
+
     async def members(self, group_id: str) -> list[str]:
         rows = await self._all(
             self._select(s.group_members.c.user_id).where(s.group_members.c.group_id == group_id)

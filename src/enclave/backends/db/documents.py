@@ -1,0 +1,145 @@
+"""Tenant-scoped repositories for documents: libraries, the folder tree, versions, grants."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import func
+from sqlalchemy.engine import RowMapping
+
+from enclave.backends.db import schema as s
+from enclave.backends.db.scoped import ScopedRepo
+
+
+class LibrariesRepo(ScopedRepo):
+    table = s.libraries
+
+    async def add(self, **values: Any) -> None:
+        await self._insert(**values)
+
+    async def by_id(self, library_id: str) -> RowMapping | None:
+        return await self._one(self._select().where(s.libraries.c.id == library_id))
+
+    async def by_name(self, name: str) -> RowMapping | None:
+        return await self._one(self._select().where(s.libraries.c.name == name))
+
+    async def personal(self, owner_id: str) -> RowMapping | None:
+        return await self._one(self._select().where(s.libraries.c.owner_id == owner_id))
+
+    async def all(self) -> list[RowMapping]:
+        return await self._all(self._select().order_by(s.libraries.c.name))
+
+    async def change(self, library_id: str, **values: Any) -> None:
+        await self._conn.execute(
+            self._update().where(s.libraries.c.id == library_id).values(**values)
+        )
+
+
+class NodesRepo(ScopedRepo):
+    table = s.doc_nodes
+
+    async def add(self, **values: Any) -> None:
+        await self._insert(**values)
+
+    async def by_id(self, node_id: str) -> RowMapping | None:
+        return await self._one(self._select().where(s.doc_nodes.c.id == node_id))
+
+    async def root(self, library_id: str) -> RowMapping | None:
+        return await self._one(
+            self._select().where(
+                s.doc_nodes.c.library_id == library_id, s.doc_nodes.c.parent_id.is_(None)
+            )
+        )
+
+    async def child(self, parent_id: str, name: str) -> RowMapping | None:
+        """The live child of that name."""
+        return await self._one(
+            self._select().where(
+                s.doc_nodes.c.parent_id == parent_id,
+                s.doc_nodes.c.name == name,
+                s.doc_nodes.c.deleted_at.is_(None),
+            )
+        )
+
+    async def children(self, parent_id: str) -> list[RowMapping]:
+        query = self._select().where(
+            s.doc_nodes.c.parent_id == parent_id, s.doc_nodes.c.deleted_at.is_(None)
+        )
+        return await self._all(query.order_by(s.doc_nodes.c.name))
+
+    async def all_children(self, parent_ids: list[str]) -> list[RowMapping]:
+        """Children, trashed ones included, of several folders (for walking a subtree)."""
+        rows: list[RowMapping] = []
+        for start in range(0, len(parent_ids), 500):
+            query = self._select().where(
+                s.doc_nodes.c.parent_id.in_(parent_ids[start : start + 500])
+            )
+            rows += await self._all(query)
+        return rows
+
+    async def trashed(self, library_id: str) -> list[RowMapping]:
+        query = self._select().where(
+            s.doc_nodes.c.library_id == library_id, s.doc_nodes.c.deleted_at.is_not(None)
+        )
+        return await self._all(query.order_by(s.doc_nodes.c.deleted_at.desc()))
+
+    async def change(self, node_id: str, **values: Any) -> None:
+        await self._conn.execute(self._update().where(s.doc_nodes.c.id == node_id).values(**values))
+
+    async def remove(self, node_id: str) -> None:
+        await self._conn.execute(self._delete().where(s.doc_nodes.c.id == node_id))
+
+    async def usage(self, library_id: str) -> int:
+        """Bytes held by every version of every document in a library, trash included."""
+        query = self._select_from(s.doc_versions, func.coalesce(func.sum(s.doc_versions.c.size), 0))
+        query = query.where(
+            s.doc_versions.c.node_id.in_(
+                self._select(s.doc_nodes.c.id).where(s.doc_nodes.c.library_id == library_id)
+            )
+        )
+        return int((await self._conn.execute(query)).scalar_one())
+
+
+class VersionsRepo(ScopedRepo):
+    table = s.doc_versions
+
+    async def add(self, **values: Any) -> None:
+        await self._insert(**values)
+
+    async def of_node(self, node_id: str) -> list[RowMapping]:
+        query = self._select().where(s.doc_versions.c.node_id == node_id)
+        return await self._all(query.order_by(s.doc_versions.c.number))
+
+    async def get(self, node_id: str, number: int) -> RowMapping | None:
+        return await self._one(
+            self._select().where(
+                s.doc_versions.c.node_id == node_id, s.doc_versions.c.number == number
+            )
+        )
+
+    async def remove(self, version_id: str) -> None:
+        await self._conn.execute(self._delete().where(s.doc_versions.c.id == version_id))
+
+
+class GrantsRepo(ScopedRepo):
+    table = s.doc_grants
+
+    async def add(self, **values: Any) -> None:
+        await self._insert(**values)
+
+    async def of_library(self, library_id: str) -> list[RowMapping]:
+        return await self._all(self._select().where(s.doc_grants.c.library_id == library_id))
+
+    async def of_subjects(self, user_id: str, group_ids: list[str]) -> list[RowMapping]:
+        """Every grant naming this user, one of these groups, or the whole tenant."""
+        subject = s.doc_grants.c
+        query = self._select().where(
+            ((subject.subject_kind == "user") & (subject.subject_id == user_id))
+            | ((subject.subject_kind == "group") & subject.subject_id.in_(group_ids or [""]))
+            | (subject.subject_kind == "tenant")
+        )
+        return await self._all(query)
+
+    async def remove(self, grant_id: str) -> int:
+        query = self._delete().where(s.doc_grants.c.id == grant_id)
+        return (await self._conn.execute(query)).rowcount

@@ -1,0 +1,1 @@
+"""Document libraries: folders, documents with versions, grants, trash, holds."""

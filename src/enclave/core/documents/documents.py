@@ -1,0 +1,364 @@
+"""Folders and documents in a library: browse, upload (streamed, every write a new version),
+download, versions, delete to trash, restore, purge, move and copy.
+
+Every call resolves the path and checks the principal's level inside the transaction that
+acts, so a grant revoked meanwhile counts. Content goes through the encrypted content store;
+each version row holds one reference to its object, so identical versions are stored once and
+an object goes when its last version does. Legal holds and retention dates on a node or any
+folder above or below it stop deletion, purge and version pruning.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterable, AsyncIterator
+from datetime import timedelta
+from typing import Any
+
+from enclave.backends.db.engine import Database
+from enclave.backends.db.platform import Scoped, Tx, transaction
+from enclave.backends.db.scoped import TenantScope
+from enclave.core import clock
+from enclave.core.audit import AuditEvent, AuditLog
+from enclave.core.content import ContentStore, ObjectSealer, StoredObject
+from enclave.core.documents import paths
+from enclave.core.documents.access import Level
+from enclave.core.documents.libraries import _tenant_of
+from enclave.core.documents.lookup import Locator, Place
+from enclave.core.documents.model import Node, Trashed, Version, node_of
+from enclave.core.errors import Conflict, Forbidden, NotFound, PreconditionFailed, QuotaExceeded
+from enclave.core.principal import Principal
+
+
+def _held(rows: list[Any]) -> bool:
+    now = clock.now()
+    return any(
+        row["legal_hold"] or (row["retain_until"] is not None and row["retain_until"] > now)
+        for row in rows
+    )
+
+
+class Documents:
+    def __init__(self, db: Database, content: ContentStore, audit: AuditLog) -> None:
+        self._db = db
+        self._content = content
+        self._audit = audit
+
+    async def _place(
+        self, principal: Principal, library_id: str, path: str, wanted: Level
+    ) -> tuple[TenantScope, Place]:
+        scope = _tenant_of(principal)
+        async with transaction(self._db) as tx:
+            place = await Locator(await tx.scoped(scope), principal).place(library_id, path)
+        place.require(wanted)
+        return scope, place
+
+    # --- reading -------------------------------------------------------------------------
+
+    async def stat(self, principal: Principal, library_id: str, path: str) -> Node:
+        _, place = await self._place(principal, library_id, path, Level.READ)
+        return node_of(place.node, place.path, place.level)
+
+    async def children(self, principal: Principal, library_id: str, path: str) -> list[Node]:
+        scope = _tenant_of(principal)
+        async with transaction(self._db) as tx:
+            scoped = await tx.scoped(scope)
+            place = await Locator(scoped, principal).place(library_id, path)
+            place.require(Level.READ)
+            if not place.node["folder"]:
+                raise Conflict("not a folder")
+            rows = await scoped.nodes.children(place.node["id"])
+        prefix = place.path + "/" if place.path else ""
+        return [node_of(row, prefix + row["name"], place.level) for row in rows]
+
+    async def read(
+        self, principal: Principal, library_id: str, path: str, version: int | None = None
+    ) -> tuple[Node, AsyncIterator[bytes]]:
+        """A document's content (the current version unless one is named), streamed."""
+        scope = _tenant_of(principal)
+        async with transaction(self._db) as tx:
+            scoped = await tx.scoped(scope)
+            place = await Locator(scoped, principal).place(library_id, path)
+            place.require(Level.READ)
+            if place.node["folder"]:
+                raise Conflict("a folder has no content")
+            number = place.node["version"] if version is None else version
+            row = await scoped.versions.get(place.node["id"], number)
+            if row is None:
+                raise NotFound(f"no version {number}")
+        return node_of(place.node, place.path, place.level), self._content.stream(
+            scope, row["blob"]
+        )
+
+    async def versions(self, principal: Principal, library_id: str, path: str) -> list[Version]:
+        scope = _tenant_of(principal)
+        async with transaction(self._db) as tx:
+            scoped = await tx.scoped(scope)
+            place = await Locator(scoped, principal).place(library_id, path)
+            place.require(Level.READ)
+            rows = await scoped.versions.of_node(place.node["id"])
+        current = place.node["version"]
+        return [
+            Version(int(r["number"]), int(r["size"]), r["content_type"], r["created_at"],
+                    r["created_by"], int(r["number"]) == current)
+            for r in rows
+        ]  # fmt: skip
+
+    # --- writing -------------------------------------------------------------------------
+
+    async def make_folder(self, principal: Principal, library_id: str, path: str) -> Node:
+        scope = _tenant_of(principal)
+        parent_parts, name = paths.parent_and_name(path)
+        async with transaction(self._db, write=True) as tx:
+            scoped = await tx.scoped(scope)
+            parent = await Locator(scoped, principal).folder(library_id, parent_parts, Level.WRITE)
+            if await scoped.nodes.child(parent.node["id"], name) is not None:
+                raise Conflict(f"{name} exists")
+            row = await self._add_node(scoped, principal, parent, name, folder=True)
+        return node_of(row, paths.join([*parent_parts, name]), parent.level)
+
+    async def write(
+        self,
+        principal: Principal,
+        library_id: str,
+        path: str,
+        data: bytes | AsyncIterable[bytes],
+        content_type: str | None = None,
+        *,
+        if_match: str | None = None,
+        if_none_match: bool = False,
+    ) -> tuple[Node, bool]:
+        """Store new content at ``path`` (a new document, or a new version of one) and return
+        it and whether it was created. The content streams to the blob store first; the rows
+        commit only if the principal may still write there and the quota holds."""
+        scope = _tenant_of(principal)
+        parent_parts, name = paths.parent_and_name(path)
+        await self._check_writable(principal, scope, library_id, parent_parts, name, if_match)
+        result: list[Any] = []
+
+        async def attach(tx: Tx, scoped: Scoped, stored: StoredObject, _: ObjectSealer) -> int:
+            parent = await Locator(scoped, principal).folder(library_id, parent_parts, Level.WRITE)
+            existing = await scoped.nodes.child(parent.node["id"], name)
+            self._preconditions(existing, if_match, if_none_match)
+            await self._check_quota(scoped, parent.library, stored.size)
+            if existing is None:
+                row = await self._add_node(scoped, principal, parent, name, folder=False)
+            else:
+                row = existing
+            number = int(row["version"]) + 1
+            await self._add_version(scoped, principal, row["id"], number, stored, content_type)
+            await self._prune(scoped, parent.library, row)
+            result[:] = [await scoped.nodes.by_id(row["id"]), parent.level, existing is None]
+            return 1
+
+        await self._content.put(scope, data, attach)
+        row, level, created = result
+        return node_of(row, paths.join([*parent_parts, name]), level), created
+
+    async def _check_writable(
+        self, principal: Principal, scope: TenantScope, library_id: str, parent_parts: list[str],
+        name: str, if_match: str | None,
+    ) -> None:  # fmt: skip
+        """Refuse early, before a large upload is streamed, what would be refused at commit."""
+        async with transaction(self._db) as tx:
+            scoped = await tx.scoped(scope)
+            parent = await Locator(scoped, principal).folder(library_id, parent_parts, Level.WRITE)
+            existing = await scoped.nodes.child(parent.node["id"], name)
+            if existing is not None and existing["folder"]:
+                raise Conflict(f"{name} is a folder")
+            if if_match is not None:
+                self._preconditions(existing, if_match, False)
+
+    @staticmethod
+    def _preconditions(existing: Any, if_match: str | None, if_none_match: bool) -> None:
+        if existing is not None and existing["folder"]:
+            raise Conflict(f"{existing['name']} is a folder")
+        if if_match is not None and (existing is None or existing["etag"] != if_match):
+            raise PreconditionFailed("the document changed")
+        if if_none_match and existing is not None:
+            raise PreconditionFailed("the document exists")
+
+    async def _add_node(
+        self, scoped: Scoped, principal: Principal, parent: Place, name: str, *, folder: bool
+    ) -> Any:
+        node_id, now = str(uuid.uuid4()), clock.now()
+        await scoped.nodes.add(
+            id=node_id, library_id=parent.library["id"], parent_id=parent.node["id"], name=name,
+            folder=folder, version=0, blob=None, size=0, content_type=None,
+            etag=uuid.uuid4().hex, created_at=now, modified_at=now, modified_by=principal.id,
+            legal_hold=False,
+        )  # fmt: skip
+        return await scoped.nodes.by_id(node_id)
+
+    async def _add_version(
+        self, scoped: Scoped, principal: Principal, node_id: str, number: int,
+        stored: StoredObject, content_type: str | None,
+    ) -> None:  # fmt: skip
+        now = clock.now()
+        await scoped.versions.add(
+            id=str(uuid.uuid4()), node_id=node_id, number=number, blob=stored.name,
+            size=stored.size, content_type=content_type, created_at=now, created_by=principal.id,
+        )  # fmt: skip
+        await scoped.nodes.change(
+            node_id, version=number, blob=stored.name, size=stored.size,
+            content_type=content_type, etag=uuid.uuid4().hex, modified_at=now,
+            modified_by=principal.id,
+        )  # fmt: skip
+
+    @staticmethod
+    async def _check_quota(scoped: Scoped, library: Any, adding: int) -> None:
+        """A library's quota covers every version and the trash; a personal library's owner
+        also has the user quota, shared with their mail."""
+        limit = library["quota_bytes"]
+        if limit is None:
+            return
+        used = await scoped.nodes.usage(library["id"])
+        if library["owner_id"] is not None:
+            used += await scoped.messages.usage(library["owner_id"])
+        if used + adding > limit:
+            raise QuotaExceeded(f"library {library['name']} is over its quota")
+
+    async def _prune(self, scoped: Scoped, library: Any, node: Any) -> None:
+        """Drop versions beyond the library's policy (keep N, or keep D days), never the
+        current one, and none of a held document."""
+        keep_n, keep_days = library["keep_versions"], library["keep_days"]
+        if keep_n is None and keep_days is None:
+            return
+        if _held([node]):
+            return
+        rows = await scoped.versions.of_node(node["id"])
+        newest = max(int(r["number"]) for r in rows) if rows else 0
+        cutoff = clock.now() - timedelta(days=keep_days) if keep_days is not None else None
+        for row in rows:
+            number = int(row["number"])
+            if number == newest:
+                continue
+            too_many = keep_n is not None and number <= newest - keep_n
+            too_old = cutoff is not None and row["created_at"] < cutoff
+            if too_many or too_old:
+                await scoped.versions.remove(row["id"])
+                await scoped.blobs.incref(row["blob"], -1)
+
+    async def restore_version(
+        self, principal: Principal, library_id: str, path: str, number: int
+    ) -> Node:
+        """Make an earlier version current again, as a new version (history is kept)."""
+        scope = _tenant_of(principal)
+        async with transaction(self._db, write=True) as tx:
+            scoped = await tx.scoped(scope)
+            place = await Locator(scoped, principal).place(library_id, path)
+            place.require(Level.WRITE)
+            old = await scoped.versions.get(place.node["id"], number)
+            if old is None:
+                raise NotFound(f"no version {number}")
+            await scoped.blobs.incref(old["blob"], 1)
+            stored = StoredObject(old["blob"], int(old["size"]))
+            new_number = int(place.node["version"]) + 1
+            await self._add_version(
+                scoped, principal, place.node["id"], new_number, stored, old["content_type"]
+            )
+            await self._prune(scoped, place.library, place.node)
+            row = await scoped.nodes.by_id(place.node["id"])
+        return node_of(row, place.path, place.level)
+
+    # --- deleting ------------------------------------------------------------------------
+
+    async def delete(self, principal: Principal, library_id: str, path: str) -> None:
+        """Move a document or folder (with everything in it) to the library's trash."""
+        scope = _tenant_of(principal)
+        async with transaction(self._db, write=True) as tx:
+            scoped = await tx.scoped(scope)
+            locator = Locator(scoped, principal)
+            place = await locator.place(library_id, path)
+            place.require(Level.WRITE)
+            if len(place.chain) == 1:
+                raise Forbidden("the library root cannot be deleted")
+            await self._check_not_held(locator, place, "deleted")
+            await scoped.nodes.change(
+                place.node["id"], deleted_at=clock.now(), deleted_by=principal.id
+            )
+            await self._audit.record(tx, self._event(principal, "document.trash", place))
+
+    @staticmethod
+    async def _check_not_held(locator: Locator, place: Place, doing: str) -> None:
+        if _held(place.chain) or _held(await locator.subtree(place.node)):
+            raise Forbidden(f"under a legal hold or retention rule: cannot be {doing}")
+
+    @staticmethod
+    def _event(principal: Principal, action: str, place: Place) -> AuditEvent:
+        return AuditEvent.by(principal, action, f"library:{place.library['name']}/{place.path}")
+
+    async def trash(self, principal: Principal, library_id: str) -> list[Trashed]:
+        """What was deleted in a library, newest first (what the principal may see)."""
+        scope = _tenant_of(principal)
+        async with transaction(self._db) as tx:
+            scoped = await tx.scoped(scope)
+            place = await Locator(scoped, principal).place(library_id, "")
+            place.require(Level.READ)
+            rows = await scoped.nodes.trashed(library_id)
+        return [
+            Trashed(r["id"], r["name"], bool(r["folder"]), int(r["size"]), r["deleted_at"],
+                    r["deleted_by"])
+            for r in rows
+        ]  # fmt: skip
+
+    async def _trashed(self, scoped: Scoped, principal: Principal, library_id: str,
+                       node_id: str, wanted: Level) -> tuple[Any, Place]:  # fmt: skip
+        row = await scoped.nodes.by_id(node_id)
+        if row is None or row["library_id"] != library_id or row["deleted_at"] is None:
+            raise NotFound("nothing like that in the trash")
+        parent = await scoped.nodes.by_id(row["parent_id"])
+        place = await Locator(scoped, principal).place(
+            library_id, await self._path_of(scoped, parent)
+        )
+        place.require(wanted)
+        return row, place
+
+    @staticmethod
+    async def _path_of(scoped: Scoped, row: Any) -> list[str]:
+        names: list[str] = []
+        while row is not None and row["parent_id"] is not None:
+            if row["deleted_at"] is not None:
+                raise Conflict("the folder it was in is in the trash too: restore that first")
+            names.append(row["name"])
+            row = await scoped.nodes.by_id(row["parent_id"])
+        return names[::-1]
+
+    async def restore(self, principal: Principal, library_id: str, node_id: str) -> Node:
+        """Put a trashed node back where it was (refused if the name is taken meanwhile)."""
+        scope = _tenant_of(principal)
+        async with transaction(self._db, write=True) as tx:
+            scoped = await tx.scoped(scope)
+            row, parent = await self._trashed(scoped, principal, library_id, node_id, Level.WRITE)
+            if await scoped.nodes.child(parent.node["id"], row["name"]) is not None:
+                raise Conflict(f"{row['name']} exists again in that folder")
+            await scoped.nodes.change(node_id, deleted_at=None, deleted_by=None)
+            restored = await scoped.nodes.by_id(node_id)
+            path = paths.join([*paths.split(parent.path), row["name"]])
+            await self._audit.record(
+                tx,
+                AuditEvent.by(
+                    principal, "document.restore", f"library:{parent.library['name']}/{path}"
+                ),
+            )
+        return node_of(restored, path, parent.level)
+
+    async def purge(self, principal: Principal, library_id: str, node_id: str) -> None:
+        """Delete a trashed node and everything below it for good (manage access)."""
+        scope = _tenant_of(principal)
+        async with transaction(self._db, write=True) as tx:
+            scoped = await tx.scoped(scope)
+            row, parent = await self._trashed(scoped, principal, library_id, node_id, Level.MANAGE)
+            subtree = await Locator(scoped, principal).subtree(row)
+            if _held(subtree) or _held(parent.chain):
+                raise Forbidden("under a legal hold or retention rule: cannot be purged")
+            for node in reversed(subtree):  # children before their folders
+                for version in await scoped.versions.of_node(node["id"]):
+                    await scoped.blobs.incref(version["blob"], -1)
+                await scoped.nodes.remove(node["id"])
+            await self._audit.record(
+                tx,
+                AuditEvent.by(
+                    principal, "document.purge", f"library:{parent.library['name']}/{row['name']}"
+                ),
+            )

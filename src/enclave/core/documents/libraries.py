@@ -1,0 +1,240 @@
+"""Libraries and who may use them: personal libraries (created on first use), shared ones
+(created by tenant administrators), grants, legal holds and retention dates."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from enclave.backends.db.engine import Database
+from enclave.backends.db.platform import Scoped, transaction
+from enclave.backends.db.scoped import TenantScope
+from enclave.core import clock
+from enclave.core.audit import AuditEvent, AuditLog
+from enclave.core.authz import Authorizer
+from enclave.core.documents import paths
+from enclave.core.documents.access import Level
+from enclave.core.documents.lookup import Locator, Place
+from enclave.core.documents.model import Library, library_of
+from enclave.core.errors import Conflict, Forbidden, Invalid, NotFound
+from enclave.core.principal import Principal, Realm
+
+SUBJECT_KINDS = ("user", "group", "tenant")
+
+
+def _tenant_of(principal: Principal) -> TenantScope:
+    if principal.realm is not Realm.TENANT or principal.tenant_id is None:
+        raise Forbidden("documents belong to tenant users")
+    return TenantScope(principal.tenant_id)
+
+
+async def add_library(scoped: Scoped, name: str, owner_id: str | None, **policy: int | None) -> str:
+    """A new library with its root folder; returns its id."""
+    library_id, now = str(uuid.uuid4()), clock.now()
+    await scoped.libraries.add(
+        id=library_id, name=name, owner_id=owner_id, created_at=now, **policy
+    )
+    await scoped.nodes.add(
+        id=str(uuid.uuid4()), library_id=library_id, parent_id=None, name="", folder=True,
+        version=0, blob=None, size=0, content_type=None, etag=uuid.uuid4().hex,
+        created_at=now, modified_at=now, legal_hold=False,
+    )  # fmt: skip
+    return library_id
+
+
+class Libraries:
+    def __init__(self, db: Database, audit: AuditLog, authz: Authorizer) -> None:
+        self._db = db
+        self._audit = audit
+        self._authz = authz
+
+    async def personal(self, principal: Principal, owner_email: str | None = None) -> Library:
+        """A user's personal library: the principal's own (created on first use), or a
+        colleague's that the principal holds a grant in."""
+        scope = _tenant_of(principal)
+        async with transaction(self._db) as tx:
+            scoped = await tx.scoped(scope)
+            owner = await (
+                scoped.users.by_email(owner_email.lower())
+                if owner_email
+                else scoped.users.by_id(principal.id)
+            )
+            row = await scoped.libraries.personal(owner["id"]) if owner else None
+            if row is not None:
+                return library_of(row, await self._visible(scoped, principal, row))
+        if owner is None or owner["id"] != principal.id:
+            raise NotFound("no such library")
+        async with transaction(self._db, write=True) as tx:
+            scoped = await tx.scoped(scope)
+            if await scoped.libraries.personal(principal.id) is None:
+                quota = owner["quota_bytes"]  # the user's quota covers mail and files together
+                await add_library(scoped, owner["email"], principal.id, quota_bytes=quota)
+            row = await scoped.libraries.personal(principal.id)
+            assert row is not None
+            return library_of(row, Level.MANAGE)
+
+    async def shared(self, principal: Principal, name: str) -> Library:
+        """A shared library by name, if the principal may see anything in it."""
+        scope = _tenant_of(principal)
+        async with transaction(self._db) as tx:
+            scoped = await tx.scoped(scope)
+            row = await scoped.libraries.by_name(name)
+            if row is None or row["owner_id"] is not None:
+                raise NotFound("no such library")
+            return library_of(row, await self._visible(scoped, principal, row))
+
+    async def visible(self, principal: Principal) -> list[Library]:
+        """The libraries the principal can reach: their own and every one with a grant."""
+        own = await self.personal(principal)
+        scope = _tenant_of(principal)
+        found = [own]
+        async with transaction(self._db) as tx:
+            scoped = await tx.scoped(scope)
+            for row in await scoped.libraries.all():
+                if row["id"] == own.id:
+                    continue
+                try:
+                    found.append(library_of(row, await self._visible(scoped, principal, row)))
+                except NotFound:
+                    continue
+        return found
+
+    async def create(
+        self,
+        actor: Principal,
+        tenant_id: str,
+        name: str,
+        *,
+        quota_bytes: int | None = None,
+        keep_versions: int | None = None,
+        keep_days: int | None = None,
+    ) -> Library:
+        paths.check_name(name)
+        await self._authz.tenant_admin(actor, tenant_id, "library.create", f"library:{name}")
+        if keep_versions is not None and keep_versions < 1:
+            raise Invalid("keep at least one version")
+        async with transaction(self._db, write=True) as tx:
+            scoped = await tx.scoped(TenantScope(tenant_id))
+            if await scoped.libraries.by_name(name) is not None:
+                raise Conflict(f"library {name} exists")
+            library_id = await add_library(
+                scoped, name, None,
+                quota_bytes=quota_bytes, keep_versions=keep_versions, keep_days=keep_days,
+            )  # fmt: skip
+            await self._audit.record(
+                tx, AuditEvent.by(actor, "library.create", f"library:{name}", tenant_id=tenant_id)
+            )
+            row = await scoped.libraries.by_id(library_id)
+        return library_of(row, Level.MANAGE)
+
+    async def grant(
+        self,
+        actor: Principal,
+        tenant_id: str,
+        library_id: str,
+        path: str,
+        subject_kind: str,
+        subject: str | None,
+        level: str,
+    ) -> str:
+        """Give a user (by address), a group (by name) or the whole tenant a level at a folder
+        (or the library, for the root). Needs manage there, or tenant administration."""
+        if subject_kind not in SUBJECT_KINDS:
+            raise Invalid(f"grants go to {', '.join(SUBJECT_KINDS)}")
+        wanted = Level.named(level)
+        async with transaction(self._db, write=True) as tx:
+            scoped = await tx.scoped(TenantScope(tenant_id))
+            place = await self._managed(scoped, actor, tenant_id, library_id, path, "grant")
+            subject_id = await self._subject(scoped, subject_kind, subject)
+            grant_id = str(uuid.uuid4())
+            await scoped.grants.add(
+                id=grant_id, library_id=library_id,
+                node_id=None if len(place.chain) == 1 else place.node["id"],
+                subject_kind=subject_kind, subject_id=subject_id, level=wanted.name.lower(),
+            )  # fmt: skip
+            target = f"library:{place.library['name']}/{place.path}"
+            await self._audit.record(
+                tx,
+                AuditEvent.by(
+                    actor, "library.grant", target, tenant_id=tenant_id,
+                    reason=f"{subject_kind}:{subject or '*'} {wanted.name.lower()}",
+                ),
+            )  # fmt: skip
+        return grant_id
+
+    async def hold(
+        self,
+        actor: Principal,
+        tenant_id: str,
+        library_id: str,
+        path: str,
+        *,
+        legal_hold: bool | None = None,
+        retain_until: datetime | None = None,
+    ) -> None:
+        """Set a legal hold or a retention date on a node: neither it nor anything below it
+        can then be deleted, purged or have versions pruned. The compliance workload will
+        drive these across workloads; here is where documents honour them."""
+        async with transaction(self._db, write=True) as tx:
+            scoped = await tx.scoped(TenantScope(tenant_id))
+            place = await self._managed(scoped, actor, tenant_id, library_id, path, "hold")
+            changes: dict[str, object] = {}
+            if legal_hold is not None:
+                changes["legal_hold"] = legal_hold
+            if retain_until is not None:
+                changes["retain_until"] = retain_until
+            await scoped.nodes.change(place.node["id"], **changes)
+            await self._audit.record(
+                tx,
+                AuditEvent.by(
+                    actor, "library.hold", f"library:{place.library['name']}/{place.path}",
+                    tenant_id=tenant_id, reason=", ".join(f"{k}={v}" for k, v in changes.items()),
+                ),
+            )  # fmt: skip
+
+    async def _managed(
+        self, scoped: Scoped, actor: Principal, tenant_id: str, library_id: str, path: str,
+        action: str,
+    ) -> Place:  # fmt: skip
+        locator = Locator(scoped, actor)
+        if actor.realm is Realm.SYSTEM:
+            return await locator.place(library_id, path)
+        place = await locator.place(library_id, path)
+        if place.level < Level.MANAGE:
+            await self._authz.tenant_admin(actor, tenant_id, f"library.{action}", library_id)
+            if place.library["owner_id"] is not None:
+                raise Forbidden("personal libraries are managed by their owners")
+        return place
+
+    @staticmethod
+    async def _subject(scoped: Scoped, kind: str, subject: str | None) -> str | None:
+        if kind == "tenant":
+            return None
+        if not subject:
+            raise Invalid(f"name the {kind}")
+        if kind == "user":
+            user = await scoped.users.by_email(subject.lower())
+            if user is None:
+                raise NotFound(f"no user {subject}")
+            return str(user["id"])
+        group = await scoped.groups.by_name(subject)
+        if group is None:
+            raise NotFound(f"no group {subject}")
+        return str(group["id"])
+
+    @staticmethod
+    async def _visible(scoped: Scoped, principal: Principal, row: Any) -> Level:
+        """The principal's level at the library root, if they may see any of the library:
+        by a grant at the root or at a folder deeper down (they then reach that folder by
+        its path). NotFound otherwise, so probing names reveals nothing."""
+        locator = Locator(scoped, principal)
+        level = await locator.level(row, [await scoped.nodes.root(row["id"])])
+        if level >= Level.READ:
+            return level
+        for grant in await scoped.grants.of_library(row["id"]):
+            if grant["node_id"] is not None:
+                node = await scoped.nodes.by_id(grant["node_id"])
+                if node is not None and await locator.level(row, [node]) >= Level.READ:
+                    return level
+        raise NotFound("no such library")

@@ -1,0 +1,97 @@
+"""Finding a node by path inside one transaction, with the principal's level there."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from enclave.backends.db.platform import Scoped
+from enclave.core.documents import paths
+from enclave.core.documents.access import Level, level_at
+from enclave.core.errors import Conflict, Forbidden, NotFound
+from enclave.core.principal import Principal
+
+
+@dataclass
+class Place:
+    """A node and the folders above it, from the library root down."""
+
+    library: Any
+    chain: list[Any]
+    level: Level
+
+    @property
+    def node(self) -> Any:
+        return self.chain[-1]
+
+    @property
+    def path(self) -> str:
+        return paths.join([row["name"] for row in self.chain[1:]])
+
+    def require(self, wanted: Level) -> None:
+        """Refuse below ``wanted``. Without even read access the node does not exist, so
+        probing reveals nothing."""
+        if self.level < Level.READ:
+            raise NotFound("no such file or folder")
+        if self.level < wanted:
+            raise Forbidden(f"{wanted.name.lower()} access needed")
+
+
+class Locator:
+    """Resolves paths for one principal inside one transaction (grants read once)."""
+
+    def __init__(self, scoped: Scoped, principal: Principal) -> None:
+        self.scoped = scoped
+        self.principal = principal
+        self._grants: dict[str, list[Any]] = {}
+        self._groups: list[str] | None = None
+
+    async def library(self, library_id: str) -> Any:
+        row = await self.scoped.libraries.by_id(library_id)
+        if row is None:
+            raise NotFound("no such library")
+        return row
+
+    async def level(self, library: Any, chain: list[Any]) -> Level:
+        if library["id"] not in self._grants:
+            self._grants[library["id"]] = await self.scoped.grants.of_library(library["id"])
+        if self._groups is None:
+            self._groups = await self.scoped.group_members.groups_of(self.principal.id)
+        ids = [row["id"] for row in chain]
+        return level_at(self.principal, library, ids, self._grants[library["id"]], self._groups)
+
+    async def place(self, library_id: str, path: str | list[str]) -> Place:
+        """The live node at ``path``; NotFound if any step is missing or not visible."""
+        parts = paths.split(path) if isinstance(path, str) else path
+        library = await self.library(library_id)
+        root = await self.scoped.nodes.root(library_id)
+        if root is None:
+            raise NotFound("no such library")
+        chain = [root]
+        for name in parts:
+            if not chain[-1]["folder"]:
+                raise NotFound("no such file or folder")
+            child = await self.scoped.nodes.child(chain[-1]["id"], name)
+            if child is None:
+                place = Place(library, chain, await self.level(library, chain))
+                place.require(Level.READ)  # an invisible folder hides what it lacks, too
+                raise NotFound("no such file or folder")
+            chain.append(child)
+        return Place(library, chain, await self.level(library, chain))
+
+    async def folder(self, library_id: str, parts: list[str], wanted: Level) -> Place:
+        """A folder that something is about to go into."""
+        place = await self.place(library_id, parts)
+        place.require(wanted)
+        if not place.node["folder"]:
+            raise Conflict("not a folder")
+        return place
+
+    async def subtree(self, node: Any) -> list[Any]:
+        """The node and everything below it (trashed descendants included)."""
+        found, frontier = [node], [node["id"]] if node["folder"] else []
+        while frontier:
+            children = await self.scoped.nodes.all_children(frontier)
+            found += children
+            frontier = [row["id"] for row in children if row["folder"]]
+        return found
