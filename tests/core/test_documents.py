@@ -202,3 +202,36 @@ async def test_streamed_upload_is_encrypted_at_rest(
     assert await read_all(services, bob, lib, "big.bin") == body
     files: list[Path] = [p for p in settings.data_dir.rglob("*") if p.is_file()]
     assert not any(CANARY in p.read_bytes() for p in files)
+
+
+async def test_move_and_copy_within_and_across_libraries(
+    services: Services, two_tenants: dict[str, Principal]
+) -> None:
+    alice, docs, libs = two_tenants["alice"], services.documents, services.libraries
+    tenant = alice.tenant_id or ""
+    own = (await libs.personal(alice)).id
+    team = (await libs.create(alice, tenant, "Team", quota_bytes=50)).id
+    await docs.make_folder(alice, own, "A")
+    await docs.make_folder(alice, own, "A/B")
+    await docs.write(alice, own, "A/B/one.txt", b"one")
+    await docs.write(alice, own, "A/two.txt", b"two")
+    node, replaced = await docs.copy(alice, own, "A", own, "A copy", overwrite=False)
+    assert node.folder and not replaced
+    assert await read_all(services, alice, own, "A copy/B/one.txt") == b"one"
+    await docs.write(alice, own, "A copy/two.txt", b"changed")  # the copy is independent
+    assert await read_all(services, alice, own, "A/two.txt") == b"two"
+    with pytest.raises(Conflict):
+        await docs.move(alice, own, "A", own, "A/B/inside", overwrite=False)
+    with pytest.raises(PreconditionFailed):
+        await docs.move(alice, own, "A/two.txt", own, "A copy/two.txt", overwrite=False)
+    node, replaced = await docs.move(alice, own, "A/two.txt", own, "A copy/two.txt", overwrite=True)
+    assert replaced and node.version == 1
+    assert await read_all(services, alice, own, "A copy/two.txt") == b"two"
+    assert {t.name for t in await docs.trash(alice, own)} == {"two.txt"}
+    # Across libraries the target's quota counts (every version moves along).
+    node, _ = await docs.move(alice, own, "A/B", team, "B", overwrite=False)
+    assert node.library_id == team and node.path == "B"
+    assert await read_all(services, alice, team, "B/one.txt") == b"one"
+    await docs.write(alice, own, "big.bin", b"z" * 60)
+    with pytest.raises(QuotaExceeded):
+        await docs.copy(alice, own, "big.bin", team, "big.bin", overwrite=False)

@@ -261,6 +261,108 @@ class Documents:
             row = await scoped.nodes.by_id(place.node["id"])
         return node_of(row, place.path, place.level)
 
+    # --- moving and copying --------------------------------------------------------------
+
+    async def move(
+        self, principal: Principal, library_id: str, path: str, target_library_id: str,
+        target_path: str, *, overwrite: bool,
+    ) -> tuple[Node, bool]:  # fmt: skip
+        """Move (or rename) a node with everything below it; returns it and whether an
+        existing target was replaced (the replaced one goes to the trash)."""
+        return await self._transfer(
+            principal, library_id, path, target_library_id, target_path, overwrite, move=True
+        )
+
+    async def copy(
+        self, principal: Principal, library_id: str, path: str, target_library_id: str,
+        target_path: str, *, overwrite: bool,
+    ) -> tuple[Node, bool]:  # fmt: skip
+        """Copy a document (its current version) or a folder with its live contents."""
+        return await self._transfer(
+            principal, library_id, path, target_library_id, target_path, overwrite, move=False
+        )
+
+    async def _transfer(
+        self, principal: Principal, library_id: str, path: str, target_library_id: str,
+        target_path: str, overwrite: bool, *, move: bool,
+    ) -> tuple[Node, bool]:  # fmt: skip
+        scope = _tenant_of(principal)
+        parent_parts, name = paths.parent_and_name(target_path)
+        async with transaction(self._db, write=True) as tx:
+            scoped = await tx.scoped(scope)
+            locator = Locator(scoped, principal)
+            source = await locator.place(library_id, path)
+            source.require(Level.WRITE if move else Level.READ)
+            if len(source.chain) == 1:
+                raise Forbidden("the library root cannot be moved or copied")
+            target = await locator.folder(target_library_id, parent_parts, Level.WRITE)
+            if any(row["id"] == source.node["id"] for row in target.chain):
+                raise Conflict("a folder cannot go inside itself")
+            existing = await scoped.nodes.child(target.node["id"], name)
+            if existing is not None and existing["id"] == source.node["id"]:
+                raise Forbidden("source and destination are the same")
+            if existing is not None:
+                if not overwrite:
+                    raise PreconditionFailed(f"{name} exists")
+                held = await Locator(scoped, principal).place(
+                    target_library_id, [*parent_parts, name]
+                )
+                await self._check_not_held(locator, held, "replaced")
+                await scoped.nodes.change(
+                    existing["id"], deleted_at=clock.now(), deleted_by=principal.id
+                )
+            subtree = await locator.subtree(source.node, live=not move)
+            if not move or target.library["id"] != source.library["id"]:
+                adding = sum(int(row["size"]) for row in subtree)  # current versions
+                if move:
+                    adding = await self._versions_size(scoped, subtree)
+                await self._check_quota(scoped, target.library, adding)
+            if move:
+                await scoped.nodes.change(
+                    source.node["id"], parent_id=target.node["id"], name=name,
+                    modified_at=clock.now(), modified_by=principal.id,
+                )  # fmt: skip
+                for row in subtree:
+                    await scoped.nodes.change(row["id"], library_id=target.library["id"])
+                node_id = source.node["id"]
+            else:
+                node_id = await self._copy_tree(scoped, principal, subtree, target, name)
+            row = await scoped.nodes.by_id(node_id)
+        return node_of(row, paths.join([*parent_parts, name]), target.level), existing is not None
+
+    @staticmethod
+    async def _versions_size(scoped: Scoped, rows: list[Any]) -> int:
+        total = 0
+        for row in rows:
+            total += sum(int(v["size"]) for v in await scoped.versions.of_node(row["id"]))
+        return total
+
+    async def _copy_tree(
+        self, scoped: Scoped, principal: Principal, subtree: list[Any], target: Place, name: str
+    ) -> str:
+        """New nodes for a live subtree (listed folders first); documents get their current
+        version as version 1, sharing the stored content."""
+        now = clock.now()
+        new_ids = {subtree[0]["parent_id"]: target.node["id"]}
+        for row in subtree:
+            node_id = str(uuid.uuid4())
+            new_ids[row["id"]] = node_id
+            await scoped.nodes.add(
+                id=node_id, library_id=target.library["id"], parent_id=new_ids[row["parent_id"]],
+                name=name if row is subtree[0] else row["name"], folder=row["folder"],
+                version=0 if row["folder"] else 1, blob=row["blob"], size=row["size"],
+                content_type=row["content_type"], etag=uuid.uuid4().hex, created_at=now,
+                modified_at=now, modified_by=principal.id, legal_hold=False,
+            )  # fmt: skip
+            if not row["folder"]:
+                await scoped.blobs.incref(row["blob"], 1)
+                await scoped.versions.add(
+                    id=str(uuid.uuid4()), node_id=node_id, number=1, blob=row["blob"],
+                    size=row["size"], content_type=row["content_type"], created_at=now,
+                    created_by=principal.id,
+                )  # fmt: skip
+        return str(new_ids[subtree[0]["id"]])
+
     # --- deleting ------------------------------------------------------------------------
 
     async def delete(self, principal: Principal, library_id: str, path: str) -> None:

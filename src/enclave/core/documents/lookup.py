@@ -87,11 +87,14 @@ class Locator:
             raise Conflict("not a folder")
         return place
 
-    async def subtree(self, node: Any) -> list[Any]:
-        """The node and everything below it (trashed descendants included)."""
+    async def subtree(self, node: Any, *, live: bool = False) -> list[Any]:
+        """The node and everything below it, folders before their contents; trashed
+        descendants included unless ``live``."""
         found, frontier = [node], [node["id"]] if node["folder"] else []
         while frontier:
             children = await self.scoped.nodes.all_children(frontier)
+            if live:
+                children = [row for row in children if row["deleted_at"] is None]
             found += children
             frontier = [row["id"] for row in children if row["folder"]]
         return found
