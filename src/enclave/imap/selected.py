@@ -81,6 +81,13 @@ class SelectedCommands:
         assert self.view is not None
         return self.view
 
+    def enable_condstore(self) -> None:
+        """A CONDSTORE-enabling command was seen (RFC 7162 3.1): from now on every FETCH the
+        session sends carries MODSEQ, in the selected mailbox too."""
+        self.condstore = True
+        if self.view is not None:
+            self.view.condstore = True
+
     async def do_CLOSE(self, request: Request) -> None:
         view = self._view()
         if not view.readonly:  # silently expunge (RFC 3501 6.4.2)
@@ -153,12 +160,12 @@ class SelectedCommands:
     async def do_FETCH(self, request: Request) -> None:
         view = self._view()
         changed_since = request.args["changed_since"]
-        if changed_since is not None:
-            self.condstore = view.condstore = True
+        items = request.args["items"]
+        if changed_since is not None or any(item.name == "MODSEQ" for item in items):
+            self.enable_condstore()
         uids = await self._targets(request, changed_since)
         if uids is None:
             return
-        items = request.args["items"]
         rows = await self.services.mailboxes.rows(self.user, view.mailbox.id, uids)
         if fetch.sets_seen(items) and not view.readonly:
             unseen = [row.uid for row in rows if "\\Seen" not in row.flags]
@@ -210,7 +217,7 @@ class SelectedCommands:
             return
         args: dict[str, Any] = request.args
         if args["unchanged_since"] is not None:
-            self.condstore = view.condstore = True
+            self.enable_condstore()
         changed, refused = await self.services.mailboxes.store(
             self.user, view.mailbox.id, uids, args["mode"], args["flags"], args["unchanged_since"]
         )
@@ -219,7 +226,7 @@ class SelectedCommands:
             if args["silent"] and not view.condstore:
                 continue
             items = [] if args["silent"] else [(b"FLAGS", response.flags(sorted(state.flags)))]
-            if request.uid:
+            if request.uid or view.condstore:
                 items.insert(0, (b"UID", b"%d" % state.uid))
             if view.condstore:
                 items.append((b"MODSEQ", b"(%d)" % state.modseq))
@@ -235,6 +242,8 @@ class SelectedCommands:
     async def do_SEARCH(self, request: Request) -> None:
         view = self._view()
         key = request.args["key"]
+        if "MODSEQ" in key_names(key):
+            self.enable_condstore()
         found = await self._search(view, key)
         numbers = [uid if request.uid else seq for seq, uid, _ in found]
         uses_modseq = "MODSEQ" in key_names(key)

@@ -305,7 +305,7 @@ class Session(SelectedCommands):
     async def do_ENABLE(self, request: Request) -> None:
         enabled = [c for c in request.args["capabilities"] if c == "CONDSTORE"]
         if enabled:
-            self.condstore = True
+            self.enable_condstore()
             await self.send(response.untagged("ENABLED " + " ".join(enabled)))
         await self.ok(request)
 
@@ -319,9 +319,9 @@ class Session(SelectedCommands):
 
     async def do_DELETE(self, request: Request) -> None:
         name = self.mailbox_name(request.args["mailbox"])
+        await self.services.mailboxes.delete(self.user, name)
         if self.view and self.view.mailbox.name == name:
             self.view = None
-        await self.services.mailboxes.delete(self.user, name)
         await self.ok(request)
 
     async def do_RENAME(self, request: Request) -> None:
@@ -346,6 +346,8 @@ class Session(SelectedCommands):
 
     async def do_STATUS(self, request: Request) -> None:
         name = self.mailbox_name(request.args["mailbox"])
+        if "HIGHESTMODSEQ" in request.args["items"]:
+            self.enable_condstore()
         await self.send(await self._status_line(name, request.args["items"]))
         await self.ok(request)
 
@@ -380,6 +382,8 @@ class Session(SelectedCommands):
                 continue
             if subscribed_only and not box.subscribed:
                 continue
+            if "SPECIAL-USE" in args["selection"] and not box.special_use:
+                continue
             attributes = [
                 "\\HasChildren"
                 if any(n.startswith(box.name + "/") for n in names)
@@ -387,7 +391,7 @@ class Session(SelectedCommands):
             ]
             if box.special_use:
                 attributes.append(box.special_use)
-            if box.subscribed and (args["selection"] or "SUBSCRIBED" in args["returns"]):
+            if box.subscribed and (subscribed_only or "SUBSCRIBED" in args["returns"]):
                 attributes.append("\\Subscribed")
             line = (
                 verb
