@@ -31,6 +31,7 @@ from enclave.core.authz import Authorizer
 from enclave.core.content import ContentStore
 from enclave.core.documents.documents import Documents
 from enclave.core.documents.libraries import Libraries
+from enclave.core.documents.locks import Locks
 from enclave.core.events import ChangeBus
 from enclave.core.identity import UserService
 from enclave.core.keys import KeyService, read_master_key
@@ -151,6 +152,7 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
             mailboxes=Mailboxes(db, content, store, bus),
             libraries=Libraries(db, audit, authz),
             documents=Documents(db, content, audit),
+            locks=Locks(db, audit),
         )
 
 

@@ -14,6 +14,7 @@ from enclave.core.authz import Authorizer
 from enclave.core.content import ContentStore
 from enclave.core.documents.documents import Documents
 from enclave.core.documents.libraries import Libraries
+from enclave.core.documents.locks import Locks
 from enclave.core.identity import UserService
 from enclave.core.keys import KeyService
 from enclave.core.mail.dkim import DkimSigner
@@ -50,3 +51,4 @@ class Services:
     mailboxes: Mailboxes
     libraries: Libraries
     documents: Documents
+    locks: Locks

@@ -31,6 +31,12 @@ class PreconditionFailed(EnclaveError):
     code = "precondition_failed"
 
 
+class Locked(EnclaveError):
+    """Someone else holds a lock (a check-out) on the object, or on a folder above it."""
+
+    code = "locked"
+
+
 class Forbidden(EnclaveError):
     """The principal is known but may not do this."""
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func
@@ -142,4 +143,69 @@ class GrantsRepo(ScopedRepo):
 
     async def remove(self, grant_id: str) -> int:
         query = self._delete().where(s.doc_grants.c.id == grant_id)
+        return (await self._conn.execute(query)).rowcount
+
+
+class LocksRepo(ScopedRepo):
+    table = s.doc_locks
+
+    async def add(self, **values: Any) -> None:
+        await self._insert(**values)
+
+    async def get(self, token: str) -> RowMapping | None:
+        return await self._one(self._select().where(s.doc_locks.c.token == token))
+
+    async def of_library(self, library_id: str, now: datetime) -> list[RowMapping]:
+        """The live locks of a library (a handful at most: locks are short-lived)."""
+        query = self._select().where(
+            s.doc_locks.c.library_id == library_id, s.doc_locks.c.expires_at > now
+        )
+        return await self._all(query.order_by(s.doc_locks.c.created_at))
+
+    async def change(self, token: str, **values: Any) -> None:
+        await self._conn.execute(
+            self._update().where(s.doc_locks.c.token == token).values(**values)
+        )
+
+    async def remove(self, token: str) -> int:
+        return (
+            await self._conn.execute(self._delete().where(s.doc_locks.c.token == token))
+        ).rowcount
+
+    async def remove_expired(self, now: datetime) -> int:
+        query = self._delete().where(s.doc_locks.c.expires_at <= now)
+        return (await self._conn.execute(query)).rowcount
+
+
+class PropsRepo(ScopedRepo):
+    table = s.doc_props
+
+    async def of_node(self, node_id: str) -> list[RowMapping]:
+        query = self._select().where(s.doc_props.c.node_id == node_id)
+        return await self._all(query.order_by(s.doc_props.c.name))
+
+    async def put(self, node_id: str, name: str, value: str) -> None:
+        await self.remove(node_id, name)
+        await self._insert(node_id=node_id, name=name, value=value)
+
+    async def remove(self, node_id: str, name: str) -> int:
+        query = self._delete().where(s.doc_props.c.node_id == node_id, s.doc_props.c.name == name)
+        return (await self._conn.execute(query)).rowcount
+
+
+class LabelsRepo(ScopedRepo):
+    table = s.doc_labels
+
+    async def all(self) -> list[RowMapping]:
+        return await self._all(self._select().order_by(s.doc_labels.c.rank))
+
+    async def get(self, name: str) -> RowMapping | None:
+        return await self._one(self._select().where(s.doc_labels.c.name == name))
+
+    async def put(self, **values: Any) -> None:
+        await self._conn.execute(self._delete().where(s.doc_labels.c.name == values["name"]))
+        await self._insert(**values)
+
+    async def remove(self, name: str) -> int:
+        query = self._delete().where(s.doc_labels.c.name == name)
         return (await self._conn.execute(query)).rowcount

@@ -16,7 +16,15 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from enclave.backends.db import schema as s
-from enclave.backends.db.documents import GrantsRepo, LibrariesRepo, NodesRepo, VersionsRepo
+from enclave.backends.db.documents import (
+    GrantsRepo,
+    LabelsRepo,
+    LibrariesRepo,
+    LocksRepo,
+    NodesRepo,
+    PropsRepo,
+    VersionsRepo,
+)
 from enclave.backends.db.engine import Database
 from enclave.backends.db.mail import (
     AliasesRepo,
@@ -231,6 +239,9 @@ class Scoped:
         self.nodes = NodesRepo(conn, scope)
         self.versions = VersionsRepo(conn, scope)
         self.grants = GrantsRepo(conn, scope)
+        self.locks = LocksRepo(conn, scope)
+        self.props = PropsRepo(conn, scope)
+        self.labels = LabelsRepo(conn, scope)
 
 
 class Tx:

@@ -372,6 +372,10 @@ doc_nodes = Table(
     Column("deleted_by", String(36), nullable=True),
     Column("legal_hold", Boolean, nullable=False, default=False),
     Column("retain_until", UTCDateTime, nullable=True),
+    Column("title", Text, nullable=True),
+    Column("description", Text, nullable=True),
+    Column("tags", Text, nullable=True),  # JSON list of strings
+    Column("label", String(64), nullable=True),  # a classification label's name
     Index(
         "uq_doc_nodes_live_name",
         "parent_id",
@@ -415,8 +419,57 @@ doc_grants = Table(
     Index("ix_doc_grants_library", "library_id"),
 )
 
+# Write locks (WebDAV LOCK, check-out): on a path in a library, depth 0 or infinity, exclusive
+# or shared, until they expire. Path-based because RFC 4918 locks may name a resource before
+# it exists and do not follow a moved one.
+doc_locks = Table(
+    "doc_locks",
+    metadata,
+    Column("token", String(80), primary_key=True),
+    _tenant_fk(),
+    Column(
+        "library_id", String(36), ForeignKey("libraries.id", ondelete="CASCADE"), nullable=False
+    ),
+    Column("path", Text, nullable=False),
+    Column("depth", String(8), nullable=False),  # 0 | infinity
+    Column("exclusive", Boolean, nullable=False),
+    Column("owner", Text, nullable=False),  # what the client said about itself (DAV:owner)
+    Column("principal_id", String(36), nullable=False),
+    Column("principal_name", String(320), nullable=False),
+    Column("timeout", Integer, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Index("ix_doc_locks_library_path", "library_id", "path"),
+)
+
+# Properties clients set on nodes (WebDAV dead properties, API custom properties): a name in
+# Clark notation ({namespace}local) and the value as the XML or text the client sent.
+doc_props = Table(
+    "doc_props",
+    metadata,
+    _tenant_fk(),
+    Column("node_id", String(36), ForeignKey("doc_nodes.id", ondelete="CASCADE"), nullable=False),
+    Column("name", String(512), nullable=False),
+    Column("value", Text, nullable=False),
+    PrimaryKeyConstraint("node_id", "name"),
+)
+
+# The classification labels a tenant defines (PUBLIC, INTERNAL, CUI, SECRET ...), ordered by
+# rank, with the rules they carry.
+doc_labels = Table(
+    "doc_labels",
+    metadata,
+    _tenant_fk(),
+    Column("name", String(64), nullable=False),
+    Column("rank", Integer, nullable=False),
+    Column("managed_download_only", Boolean, nullable=False),  # no download to unmanaged clients
+    Column("share_group_id", String(36), ForeignKey("groups.id"), nullable=True),  # share within
+    PrimaryKeyConstraint("tenant_id", "name"),
+)
+
 # Tables whose rows belong to one tenant (the PostgreSQL row-level security list).
 TENANT_TABLES = (
     users, groups, group_members, app_passwords, recovery_codes, blobs, aliases, mailboxes,
-    messages, outbound, expunged, libraries, doc_nodes, doc_versions, doc_grants,
+    messages, outbound, expunged, libraries, doc_nodes, doc_versions, doc_grants, doc_locks,
+    doc_props, doc_labels,
 )  # fmt: skip

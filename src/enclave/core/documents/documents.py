@@ -11,7 +11,7 @@ folder above or below it stop deletion, purge and version pruning.
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterable, AsyncIterator
+from collections.abc import AsyncIterable, AsyncIterator, Collection
 from datetime import timedelta
 from typing import Any
 
@@ -23,11 +23,16 @@ from enclave.core.audit import AuditEvent, AuditLog
 from enclave.core.content import ContentStore, ObjectSealer, StoredObject
 from enclave.core.documents import paths
 from enclave.core.documents.access import Level
-from enclave.core.documents.libraries import _tenant_of
+from enclave.core.documents.libraries import tenant_scope
+from enclave.core.documents.locks import check_unlocked, release_below
 from enclave.core.documents.lookup import Locator, Place
 from enclave.core.documents.model import Node, Trashed, Version, node_of
 from enclave.core.errors import Conflict, Forbidden, NotFound, PreconditionFailed, QuotaExceeded
 from enclave.core.principal import Principal
+
+# The lock tokens a WebDAV client presented; None when the caller acts as itself (its own
+# locks then count as held).
+Tokens = Collection[str] | None
 
 
 def _held(rows: list[Any]) -> bool:
@@ -47,7 +52,7 @@ class Documents:
     async def _place(
         self, principal: Principal, library_id: str, path: str, wanted: Level
     ) -> tuple[TenantScope, Place]:
-        scope = _tenant_of(principal)
+        scope = tenant_scope(principal)
         async with transaction(self._db) as tx:
             place = await Locator(await tx.scoped(scope), principal).place(library_id, path)
         place.require(wanted)
@@ -60,7 +65,7 @@ class Documents:
         return node_of(place.node, place.path, place.level)
 
     async def children(self, principal: Principal, library_id: str, path: str) -> list[Node]:
-        scope = _tenant_of(principal)
+        scope = tenant_scope(principal)
         async with transaction(self._db) as tx:
             scoped = await tx.scoped(scope)
             place = await Locator(scoped, principal).place(library_id, path)
@@ -75,7 +80,7 @@ class Documents:
         self, principal: Principal, library_id: str, path: str, version: int | None = None
     ) -> tuple[Node, AsyncIterator[bytes]]:
         """A document's content (the current version unless one is named), streamed."""
-        scope = _tenant_of(principal)
+        scope = tenant_scope(principal)
         async with transaction(self._db) as tx:
             scoped = await tx.scoped(scope)
             place = await Locator(scoped, principal).place(library_id, path)
@@ -91,7 +96,7 @@ class Documents:
         )
 
     async def versions(self, principal: Principal, library_id: str, path: str) -> list[Version]:
-        scope = _tenant_of(principal)
+        scope = tenant_scope(principal)
         async with transaction(self._db) as tx:
             scoped = await tx.scoped(scope)
             place = await Locator(scoped, principal).place(library_id, path)
@@ -106,12 +111,17 @@ class Documents:
 
     # --- writing -------------------------------------------------------------------------
 
-    async def make_folder(self, principal: Principal, library_id: str, path: str) -> Node:
-        scope = _tenant_of(principal)
+    async def make_folder(
+        self, principal: Principal, library_id: str, path: str, *, tokens: Tokens = None
+    ) -> Node:
+        scope = tenant_scope(principal)
         parent_parts, name = paths.parent_and_name(path)
         async with transaction(self._db, write=True) as tx:
             scoped = await tx.scoped(scope)
             parent = await Locator(scoped, principal).folder(library_id, parent_parts, Level.WRITE)
+            await check_unlocked(
+                scoped, principal, library_id, [*parent_parts, name], tokens, member_of_parent=True
+            )
             if await scoped.nodes.child(parent.node["id"], name) is not None:
                 raise Conflict(f"{name} exists")
             row = await self._add_node(scoped, principal, parent, name, folder=True)
@@ -127,19 +137,27 @@ class Documents:
         *,
         if_match: str | None = None,
         if_none_match: bool = False,
+        tokens: Tokens = None,
     ) -> tuple[Node, bool]:
         """Store new content at ``path`` (a new document, or a new version of one) and return
         it and whether it was created. The content streams to the blob store first; the rows
-        commit only if the principal may still write there and the quota holds."""
-        scope = _tenant_of(principal)
+        commit only if the principal may still write there and the quota holds. ``tokens``
+        are the lock tokens a WebDAV client presented (None: the caller's own locks count)."""
+        scope = tenant_scope(principal)
         parent_parts, name = paths.parent_and_name(path)
-        await self._check_writable(principal, scope, library_id, parent_parts, name, if_match)
+        await self._check_writable(
+            principal, scope, library_id, parent_parts, name, if_match, tokens
+        )
         result: list[Any] = []
 
         async def attach(tx: Tx, scoped: Scoped, stored: StoredObject, _: ObjectSealer) -> int:
             parent = await Locator(scoped, principal).folder(library_id, parent_parts, Level.WRITE)
             existing = await scoped.nodes.child(parent.node["id"], name)
             self._preconditions(existing, if_match, if_none_match)
+            await check_unlocked(
+                scoped, principal, library_id, [*parent_parts, name], tokens,
+                member_of_parent=existing is None,
+            )  # fmt: skip
             await self._check_quota(scoped, parent.library, stored.size)
             if existing is None:
                 row = await self._add_node(scoped, principal, parent, name, folder=False)
@@ -157,7 +175,7 @@ class Documents:
 
     async def _check_writable(
         self, principal: Principal, scope: TenantScope, library_id: str, parent_parts: list[str],
-        name: str, if_match: str | None,
+        name: str, if_match: str | None, tokens: Tokens,
     ) -> None:  # fmt: skip
         """Refuse early, before a large upload is streamed, what would be refused at commit."""
         async with transaction(self._db) as tx:
@@ -166,6 +184,10 @@ class Documents:
             existing = await scoped.nodes.child(parent.node["id"], name)
             if existing is not None and existing["folder"]:
                 raise Conflict(f"{name} is a folder")
+            await check_unlocked(
+                scoped, principal, library_id, [*parent_parts, name], tokens,
+                member_of_parent=existing is None,
+            )  # fmt: skip
             if if_match is not None:
                 self._preconditions(existing, if_match, False)
 
@@ -240,14 +262,16 @@ class Documents:
                 await scoped.blobs.incref(row["blob"], -1)
 
     async def restore_version(
-        self, principal: Principal, library_id: str, path: str, number: int
-    ) -> Node:
+        self, principal: Principal, library_id: str, path: str, number: int,
+        *, tokens: Tokens = None,
+    ) -> Node:  # fmt: skip
         """Make an earlier version current again, as a new version (history is kept)."""
-        scope = _tenant_of(principal)
+        scope = tenant_scope(principal)
         async with transaction(self._db, write=True) as tx:
             scoped = await tx.scoped(scope)
             place = await Locator(scoped, principal).place(library_id, path)
             place.require(Level.WRITE)
+            await check_unlocked(scoped, principal, library_id, paths.split(place.path), tokens)
             old = await scoped.versions.get(place.node["id"], number)
             if old is None:
                 raise NotFound(f"no version {number}")
@@ -265,28 +289,30 @@ class Documents:
 
     async def move(
         self, principal: Principal, library_id: str, path: str, target_library_id: str,
-        target_path: str, *, overwrite: bool,
+        target_path: str, *, overwrite: bool, tokens: Tokens = None,
     ) -> tuple[Node, bool]:  # fmt: skip
         """Move (or rename) a node with everything below it; returns it and whether an
         existing target was replaced (the replaced one goes to the trash)."""
         return await self._transfer(
-            principal, library_id, path, target_library_id, target_path, overwrite, move=True
-        )
+            principal, library_id, path, target_library_id, target_path, overwrite, tokens,
+            move=True,
+        )  # fmt: skip
 
     async def copy(
         self, principal: Principal, library_id: str, path: str, target_library_id: str,
-        target_path: str, *, overwrite: bool,
+        target_path: str, *, overwrite: bool, tokens: Tokens = None,
     ) -> tuple[Node, bool]:  # fmt: skip
         """Copy a document (its current version) or a folder with its live contents."""
         return await self._transfer(
-            principal, library_id, path, target_library_id, target_path, overwrite, move=False
-        )
+            principal, library_id, path, target_library_id, target_path, overwrite, tokens,
+            move=False,
+        )  # fmt: skip
 
     async def _transfer(
         self, principal: Principal, library_id: str, path: str, target_library_id: str,
-        target_path: str, overwrite: bool, *, move: bool,
+        target_path: str, overwrite: bool, tokens: Tokens, *, move: bool,
     ) -> tuple[Node, bool]:  # fmt: skip
-        scope = _tenant_of(principal)
+        scope = tenant_scope(principal)
         parent_parts, name = paths.parent_and_name(target_path)
         async with transaction(self._db, write=True) as tx:
             scoped = await tx.scoped(scope)
@@ -298,6 +324,16 @@ class Documents:
             target = await locator.folder(target_library_id, parent_parts, Level.WRITE)
             if any(row["id"] == source.node["id"] for row in target.chain):
                 raise Conflict("a folder cannot go inside itself")
+            destination = [*parent_parts, name]
+            await check_unlocked(
+                scoped, principal, target_library_id, destination, tokens, subtree=True,
+                member_of_parent=True,
+            )  # fmt: skip
+            if move:
+                await check_unlocked(
+                    scoped, principal, library_id, paths.split(source.path), tokens,
+                    subtree=True, member_of_parent=True,
+                )  # fmt: skip
             existing = await scoped.nodes.child(target.node["id"], name)
             if existing is not None and existing["id"] == source.node["id"]:
                 raise Forbidden("source and destination are the same")
@@ -324,6 +360,7 @@ class Documents:
                 )  # fmt: skip
                 for row in subtree:
                     await scoped.nodes.change(row["id"], library_id=target.library["id"])
+                await release_below(scoped, library_id, paths.split(source.path))
                 node_id = source.node["id"]
             else:
                 node_id = await self._copy_tree(scoped, principal, subtree, target, name)
@@ -365,9 +402,11 @@ class Documents:
 
     # --- deleting ------------------------------------------------------------------------
 
-    async def delete(self, principal: Principal, library_id: str, path: str) -> None:
+    async def delete(
+        self, principal: Principal, library_id: str, path: str, *, tokens: Tokens = None
+    ) -> None:
         """Move a document or folder (with everything in it) to the library's trash."""
-        scope = _tenant_of(principal)
+        scope = tenant_scope(principal)
         async with transaction(self._db, write=True) as tx:
             scoped = await tx.scoped(scope)
             locator = Locator(scoped, principal)
@@ -376,6 +415,11 @@ class Documents:
             if len(place.chain) == 1:
                 raise Forbidden("the library root cannot be deleted")
             await self._check_not_held(locator, place, "deleted")
+            parts = paths.split(place.path)
+            await check_unlocked(
+                scoped, principal, library_id, parts, tokens, subtree=True, member_of_parent=True
+            )
+            await release_below(scoped, library_id, parts)
             await scoped.nodes.change(
                 place.node["id"], deleted_at=clock.now(), deleted_by=principal.id
             )
@@ -392,7 +436,7 @@ class Documents:
 
     async def trash(self, principal: Principal, library_id: str) -> list[Trashed]:
         """What was deleted in a library, newest first (what the principal may see)."""
-        scope = _tenant_of(principal)
+        scope = tenant_scope(principal)
         async with transaction(self._db) as tx:
             scoped = await tx.scoped(scope)
             place = await Locator(scoped, principal).place(library_id, "")
@@ -428,7 +472,7 @@ class Documents:
 
     async def restore(self, principal: Principal, library_id: str, node_id: str) -> Node:
         """Put a trashed node back where it was (refused if the name is taken meanwhile)."""
-        scope = _tenant_of(principal)
+        scope = tenant_scope(principal)
         async with transaction(self._db, write=True) as tx:
             scoped = await tx.scoped(scope)
             row, parent = await self._trashed(scoped, principal, library_id, node_id, Level.WRITE)
@@ -447,7 +491,7 @@ class Documents:
 
     async def purge(self, principal: Principal, library_id: str, node_id: str) -> None:
         """Delete a trashed node and everything below it for good (manage access)."""
-        scope = _tenant_of(principal)
+        scope = tenant_scope(principal)
         async with transaction(self._db, write=True) as tx:
             scoped = await tx.scoped(scope)
             row, parent = await self._trashed(scoped, principal, library_id, node_id, Level.MANAGE)

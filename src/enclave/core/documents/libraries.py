@@ -23,7 +23,7 @@ from enclave.core.principal import Principal, Realm
 SUBJECT_KINDS = ("user", "group", "tenant")
 
 
-def _tenant_of(principal: Principal) -> TenantScope:
+def tenant_scope(principal: Principal) -> TenantScope:
     if principal.realm is not Realm.TENANT or principal.tenant_id is None:
         raise Forbidden("documents belong to tenant users")
     return TenantScope(principal.tenant_id)
@@ -52,7 +52,7 @@ class Libraries:
     async def personal(self, principal: Principal, owner_email: str | None = None) -> Library:
         """A user's personal library: the principal's own (created on first use), or a
         colleague's that the principal holds a grant in."""
-        scope = _tenant_of(principal)
+        scope = tenant_scope(principal)
         async with transaction(self._db) as tx:
             scoped = await tx.scoped(scope)
             owner = await (
@@ -76,7 +76,7 @@ class Libraries:
 
     async def shared(self, principal: Principal, name: str) -> Library:
         """A shared library by name, if the principal may see anything in it."""
-        scope = _tenant_of(principal)
+        scope = tenant_scope(principal)
         async with transaction(self._db) as tx:
             scoped = await tx.scoped(scope)
             row = await scoped.libraries.by_name(name)
@@ -87,7 +87,7 @@ class Libraries:
     async def visible(self, principal: Principal) -> list[Library]:
         """The libraries the principal can reach: their own and every one with a grant."""
         own = await self.personal(principal)
-        scope = _tenant_of(principal)
+        scope = tenant_scope(principal)
         found = [own]
         async with transaction(self._db) as tx:
             scoped = await tx.scoped(scope)
