@@ -1,23 +1,32 @@
 #!/usr/bin/env python3
 """IMAP benchmark: Enclave's IMAP listener side by side with an isolated Dovecot.
 
-A mailbox of N generated messages (seeded mix of small text, multipart and attachments) is
-put into a throwaway Enclave deployment (in-process, through the real store API
+A mailbox of N distinct generated messages (seeded mix of small text, multipart and
+attachments) is put into a throwaway Enclave deployment (in-process, through the real store API
 ``MailStore.deliver``, which APPEND and SMTP delivery use, before the server starts) and
 straight into a throwaway Dovecot instance's Maildir (Dovecot indexes it during an untimed
-warm-up session). Dovecot's test password is an ARGON2ID hash by default, like Enclave's. Then C concurrent imaplib clients each run the same workload against each server:
+warm-up session). Dovecot's test password is an ARGON2ID hash by default, like Enclave's. Then C
+concurrent imaplib clients each run the same workload against each server:
 
     login, SELECT INBOX, FETCH 1:* (UID FLAGS ENVELOPE), 50 x UID FETCH n BODY.PEEK[],
     20 x UID STORE n +FLAGS (\\Flagged), UID SEARCH FLAGGED, UID SEARCH SUBJECT "invoice",
     an IDLE round trip (IDLE, "+", DONE, OK), LOGOUT
 
 and the script reports ops/s and p50/p99 latency per operation and the Enclave/Dovecot ratio.
-It also measures how SELECT and a CONDSTORE resync (``SELECT INBOX (CONDSTORE)`` then
-``UID FETCH 1:* (FLAGS) (CHANGEDSINCE m)`` after one flag change) grow with the mailbox size.
+
+It also measures how SELECT and a CONDSTORE resync grow with the mailbox size (``--scale``, up
+to 100,000 messages), on one mailbox per size: after ``SELECT INBOX (CONDSTORE)`` and one flag
+change, the time of ``SELECT INBOX (CONDSTORE)`` and of ``UID FETCH 1:* (FLAGS) (CHANGEDSINCE
+m)``, each alone and their sum (the resync). Those mailboxes hold the first ``--scale-base``
+(1,000) distinct messages, doubled until the size is reached (message j is a copy of message
+j mod base): in Enclave with ``Mailboxes.copy`` into the same mailbox (IMAP COPY's store call,
+5,000 UIDs per transaction, the content stored once), in Dovecot with hard links in the
+Maildir (what Dovecot's own COPY does). UIDs are checked to be 1..size on both servers.
 
     .venv/bin/python bench/imap_bench.py                 # 10,000 messages, 4 clients, 3 rounds
     .venv/bin/python bench/imap_bench.py --smoke         # 200 messages, 1 client, 1 round
     .venv/bin/python bench/imap_bench.py --only enclave  # no Dovecot, no root needed
+    .venv/bin/python bench/imap_bench.py --scale 1000,10000,100000
 
 Enclave is reached with STARTTLS (it refuses LOGIN without it), Dovecot with plain IMAP on
 loopback (ssl = no). Nothing leaves loopback.
@@ -47,7 +56,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -79,6 +88,8 @@ INSTALL_HINT = (
 OPS = ("login", "select", "fetch_all", "fetch_body", "store", "search_flag", "search_subject",
        "idle", "logout")  # fmt: skip
 BODY_FETCHES, STORES = 50, 20
+COPY_CHUNK = 5_000  # UIDs per Mailboxes.copy call (one transaction) when filling a mailbox
+ENCLAVE_SRC: list[Path] = []  # --enclave-src: import and run Enclave from there instead
 
 # --------------------------------------------------------------------------------------------
 # The message set
@@ -206,6 +217,8 @@ class Enclave:
     def env(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("ENCLAVE_")}
         env.update({"NO_COLOR": "1", "TERM": "dumb", "COLUMNS": "200", "PYTHONUNBUFFERED": "1"})
+        if ENCLAVE_SRC:
+            env["PYTHONPATH"] = os.pathsep.join([str(ENCLAVE_SRC[0]), env.get("PYTHONPATH", "")])
         env["ENCLAVE_DNS__NAMESERVERS"] = f'["{HOST}"]'
         env["ENCLAVE_DNS__PORT"] = str(self.dns_port)
         return env
@@ -213,43 +226,75 @@ class Enclave:
     def cli(self, *args: str, stdin: str | None = None) -> None:
         run_quiet([self.command, *args, "--data", str(self.data)], env=self.env(), input=stdin)
 
-    def populate(self, boxes: dict[int, Sequence[Mail]]) -> None:
+    def populate(self, boxes: Mapping[int, Sequence[Mail]]) -> dict[str, float]:
+        """``boxes``: mailbox size -> its distinct messages (a prefix of the message set);
+        a mailbox with fewer distinct messages than its size is filled up by COPY."""
         self.cli("init", "--hostname", "mx.enclave-bench.test")
         self.cli("tenant", "create", "bench", "--domain", DOMAIN)
         with ThreadPoolExecutor(max_workers=2) as pool:  # mostly interpreter start-up, argon2
             for done in [pool.submit(self.cli, "user", "add", user_for(size), "--password-stdin",
                                      stdin=PASSWORD + "\n") for size in boxes]:  # fmt: skip
                 done.result()
-        asyncio.run(self._deliver(boxes))
+        return asyncio.run(self._fill(boxes))
 
-    async def _deliver(self, boxes: dict[int, Sequence[Mail]]) -> None:
-        """Through the real store (``MailStore.deliver``, what SMTP delivery and APPEND use):
-        message i goes to every mailbox of more than i messages at once (stored once, one
-        INBOX row per user), in order, eight deliveries in flight."""
+    async def _fill(self, boxes: Mapping[int, Sequence[Mail]]) -> dict[str, float]:
+        """Deliver through the real store (``MailStore.deliver``, what SMTP delivery and APPEND
+        use): message i goes to every mailbox holding more than i distinct messages at once
+        (stored once, one INBOX row per user), in order, eight deliveries in flight. Then
+        double each mailbox that is still short with ``Mailboxes.copy`` into itself (IMAP
+        COPY's store call: rows only, the content is shared) until it has its size."""
+        if ENCLAVE_SRC:
+            sys.path.insert(0, str(ENCLAVE_SRC[0]))
         from enclave.app import open_services  # the project's venv
         from enclave.config import load_settings
 
         settings = load_settings(self.data, self.env())
         async with open_services(settings) as svc:
-            ids = {}
-            for size in boxes:
-                principal = await svc.auth.login_protocol(user_for(size), PASSWORD)
-                ids[size] = (principal.tenant_id, principal.id)
-            tenant = next(iter(ids.values()))[0]
+            principals = {size: await svc.auth.login_protocol(user_for(size), PASSWORD)
+                          for size in boxes}  # fmt: skip
+            tenant = next(iter(principals.values())).tenant_id
+            assert tenant is not None
             mails = max(boxes.values(), key=len)
             gate = asyncio.Semaphore(8)
 
             async def one(index: int) -> None:
                 mail = mails[index]
-                users = [ids[size][1] for size in boxes if index < size]
+                users = [principals[size].id for size in boxes if index < len(boxes[size])]
                 async with gate:
                     await svc.mail_store.deliver(
                         tenant, users, mail.data, flags=("\\Seen",) if mail.seen else (),
                         internal_date=mail.when,
                     )  # fmt: skip
 
+            begin = time.perf_counter()
             for start in range(0, len(mails), 64):  # batches keep UIDs in list order
                 await asyncio.gather(*(one(i) for i in range(start, min(start + 64, len(mails)))))
+            delivered = time.perf_counter() - begin
+            copied = 0
+            for size, distinct in boxes.items():
+                principal = principals[size]
+                box = await svc.mailboxes.get(principal, "INBOX")
+                count = len(distinct)
+                while count < size:  # double, trimming the last step to the size
+                    todo = min(count, size - count)
+                    for first in range(1, todo + 1, COPY_CHUNK):
+                        uids = list(range(first, min(first + COPY_CHUNK, todo + 1)))
+                        _, source, new = await svc.mailboxes.copy(
+                            principal, box.id, uids, "INBOX", move=False
+                        )
+                        if source != uids or new != list(range(count + 1, count + len(uids) + 1)):
+                            raise RuntimeError(f"{user_for(size)}: COPY {first}:{uids[-1]} "
+                                               f"gave UIDs {new[:3]}..., after {count}")  # fmt: skip
+                        count += len(uids)
+                        copied += len(uids)
+                _, states = await svc.mailboxes.state(principal, box.id)
+                uids = [state.uid for state in states]
+                if uids != list(range(1, size + 1)):
+                    raise RuntimeError(f"{user_for(size)}: {len(uids)} messages, UIDs "
+                                       f"{uids[:1]}..{uids[-1:]}; expected 1..{size}")  # fmt: skip
+        return {"distinct": len(mails), "rows": sum(len(d) for d in boxes.values()),
+                "store_s": delivered, "filled": copied,
+                "fill_s": time.perf_counter() - begin - delivered}  # fmt: skip
 
     def start(self) -> None:
         self.port = free_port()
@@ -341,28 +386,47 @@ class Dovecot:
         self.port = 0
         self.uid, self.gid = 65534, 65534  # nobody:nogroup
 
-    def populate(self, boxes: dict[int, Sequence[Mail]]) -> None:
-        """Straight into each user's Maildir/cur, \\Seen as the ":2,S" suffix."""
+    def populate(self, boxes: Mapping[int, Sequence[Mail]]) -> dict[str, float]:
+        """Straight into each user's Maildir/cur, \\Seen as the ":2,S" suffix; a mailbox with
+        fewer distinct messages than its size is filled up with hard links to its files (as
+        Dovecot's COPY within a Maildir does), message j to message j mod distinct."""
         for sub in ("run", "state", "home"):
             (self.root / sub).mkdir(parents=True)
         secret = f"{{PLAIN}}{PASSWORD}"
         if self.scheme != "PLAIN":  # the same argon2id cost as Enclave's (m=64 MiB, t=3)
             secret = run_quiet(["doveadm", "pw", "-s", self.scheme, "-p", PASSWORD]).stdout.strip()
         (self.root / "passwd").write_text("".join(f"{user_for(size)}:{secret}\n" for size in boxes))
+        begin = time.perf_counter()
+        linking = 0.0
         for size, mails in boxes.items():
             maildir = self.root / "home" / user_for(size).partition("@")[0] / "Maildir"
             for sub in ("cur", "new", "tmp"):
                 (maildir / sub).mkdir(parents=True)
-            for i, mail in enumerate(mails):
+
+            def name(i: int, mail: Mail) -> str:
                 stamp = int(mail.when.timestamp())
-                name = f"{stamp}.M{i}P1.bench,S={len(mail.data)}:2,{'S' if mail.seen else ''}"
-                path = maildir / "cur" / name
+                return f"{stamp}.M{i}P1.bench,S={len(mail.data)}:2,{'S' if mail.seen else ''}"
+
+            for i, mail in enumerate(mails):
+                path = maildir / "cur" / name(i, mail)
                 path.write_bytes(mail.data)
+                stamp = int(mail.when.timestamp())
                 os.utime(path, (stamp, stamp))
-        for dirpath, _dirs, files in os.walk(self.root / "home"):
+            os.chown(maildir / "cur", self.uid, self.gid)
+            for path in (maildir / "cur").iterdir():  # the links share these inodes
+                os.chown(path, self.uid, self.gid)
+            started = time.perf_counter()
+            for j in range(len(mails), size):
+                source = mails[j % len(mails)]
+                os.link(maildir / "cur" / name(j % len(mails), source),
+                        maildir / "cur" / name(j, source))  # fmt: skip
+            linking += time.perf_counter() - started
+        for dirpath, _dirs, _files in os.walk(self.root / "home"):
             os.chown(dirpath, self.uid, self.gid)
-            for f in files:
-                os.chown(os.path.join(dirpath, f), self.uid, self.gid)
+        return {"distinct": max(len(m) for m in boxes.values()),
+                "rows": sum(len(m) for m in boxes.values()),
+                "store_s": time.perf_counter() - begin - linking,
+                "filled": sum(size - len(m) for size, m in boxes.items()), "fill_s": linking}  # fmt: skip
 
     def start(self) -> None:
         self.port = free_port()
@@ -526,36 +590,62 @@ def run_round(server: Server, number: int, clients: int, size: int, seed: int) -
 
 
 def scaling(server: Server, size: int, repeats: int, seed: int) -> dict[str, float]:
-    """Median SELECT time, and median CONDSTORE resync after one flag change, for one size."""
+    """Medians for one mailbox size: a plain SELECT, and the two parts of a CONDSTORE resync
+    after one flag change (SELECT INBOX (CONDSTORE), UID FETCH 1:* (FLAGS) (CHANGEDSINCE m))
+    and their sum."""
     rng = random.Random(seed + size)
     client = server.connect(user_for(size))
-    selects, resyncs = [], []
+    times: dict[str, list[float]] = {"select": [], "condstore_select": [], "changedsince": [],
+                                     "resync": []}  # fmt: skip
+
+    def select_condstore() -> None:
+        client.untagged_responses.clear()
+        check(client._simple_command("SELECT", "INBOX", "(CONDSTORE)"), "SELECT CONDSTORE")  # type: ignore[attr-defined]
+        client.state = "SELECTED"
+
     try:
         for _ in range(repeats):
             begin = time.perf_counter()
             check(client.select("INBOX"), "SELECT")
-            selects.append(time.perf_counter() - begin)
-            client.untagged_responses.clear()
-            check(client._simple_command("SELECT", "INBOX", "(CONDSTORE)"), "SELECT CONDSTORE")  # type: ignore[attr-defined]
-            client.state = "SELECTED"
+            times["select"].append(time.perf_counter() - begin)
+            select_condstore()
             modseq = int(client.untagged_responses["HIGHESTMODSEQ"][-1])
             uid = rng.randint(1, size)
             check(client.uid("STORE", str(uid), "+FLAGS.SILENT", "(\\Answered)"), "STORE")
-            client.untagged_responses.clear()
             begin = time.perf_counter()
-            check(client._simple_command("SELECT", "INBOX", "(CONDSTORE)"), "SELECT CONDSTORE")  # type: ignore[attr-defined]
-            client.state = "SELECTED"
+            select_condstore()
+            selected = time.perf_counter()
             data = check(client.uid("FETCH", "1:*", "(FLAGS)", f"(CHANGEDSINCE {modseq})"),
                          "UID FETCH CHANGEDSINCE")  # fmt: skip
-            resyncs.append(time.perf_counter() - begin)
+            end = time.perf_counter()
+            times["condstore_select"].append(selected - begin)
+            times["changedsince"].append(end - selected)
+            times["resync"].append(end - begin)
             changed = [d for d in data if d]
             if len(changed) != 1:
                 raise RuntimeError(f"CHANGEDSINCE {modseq}: {len(changed)} changes, expected 1")
     finally:
         with contextlib.suppress(Exception):
             client.logout()
-    return {"select_ms": statistics.median(selects) * 1000,
-            "resync_ms": statistics.median(resyncs) * 1000}  # fmt: skip
+    return {f"{part}_ms": statistics.median(values) * 1000 for part, values in times.items()}
+
+
+def warm_up(server: Server, size: int) -> None:
+    """SELECT and FETCH 1:* (UID FLAGS) (Dovecot builds its index files here); the mailbox
+    must hold exactly UIDs 1..size."""
+    client = server.connect(user_for(size))
+    try:
+        reply = check(client.select("INBOX"), "SELECT")[0]
+        exists = int(reply) if isinstance(reply, bytes) else -1
+        listing = check(client.fetch("1:*", "(UID FLAGS)"), "FETCH")
+        uids = [int(m.group(1)) for item in listing
+                if (m := re.search(rb"UID (\d+)", item if isinstance(item, bytes) else b""))]  # fmt: skip
+        if exists != size or uids != list(range(1, size + 1)):
+            raise RuntimeError(f"{server.name} {user_for(size)}: EXISTS {exists}, {len(uids)} "
+                               f"UIDs listed; expected 1..{size}")  # fmt: skip
+    finally:
+        with contextlib.suppress(Exception):
+            client.logout()
 
 
 # --------------------------------------------------------------------------------------------
@@ -563,6 +653,9 @@ def scaling(server: Server, size: int, repeats: int, seed: int) -> dict[str, flo
 
 
 def enclave_revision() -> str:
+    """The commit of the checkout this script lives in, and whether src/ differs from it."""
+    if ENCLAVE_SRC:
+        return f"source tree {ENCLAVE_SRC[0]}"
     repo = Path(__file__).resolve().parents[1]
     try:
         head = run_quiet(["git", "-C", str(repo), "rev-parse", "--short", "HEAD"]).stdout.strip()
@@ -605,6 +698,23 @@ def op_table(medians: dict[str, dict[str, dict[str, float]]]) -> str:
     return "\n".join(lines)
 
 
+SCALE_PARTS = (("condstore_select_ms", "SELECT (CONDSTORE) ms"),
+               ("changedsince_ms", "CHANGEDSINCE ms"), ("resync_ms", "resync ms"))  # fmt: skip
+
+
+def scale_table(scale: dict[str, dict[int, dict[str, float]]], sizes: Sequence[int]) -> str:
+    """Per size and server: the resync's SELECT, its CHANGEDSINCE fetch, their sum."""
+    head = ["messages"] + [f"{name} {label}" for name in scale for _, label in SCALE_PARTS]
+    lines = ["| " + " | ".join(head) + " |", "|---:" * len(head) + "|"]
+    for size in sizes:
+        cells = [f"{size:,}"]
+        for name in scale:
+            r = scale[name].get(size, {})
+            cells += [fmt(r.get(key, float("nan"))) for key, _ in SCALE_PARTS]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def median_summary(rounds: Sequence[Round]) -> dict[str, dict[str, float]]:
     summaries = [r.summary() for r in rounds]
     return {op: {key: statistics.median(s[op][key] for s in summaries)
@@ -623,25 +733,65 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--scale", default="1000",
                         help="extra mailbox sizes for the SELECT/CONDSTORE growth test, comma "
                         "separated; --messages is always included (1000)")  # fmt: skip
+    parser.add_argument("--scale-base", type=int, default=1000,
+                        help="distinct messages in the --scale mailboxes; the rest are copies "
+                        "(1000, at most --messages)")  # fmt: skip
     parser.add_argument("--scale-repeats", type=int, default=5, help="repeats per size (5)")
     parser.add_argument("--dovecot-scheme", choices=("ARGON2ID", "PLAIN"), default="ARGON2ID",
                         help="how Dovecot stores the test password (ARGON2ID, as Enclave)")  # fmt: skip
     parser.add_argument("--seed", type=int, default=20240101, help="message set seed")
-    parser.add_argument("--smoke", action="store_true", help="200 messages, 1 client, 1 round")
+    parser.add_argument("--smoke", action="store_true",
+                        help="200 messages, 1 client, 1 round; growth test on 200 and 1000")  # fmt: skip
     parser.add_argument("--workdir", type=Path, help="parent of the temporary directory")
+    parser.add_argument("--enclave-src", type=Path,
+                        help="run Enclave from this source tree (put first on the path), e.g. "
+                        "a `git archive HEAD src` snapshot, instead of the installed checkout")  # fmt: skip
     parser.add_argument("--keep", action="store_true", help="keep the deployments afterwards")
     parser.add_argument("--json", type=Path, help="also write every figure here")
     args = parser.parse_args(argv)
     if args.smoke:
         args.messages, args.clients, args.rounds = 200, 1, 1
-        args.scale, args.scale_repeats = "", 2  # the growth test on the 200 only
-    if min(args.messages, args.clients, args.rounds, args.scale_repeats) < 1:
-        parser.error("--messages, --clients, --rounds and --scale-repeats must be at least 1")
+        args.scale, args.scale_repeats = "1000", 2  # 200 distinct + 800 copies
+    if min(args.messages, args.clients, args.rounds, args.scale_repeats, args.scale_base) < 1:
+        parser.error("--messages, --clients, --rounds, --scale-repeats and --scale-base must be "
+                     "at least 1")  # fmt: skip
+    try:
+        args.sizes = sorted({args.messages, *(int(s) for s in args.scale.split(",") if s.strip())})
+    except ValueError:
+        parser.error(f"--scale {args.scale}: comma-separated mailbox sizes expected")
+    if args.sizes[0] < 1:
+        parser.error("--scale sizes must be at least 1")
     return args
+
+
+COMPLAINT = re.compile(rb"error|traceback|critical|warn|fatal|panic", re.IGNORECASE)
+EXPECTED = re.compile(rb"Killed with signal 15")  # Dovecot's master on the script's SIGTERM
+
+
+def log_complaints(work: Path, shown: int = 5) -> list[str]:
+    """Lines of the servers' logs that look like trouble, a few per log, with the counts."""
+    out: list[str] = []
+    for log in ("enclave/serve.log", "dovecot/dovecot.log", "dovecot/stderr.log"):
+        with contextlib.suppress(OSError):
+            lines = [line for line in (work / log).read_bytes().splitlines()
+                     if COMPLAINT.search(line) and not EXPECTED.search(line)]  # fmt: skip
+            if lines:
+                out.append(f"{log}: {len(lines)} line(s) mention an error or warning")
+                out += [f"  {line.decode(errors='replace')[:300]}" for line in lines[:shown]]
+    return out
+
+
+def load_text() -> str:
+    return "/".join(f"{x:.2f}" for x in os.getloadavg())
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.enclave_src is not None:
+        if not (args.enclave_src / "enclave" / "__init__.py").is_file():
+            print(f"--enclave-src {args.enclave_src}: no enclave/ package there", file=sys.stderr)
+            return 2
+        ENCLAVE_SRC[:] = [args.enclave_src.resolve()]
     servers = ["enclave", "dovecot"] if args.only is None else [args.only]
     if "dovecot" in servers:
         problem = INSTALL_HINT if not DOVECOT.exists() else (
@@ -654,15 +804,20 @@ def main(argv: Sequence[str] | None = None) -> int:
             else:
                 print(problem, file=sys.stderr)
                 return 2
-    sizes = sorted({args.messages, *(int(s) for s in args.scale.split(",") if s.strip())})
+    sizes: list[int] = args.sizes
+    started, load_start = time.perf_counter(), load_text()
     info = machine()
     print("machine: " + ", ".join(f"{k} {v}" for k, v in info.items()))
     print(f"run: {args.messages} messages, {args.clients} clients, {args.rounds} round(s), "
-          f"scale sizes {sizes}, seed {args.seed}, servers {', '.join(servers)}")  # fmt: skip
+          f"scale sizes {sizes} (base {min(args.scale_base, args.messages)}), seed {args.seed}, "
+          f"servers {', '.join(servers)}; load averages 1/5/15 min {load_start}")  # fmt: skip
     begin = time.perf_counter()
-    mails = make_messages(max(sizes), args.seed)
-    boxes = {size: mails[:size] for size in sizes}  # smaller boxes are prefixes of the big one
-    volume = sum(len(m.data) for m in mails[: args.messages])
+    mails = make_messages(args.messages, args.seed)
+    base = min(args.scale_base, args.messages)
+    # The workload's mailbox holds every distinct message; the others a prefix of the set
+    # (of at most `base` messages), filled up to their size with copies.
+    boxes = {size: mails[: size if size == args.messages else min(size, base)] for size in sizes}
+    volume = sum(len(m.data) for m in mails)
     print(f"message set: {args.messages} messages, {volume / 1e6:.1f} MB, mean "
           f"{volume / args.messages / 1024:.1f} KiB; built in {time.perf_counter() - begin:.1f}s")  # fmt: skip
     work = Path(tempfile.mkdtemp(prefix="imap-bench-", dir=args.workdir))
@@ -670,28 +825,30 @@ def main(argv: Sequence[str] | None = None) -> int:
     targets: dict[str, Server] = {}
     rounds: list[Round] = []
     scale: dict[str, dict[int, dict[str, float]]] = {}
+    prepared: dict[str, dict[str, float]] = {}
     ok = True
     try:
         for name in servers:
             target: Server = (
                 Enclave(work) if name == "enclave" else Dovecot(work, args.dovecot_scheme)
             )
-            begin = time.perf_counter()
             load0 = os.getloadavg()[0]
-            target.populate(boxes)
-            took = time.perf_counter() - begin
-            total = max(sizes)
-            print(f"{name}: {total} messages stored in {took:.1f}s ({total / took:.0f} msg/s; "
-                  f"load {load0:.1f} -> {os.getloadavg()[0]:.1f})", flush=True)  # fmt: skip
+            p = prepared[name] = target.populate(boxes)
+            how = "delivered" if name == "enclave" else "written"
+            fill = "COPY into the same mailbox" if name == "enclave" else "hard links"
+            print(f"{name}: {p['rows']:.0f} rows of {p['distinct']:.0f} distinct messages {how} "
+                  f"in {p['store_s']:.1f}s ({p['rows'] / p['store_s']:.0f}/s); "
+                  f"{p['filled']:.0f} more by {fill} in {p['fill_s']:.1f}s; "
+                  f"load {load0:.1f} -> {os.getloadavg()[0]:.1f}", flush=True)  # fmt: skip
+            begin = time.perf_counter()
             target.start()
-            # Untimed warm-up: a full session on the workload's mailbox, a SELECT on the others
-            # (Dovecot builds its index files here).
+            # Untimed warm-up: a full session on the workload's mailbox, a SELECT and FETCH on
+            # every mailbox (Dovecot builds its index files here), which checks UIDs 1..size.
             session(target, user_for(args.messages), 1, {op: [] for op in OPS})
             for size in sizes:
-                client = target.connect(user_for(size))
-                check(client.select("INBOX"), "SELECT")
-                check(client.fetch("1:*", "(UID FLAGS)"), "FETCH")
-                client.logout()
+                warm_up(target, size)
+            p["warm_up_s"] = time.perf_counter() - begin
+            print(f"{name}: started and warmed up in {p['warm_up_s']:.1f}s", flush=True)
             targets[name] = target
         print()
         for number in range(1, args.rounds + 1):
@@ -723,8 +880,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                     print(f"  {name} {size}: PROBLEM {type(exc).__name__}: {exc}")
                     continue
                 r = scale[name][size]
-                print(f"  {name:<8} {size:>7} messages: SELECT {r['select_ms']:.1f} ms, "
-                      f"CONDSTORE resync {r['resync_ms']:.1f} ms", flush=True)  # fmt: skip
+                print(f"  {name:<8} {size:>7} messages: SELECT {r['select_ms']:.1f} ms; resync "
+                      f"{r['resync_ms']:.1f} ms = SELECT (CONDSTORE) "
+                      f"{r['condstore_select_ms']:.1f} ms + UID FETCH CHANGEDSINCE "
+                      f"{r['changedsince_ms']:.1f} ms (medians)", flush=True)  # fmt: skip
         for name, target in targets.items():
             code = target.stop()
             if code != 0:
@@ -734,6 +893,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         for target in targets.values():
             with contextlib.suppress(Exception):
                 target.stop()
+        for line in log_complaints(work):
+            print(line)
         if args.keep:
             print(f"\nkept {work}")
         else:
@@ -745,21 +906,22 @@ def main(argv: Sequence[str] | None = None) -> int:
           f"{args.messages} messages (ops/s per op = count x clients / time spent in it):\n")  # fmt: skip
     print(op_table(medians))
     if scale:
-        print("\n| messages | " + " | ".join(f"{n} SELECT ms | {n} resync ms" for n in scale)
-              + " |")  # fmt: skip
-        print("|---:" + "|---:|---:" * len(scale) + "|")
-        for size in sizes:
-            cells = []
-            for name in scale:
-                r = scale[name].get(size, {"select_ms": float("nan"), "resync_ms": float("nan")})
-                cells += [fmt(r["select_ms"]), fmt(r["resync_ms"])]
-            print(f"| {size} | " + " | ".join(cells) + " |")
+        print(f"\nCONDSTORE resync after one flag change, median of {args.scale_repeats} "
+              "(resync = median of the per-repeat sums):\n")  # fmt: skip
+        print(scale_table(scale, sizes))
+    took, load_end = time.perf_counter() - started, load_text()
+    print(f"\nrun took {took / 60:.1f} min; load averages 1/5/15 min {load_start} at the start, "
+          f"{load_end} at the end")  # fmt: skip
     if args.json is not None:
         args.json.write_text(json.dumps({
             "machine": info, "args": {k: str(v) for k, v in vars(args).items()},
+            "populate": prepared,
             "rounds": [{**{k: v for k, v in vars(r).items() if k != "times"},
                         "summary": r.summary()} for r in rounds],
-            "medians": medians, "scale": scale}, indent=2))  # fmt: skip
+            "medians": medians, "scale": scale, "elapsed_s": took,
+            "load_start": load_start, "load_end": load_end}, indent=2))  # fmt: skip
+    if (revision := enclave_revision()) != info["enclave"]:
+        print(f"\nWARNING: the Enclave checkout changed during the run: now {revision}")
     print("\nOK" if ok else "\nFAILED: see PROBLEM above")
     return 0 if ok else 1
 

@@ -30,8 +30,10 @@ from enclave.core.auth import Authenticator
 from enclave.core.authz import Authorizer
 from enclave.core.content import ContentStore
 from enclave.core.documents.documents import Documents
+from enclave.core.documents.labels import Labels
 from enclave.core.documents.libraries import Libraries
 from enclave.core.documents.locks import Locks
+from enclave.core.documents.metadata import Metadata
 from enclave.core.events import ChangeBus
 from enclave.core.identity import UserService
 from enclave.core.keys import KeyService, read_master_key
@@ -153,6 +155,8 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
             libraries=Libraries(db, audit, authz),
             documents=Documents(db, content, audit),
             locks=Locks(db, audit),
+            metadata=Metadata(db, audit),
+            labels=Labels(db, audit, authz),
         )
 
 

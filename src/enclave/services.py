@@ -13,8 +13,10 @@ from enclave.core.auth import Authenticator
 from enclave.core.authz import Authorizer
 from enclave.core.content import ContentStore
 from enclave.core.documents.documents import Documents
+from enclave.core.documents.labels import Labels
 from enclave.core.documents.libraries import Libraries
 from enclave.core.documents.locks import Locks
+from enclave.core.documents.metadata import Metadata
 from enclave.core.identity import UserService
 from enclave.core.keys import KeyService
 from enclave.core.mail.dkim import DkimSigner
@@ -52,3 +54,5 @@ class Services:
     libraries: Libraries
     documents: Documents
     locks: Locks
+    metadata: Metadata
+    labels: Labels

@@ -90,6 +90,10 @@ class NodesRepo(ScopedRepo):
     async def remove(self, node_id: str) -> None:
         await self._conn.execute(self._delete().where(s.doc_nodes.c.id == node_id))
 
+    async def with_label(self, label: str) -> bool:
+        query = self._select(s.doc_nodes.c.id).where(s.doc_nodes.c.label == label).limit(1)
+        return await self._one(query) is not None
+
     async def usage(self, library_id: str) -> int:
         """Bytes held by every version of every document in a library, trash included."""
         query = self._select_from(s.doc_versions, func.coalesce(func.sum(s.doc_versions.c.size), 0))

@@ -99,6 +99,9 @@ class GroupsRepo(ScopedRepo):
     async def by_address(self, address: str) -> RowMapping | None:
         return await self._one(self._select().where(s.groups.c.address == address))
 
+    async def by_id(self, group_id: str) -> RowMapping | None:
+        return await self._one(self._select().where(s.groups.c.id == group_id))
+
     async def all(self) -> list[RowMapping]:
         return await self._all(self._select().order_by(s.groups.c.name))
 

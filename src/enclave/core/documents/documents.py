@@ -11,7 +11,7 @@ folder above or below it stop deletion, purge and version pruning.
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterable, AsyncIterator, Collection
+from collections.abc import AsyncIterable, AsyncIterator
 from datetime import timedelta
 from typing import Any
 
@@ -23,16 +23,12 @@ from enclave.core.audit import AuditEvent, AuditLog
 from enclave.core.content import ContentStore, ObjectSealer, StoredObject
 from enclave.core.documents import paths
 from enclave.core.documents.access import Level
-from enclave.core.documents.libraries import tenant_scope
-from enclave.core.documents.locks import check_unlocked, release_below
-from enclave.core.documents.lookup import Locator, Place
+from enclave.core.documents.labels import check_sharing, download_problem
+from enclave.core.documents.locks import Tokens, check_unlocked, release_below
+from enclave.core.documents.lookup import Locator, Place, tenant_scope
 from enclave.core.documents.model import Node, Trashed, Version, node_of
 from enclave.core.errors import Conflict, Forbidden, NotFound, PreconditionFailed, QuotaExceeded
 from enclave.core.principal import Principal
-
-# The lock tokens a WebDAV client presented; None when the caller acts as itself (its own
-# locks then count as held).
-Tokens = Collection[str] | None
 
 
 def _held(rows: list[Any]) -> bool:
@@ -77,9 +73,12 @@ class Documents:
         return [node_of(row, prefix + row["name"], place.level) for row in rows]
 
     async def read(
-        self, principal: Principal, library_id: str, path: str, version: int | None = None
-    ) -> tuple[Node, AsyncIterator[bytes]]:
-        """A document's content (the current version unless one is named), streamed."""
+        self, principal: Principal, library_id: str, path: str, version: int | None = None,
+        *, managed: bool = False,
+    ) -> tuple[Node, AsyncIterator[bytes]]:  # fmt: skip
+        """A document's content (the current version unless one is named), streamed.
+        ``managed``: the front end vouches that the client is a managed one (labels may
+        forbid downloads to others)."""
         scope = tenant_scope(principal)
         async with transaction(self._db) as tx:
             scoped = await tx.scoped(scope)
@@ -87,6 +86,10 @@ class Documents:
             place.require(Level.READ)
             if place.node["folder"]:
                 raise Conflict("a folder has no content")
+            label = await scoped.labels.get(place.node["label"]) if place.node["label"] else None
+            problem = download_problem(label, managed)
+            if problem is not None:
+                raise Forbidden(problem)
             number = place.node["version"] if version is None else version
             row = await scoped.versions.get(place.node["id"], number)
             if row is None:
@@ -348,6 +351,7 @@ class Documents:
                     existing["id"], deleted_at=clock.now(), deleted_by=principal.id
                 )
             subtree = await locator.subtree(source.node, live=not move)
+            await check_sharing(scoped, target.library, target.chain, subtree)
             if not move or target.library["id"] != source.library["id"]:
                 adding = sum(int(row["size"]) for row in subtree)  # current versions
                 if move:
@@ -390,7 +394,11 @@ class Documents:
                 version=0 if row["folder"] else 1, blob=row["blob"], size=row["size"],
                 content_type=row["content_type"], etag=uuid.uuid4().hex, created_at=now,
                 modified_at=now, modified_by=principal.id, legal_hold=False,
+                title=row["title"], description=row["description"], tags=row["tags"],
+                label=row["label"],
             )  # fmt: skip
+            for prop in await scoped.props.of_node(row["id"]):  # dead properties go along
+                await scoped.props.put(node_id, prop["name"], prop["value"])
             if not row["folder"]:
                 await scoped.blobs.incref(row["blob"], 1)
                 await scoped.versions.add(

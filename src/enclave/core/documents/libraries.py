@@ -15,18 +15,13 @@ from enclave.core.audit import AuditEvent, AuditLog
 from enclave.core.authz import Authorizer
 from enclave.core.documents import paths
 from enclave.core.documents.access import Level
-from enclave.core.documents.lookup import Locator, Place
+from enclave.core.documents.labels import check_sharing
+from enclave.core.documents.lookup import Locator, Place, tenant_scope
 from enclave.core.documents.model import Library, library_of
 from enclave.core.errors import Conflict, Forbidden, Invalid, NotFound
 from enclave.core.principal import Principal, Realm
 
 SUBJECT_KINDS = ("user", "group", "tenant")
-
-
-def tenant_scope(principal: Principal) -> TenantScope:
-    if principal.realm is not Realm.TENANT or principal.tenant_id is None:
-        raise Forbidden("documents belong to tenant users")
-    return TenantScope(principal.tenant_id)
 
 
 async def add_library(scoped: Scoped, name: str, owner_id: str | None, **policy: int | None) -> str:
@@ -147,12 +142,15 @@ class Libraries:
             scoped = await tx.scoped(TenantScope(tenant_id))
             place = await self._managed(scoped, actor, tenant_id, library_id, path, "grant")
             subject_id = await self._subject(scoped, subject_kind, subject)
-            grant_id = str(uuid.uuid4())
-            await scoped.grants.add(
-                id=grant_id, library_id=library_id,
-                node_id=None if len(place.chain) == 1 else place.node["id"],
-                subject_kind=subject_kind, subject_id=subject_id, level=wanted.name.lower(),
-            )  # fmt: skip
+            grant = {
+                "id": str(uuid.uuid4()), "library_id": library_id,
+                "node_id": None if len(place.chain) == 1 else place.node["id"],
+                "subject_kind": subject_kind, "subject_id": subject_id,
+                "level": wanted.name.lower(),
+            }  # fmt: skip
+            subtree = await Locator(scoped, actor).subtree(place.node, live=True)
+            await check_sharing(scoped, place.library, place.chain, subtree, [grant])
+            await scoped.grants.add(**grant)
             target = f"library:{place.library['name']}/{place.path}"
             await self._audit.record(
                 tx,
@@ -161,7 +159,7 @@ class Libraries:
                     reason=f"{subject_kind}:{subject or '*'} {wanted.name.lower()}",
                 ),
             )  # fmt: skip
-        return grant_id
+        return str(grant["id"])
 
     async def hold(
         self,

@@ -24,10 +24,13 @@ from enclave.core import clock
 from enclave.core.audit import AuditEvent, AuditLog
 from enclave.core.documents import paths
 from enclave.core.documents.access import Level
-from enclave.core.documents.libraries import tenant_scope
-from enclave.core.documents.lookup import Locator
+from enclave.core.documents.lookup import Locator, tenant_scope
 from enclave.core.errors import Conflict, Forbidden, Invalid, Locked, NotFound
 from enclave.core.principal import Principal
+
+# The lock tokens a WebDAV client presented; None when the caller acts as itself (its own
+# locks then count as held).
+Tokens = Collection[str] | None
 
 DEFAULT_TIMEOUT = 3600  # a client that asks for "Infinite" gets the maximum
 MAX_TIMEOUT = 7 * 24 * 3600
@@ -84,7 +87,7 @@ def blocking(
     locks: list[Lock],
     principal: Principal,
     path: list[str],
-    tokens: Collection[str] | None,
+    tokens: Tokens,
     *,
     subtree: bool = False,
     member_of_parent: bool = False,
@@ -108,7 +111,7 @@ async def check_unlocked(
     principal: Principal,
     library_id: str,
     path: list[str],
-    tokens: Collection[str] | None,
+    tokens: Tokens,
     *,
     subtree: bool = False,
     member_of_parent: bool = False,

@@ -6,10 +6,17 @@ from dataclasses import dataclass
 from typing import Any
 
 from enclave.backends.db.platform import Scoped
+from enclave.backends.db.scoped import TenantScope
 from enclave.core.documents import paths
 from enclave.core.documents.access import Level, level_at
 from enclave.core.errors import Conflict, Forbidden, NotFound
-from enclave.core.principal import Principal
+from enclave.core.principal import Principal, Realm
+
+
+def tenant_scope(principal: Principal) -> TenantScope:
+    if principal.realm is not Realm.TENANT or principal.tenant_id is None:
+        raise Forbidden("documents belong to tenant users")
+    return TenantScope(principal.tenant_id)
 
 
 @dataclass
