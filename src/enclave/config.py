@@ -7,6 +7,7 @@ override single keys (for containers); secrets are never settings, only paths to
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import tomllib
@@ -44,6 +45,29 @@ class HttpSettings(Section):
     tls: bool = False
     # Reverse proxies whose X-Forwarded-For is believed (source addresses for audit, limits).
     trusted_proxies: list[str] = Field(default_factory=list)
+    # Networks (CIDR) whose clients count as managed devices: documents labelled "downloads
+    # only to managed clients" go only there.
+    managed_networks: list[str] = Field(default_factory=list)
+
+    @field_validator("managed_networks")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        for network in value:
+            try:
+                ipaddress.ip_network(network, strict=False)
+            except ValueError:
+                raise ValueError(f"{network!r} is not a network (CIDR)") from None
+        return value
+
+    def is_managed(self, address: str | None) -> bool:
+        """Whether a client address lies in one of the managed networks."""
+        if not address:
+            return False
+        try:
+            ip = ipaddress.ip_address(address)
+        except ValueError:
+            return False
+        return any(ip in ipaddress.ip_network(n, strict=False) for n in self.managed_networks)
 
 
 class SmtpSettings(Section):

@@ -86,3 +86,14 @@ async def test_upgrade_is_idempotent(tmp_path: Path) -> None:
         assert await migrate.current_revision(db) == migrate.head_revision()
     finally:
         await db.close()
+
+
+def test_managed_networks_are_checked_and_matched() -> None:
+    from enclave.config import HttpSettings
+
+    http = HttpSettings(managed_networks=["10.0.0.0/8", "::1/128"])
+    assert http.is_managed("10.20.30.40") and http.is_managed("::1")
+    assert not http.is_managed("127.0.0.1") and not http.is_managed(None)
+    assert not http.is_managed("not an address")
+    with pytest.raises(ValueError, match="not a network"):
+        HttpSettings(managed_networks=["10.0.0.0/33"])
