@@ -10,7 +10,7 @@ from pathlib import Path
 import typer
 
 from enclave.app import serve as serve_forever
-from enclave.cli import audit, mail, operators, tenants, users
+from enclave.cli import audit, documents, mail, operators, tenants, users
 from enclave.cli.common import EXIT, DataOption, fail, out, run, settings_for
 from enclave.config import ConfigError, Settings, resolve_data_dir
 from enclave.deployment import init_deployment
@@ -29,6 +29,8 @@ app.add_typer(audit.keys, name="key")
 app.add_typer(mail.domains, name="domain")
 app.add_typer(mail.aliases, name="alias")
 app.add_typer(mail.queue, name="queue")
+app.add_typer(documents.libraries, name="library")
+app.add_typer(documents.labels, name="label")
 
 
 @app.command("init")

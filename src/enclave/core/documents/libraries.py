@@ -95,6 +95,22 @@ class Libraries:
                     continue
         return found
 
+    async def all_of(self, actor: Principal, tenant_id: str) -> list[Library]:
+        """Every library of a tenant (tenant administrators and the host console: names and
+        policies, not content)."""
+        await self._authz.tenant_admin(actor, tenant_id, "library.list", f"tenant:{tenant_id}")
+        async with transaction(self._db) as tx:
+            rows = await (await tx.scoped(TenantScope(tenant_id))).libraries.all()
+        return [library_of(row, Level.NONE) for row in rows]
+
+    async def named(self, actor: Principal, tenant_id: str, name: str) -> Library:
+        """A library by name, for administration (personal ones are named by their owner's
+        address)."""
+        for library in await self.all_of(actor, tenant_id):
+            if library.name == name:
+                return library
+        raise NotFound(f"no library {name}")
+
     async def create(
         self,
         actor: Principal,
