@@ -24,6 +24,7 @@ from enclave.backends.db import migrate
 from enclave.backends.db.engine import Database
 from enclave.backends.dns import DnsClient
 from enclave.config import Settings
+from enclave.core import clock
 from enclave.core.audit import AuditLog, read_signing_key
 from enclave.core.audit_access import AuditAccess
 from enclave.core.auth import Authenticator
@@ -45,6 +46,7 @@ from enclave.core.mail.routing import MailRouter
 from enclave.core.mail.store import MailStore
 from enclave.core.operators import EligibilityPolicy, OperatorService
 from enclave.core.platform_health import PlatformHealth
+from enclave.core.principal import Principal
 from enclave.core.ratelimit import FailureLimiter
 from enclave.core.tenancy import TenantService
 from enclave.imap.fetch import derive as imap_forms
@@ -170,17 +172,24 @@ class _Server(uvicorn.Server):
 
 
 HOUSEKEEPING_SECONDS = 3600
+SYSTEM = Principal.system("housekeeping")
 
 
 async def _housekeeping(services: Services) -> None:
-    """Hourly: collect orphaned and unreferenced objects, forget expired sessions."""
+    """Hourly: purge old trash, collect orphaned and unreferenced objects, forget expired
+    sessions."""
     grace = services.settings.blobs.orphan_grace_seconds
     while True:
         await asyncio.sleep(HOUSEKEEPING_SECONDS)
         try:
+            trash_before = clock.now() - timedelta(days=services.settings.documents.trash_days)
+            trashed = 0
+            for tenant in await services.tenants.list_tenants(SYSTEM):
+                trashed += await services.documents.purge_expired_trash(tenant.id, trash_before)
             removed = await services.content.collect_garbage(grace)
             expired = await services.auth.purge_expired_sessions()
-            log.info("housekeeping", objects_removed=removed, sessions_purged=expired)
+            log.info("housekeeping", objects_removed=removed, sessions_purged=expired,
+                     trash_purged=trashed)  # fmt: skip
         except Exception:  # keep serving; the next round retries
             log.exception("housekeeping failed")
 

@@ -174,6 +174,11 @@ class OperatorSettings(Section):
     policy: OperatorPolicySettings = OperatorPolicySettings()
 
 
+class DocumentSettings(Section):
+    # Trashed documents and folders are purged after this many days (unless held).
+    trash_days: int = Field(30, ge=1)
+
+
 class Settings(Section):
     data_dir: Path
     deployment: DeploymentSettings = DeploymentSettings()
@@ -190,6 +195,7 @@ class Settings(Section):
     auth: AuthSettings = AuthSettings()
     audit: AuditSettings = AuditSettings()
     operators: OperatorSettings = OperatorSettings()
+    documents: DocumentSettings = DocumentSettings()
 
     def path(self, relative: Path) -> Path:
         """A settings path resolved against the data directory."""

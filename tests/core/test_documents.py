@@ -235,3 +235,17 @@ async def test_move_and_copy_within_and_across_libraries(
     await docs.write(alice, own, "big.bin", b"z" * 60)
     with pytest.raises(QuotaExceeded):
         await docs.copy(alice, own, "big.bin", team, "big.bin", overwrite=False)
+
+
+async def test_housekeeping_purges_old_trash_only(
+    services: Services, two_tenants: dict[str, Principal]
+) -> None:
+    bob, docs = two_tenants["bob"], services.documents
+    lib = (await services.libraries.personal(bob)).id
+    await docs.write(bob, lib, "old.txt", b"old")
+    await docs.delete(bob, lib, "old.txt")
+    tenant = bob.tenant_id or ""
+    assert await docs.purge_expired_trash(tenant, clock.now() - timedelta(days=1)) == 0
+    assert len(await docs.trash(bob, lib)) == 1
+    assert await docs.purge_expired_trash(tenant, clock.now() + timedelta(seconds=1)) == 1
+    assert await docs.trash(bob, lib) == []

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterable, AsyncIterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from enclave.backends.db.engine import Database
@@ -497,6 +497,31 @@ class Documents:
             )
         return node_of(restored, path, parent.level)
 
+    async def purge_expired_trash(self, tenant_id: str, older_than: datetime) -> int:
+        """Housekeeping: purge what was trashed before ``older_than`` (held nodes stay);
+        expired locks go too. Returns how many trashed nodes went."""
+        purged = 0
+        async with transaction(self._db, write=True) as tx:
+            scoped = await tx.scoped(TenantScope(tenant_id))
+            await scoped.locks.remove_expired(clock.now())
+            for library in await scoped.libraries.all():
+                for row in await scoped.nodes.trashed(library["id"]):
+                    if row["deleted_at"] >= older_than:
+                        continue
+                    subtree = await Locator(scoped, Principal.system("housekeeping")).subtree(row)
+                    if _held(subtree):
+                        continue
+                    await self._remove_tree(scoped, subtree)
+                    purged += 1
+        return purged
+
+    @staticmethod
+    async def _remove_tree(scoped: Scoped, subtree: list[Any]) -> None:
+        for node in reversed(subtree):  # children before their folders
+            for version in await scoped.versions.of_node(node["id"]):
+                await scoped.blobs.incref(version["blob"], -1)
+            await scoped.nodes.remove(node["id"])
+
     async def purge(self, principal: Principal, library_id: str, node_id: str) -> None:
         """Delete a trashed node and everything below it for good (manage access)."""
         scope = tenant_scope(principal)
@@ -506,10 +531,7 @@ class Documents:
             subtree = await Locator(scoped, principal).subtree(row)
             if _held(subtree) or _held(parent.chain):
                 raise Forbidden("under a legal hold or retention rule: cannot be purged")
-            for node in reversed(subtree):  # children before their folders
-                for version in await scoped.versions.of_node(node["id"]):
-                    await scoped.blobs.incref(version["blob"], -1)
-                await scoped.nodes.remove(node["id"])
+            await self._remove_tree(scoped, subtree)
             await self._audit.record(
                 tx,
                 AuditEvent.by(
