@@ -25,7 +25,7 @@ from enclave.core.documents import paths
 from enclave.core.documents.access import Level
 from enclave.core.documents.labels import check_sharing, download_problem
 from enclave.core.documents.locks import Tokens, check_unlocked, release_below
-from enclave.core.documents.lookup import Locator, Place, tenant_scope
+from enclave.core.documents.lookup import Locator, Place, located, tenant_scope
 from enclave.core.documents.model import Node, Trashed, Version, node_of
 from enclave.core.errors import Conflict, Forbidden, NotFound, PreconditionFailed, QuotaExceeded
 from enclave.core.principal import Principal
@@ -45,30 +45,19 @@ class Documents:
         self._content = content
         self._audit = audit
 
-    async def _place(
-        self, principal: Principal, library_id: str, path: str, wanted: Level
-    ) -> tuple[TenantScope, Place]:
-        scope = tenant_scope(principal)
-        async with transaction(self._db) as tx:
-            place = await Locator(await tx.scoped(scope), principal).place(library_id, path)
-        place.require(wanted)
-        return scope, place
-
     # --- reading -------------------------------------------------------------------------
 
     async def stat(self, principal: Principal, library_id: str, path: str) -> Node:
-        _, place = await self._place(principal, library_id, path, Level.READ)
+        async with located(self._db, principal, library_id, path, Level.READ) as here:
+            place = here.place
         return node_of(place.node, place.path, place.level)
 
     async def children(self, principal: Principal, library_id: str, path: str) -> list[Node]:
-        scope = tenant_scope(principal)
-        async with transaction(self._db) as tx:
-            scoped = await tx.scoped(scope)
-            place = await Locator(scoped, principal).place(library_id, path)
-            place.require(Level.READ)
+        async with located(self._db, principal, library_id, path, Level.READ) as here:
+            place = here.place
             if not place.node["folder"]:
                 raise Conflict("not a folder")
-            rows = await scoped.nodes.children(place.node["id"])
+            rows = await here.scoped.nodes.children(place.node["id"])
         prefix = place.path + "/" if place.path else ""
         return [node_of(row, prefix + row["name"], place.level) for row in rows]
 
@@ -79,11 +68,8 @@ class Documents:
         """A document's content (the current version unless one is named), streamed.
         ``managed``: the front end vouches that the client is a managed one (labels may
         forbid downloads to others)."""
-        scope = tenant_scope(principal)
-        async with transaction(self._db) as tx:
-            scoped = await tx.scoped(scope)
-            place = await Locator(scoped, principal).place(library_id, path)
-            place.require(Level.READ)
+        async with located(self._db, principal, library_id, path, Level.READ) as here:
+            place, scoped = here.place, here.scoped
             if place.node["folder"]:
                 raise Conflict("a folder has no content")
             label = await scoped.labels.get(place.node["label"]) if place.node["label"] else None
@@ -94,17 +80,13 @@ class Documents:
             row = await scoped.versions.get(place.node["id"], number)
             if row is None:
                 raise NotFound(f"no version {number}")
-        return node_of(place.node, place.path, place.level), self._content.stream(
-            scope, row["blob"]
-        )
+        content = self._content.stream(tenant_scope(principal), row["blob"])
+        return node_of(place.node, place.path, place.level), content
 
     async def versions(self, principal: Principal, library_id: str, path: str) -> list[Version]:
-        scope = tenant_scope(principal)
-        async with transaction(self._db) as tx:
-            scoped = await tx.scoped(scope)
-            place = await Locator(scoped, principal).place(library_id, path)
-            place.require(Level.READ)
-            rows = await scoped.versions.of_node(place.node["id"])
+        async with located(self._db, principal, library_id, path, Level.READ) as here:
+            place = here.place
+            rows = await here.scoped.versions.of_node(place.node["id"])
         current = place.node["version"]
         return [
             Version(int(r["number"]), int(r["size"]), r["content_type"], r["created_at"],
@@ -269,11 +251,8 @@ class Documents:
         *, tokens: Tokens = None,
     ) -> Node:  # fmt: skip
         """Make an earlier version current again, as a new version (history is kept)."""
-        scope = tenant_scope(principal)
-        async with transaction(self._db, write=True) as tx:
-            scoped = await tx.scoped(scope)
-            place = await Locator(scoped, principal).place(library_id, path)
-            place.require(Level.WRITE)
+        async with located(self._db, principal, library_id, path, Level.WRITE, write=True) as here:
+            place, scoped = here.place, here.scoped
             await check_unlocked(scoped, principal, library_id, paths.split(place.path), tokens)
             old = await scoped.versions.get(place.node["id"], number)
             if old is None:
@@ -414,15 +393,11 @@ class Documents:
         self, principal: Principal, library_id: str, path: str, *, tokens: Tokens = None
     ) -> None:
         """Move a document or folder (with everything in it) to the library's trash."""
-        scope = tenant_scope(principal)
-        async with transaction(self._db, write=True) as tx:
-            scoped = await tx.scoped(scope)
-            locator = Locator(scoped, principal)
-            place = await locator.place(library_id, path)
-            place.require(Level.WRITE)
+        async with located(self._db, principal, library_id, path, Level.WRITE, write=True) as here:
+            place, scoped = here.place, here.scoped
             if len(place.chain) == 1:
                 raise Forbidden("the library root cannot be deleted")
-            await self._check_not_held(locator, place, "deleted")
+            await self._check_not_held(here.locator, place, "deleted")
             parts = paths.split(place.path)
             await check_unlocked(
                 scoped, principal, library_id, parts, tokens, subtree=True, member_of_parent=True
@@ -431,7 +406,7 @@ class Documents:
             await scoped.nodes.change(
                 place.node["id"], deleted_at=clock.now(), deleted_by=principal.id
             )
-            await self._audit.record(tx, self._event(principal, "document.trash", place))
+            await self._audit.record(here.tx, self._event(principal, "document.trash", place))
 
     @staticmethod
     async def _check_not_held(locator: Locator, place: Place, doing: str) -> None:
@@ -444,12 +419,8 @@ class Documents:
 
     async def trash(self, principal: Principal, library_id: str) -> list[Trashed]:
         """What was deleted in a library, newest first (what the principal may see)."""
-        scope = tenant_scope(principal)
-        async with transaction(self._db) as tx:
-            scoped = await tx.scoped(scope)
-            place = await Locator(scoped, principal).place(library_id, "")
-            place.require(Level.READ)
-            rows = await scoped.nodes.trashed(library_id)
+        async with located(self._db, principal, library_id, "", Level.READ) as here:
+            rows = await here.scoped.nodes.trashed(library_id)
         return [
             Trashed(r["id"], r["name"], bool(r["folder"]), int(r["size"]), r["deleted_at"],
                     r["deleted_by"])

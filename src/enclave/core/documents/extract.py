@@ -232,28 +232,30 @@ def _odf(data: bytes, content_type: str, sink: _Sink) -> None:
     with _checked_zip(data) as archive:
         xml = archive.read("content.xml")
     root = ElementTree.fromstring(xml)
-    # An explicit stack, not recursion: nesting depth is the uploader's choice.
-    stack: list[tuple[Any, bool]] = [(root, False)]
+    # An explicit stack, not recursion: nesting depth is the uploader's choice. Text counts
+    # only inside paragraphs and headings; whitespace between them is layout.
+    stack: list[tuple[Any, bool, bool]] = [(root, False, False)]
     while stack:
-        element, closing = stack.pop()
+        element, closing, outer = stack.pop()
         if closing:
             if element.tag in _ODF_PARAGRAPHS:
                 sink.add("\n")
-            if element.tail and element is not root:
+            if element.tail and outer:
                 sink.add(element.tail)
             continue
         if element.tag in _ODF_IGNORED:
-            if element.tail:
+            if element.tail and outer:
                 sink.add(element.tail)
             continue
+        inside = outer or element.tag in _ODF_PARAGRAPHS
         if element.tag == f"{{{_ODF_TEXT}}}s":
             sink.add(" " * min(int(element.get(f"{{{_ODF_TEXT}}}c", "1") or 1), 64))
         elif element.tag in (f"{{{_ODF_TEXT}}}tab", f"{{{_ODF_TEXT}}}line-break"):
             sink.add("\t" if element.tag.endswith("tab") else "\n")
-        if element.text:
+        if element.text and inside:
             sink.add(element.text)
-        stack.append((element, True))
-        stack.extend((child, False) for child in reversed(element))
+        stack.append((element, True, outer))
+        stack.extend((child, False, inside) for child in reversed(element))
 
 
 # --- PDF -----------------------------------------------------------------------------------

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from enclave.backends.db.platform import Scoped
+from enclave.backends.db.engine import Database
+from enclave.backends.db.platform import Scoped, Tx, transaction
 from enclave.backends.db.scoped import TenantScope
 from enclave.core.documents import paths
 from enclave.core.documents.access import Level, level_at
@@ -105,3 +108,29 @@ class Locator:
             found += children
             frontier = [row["id"] for row in children if row["folder"]]
         return found
+
+
+@dataclass
+class Here:
+    """What ``located`` hands over: the transaction, the tenant's repositories, the locator
+    and the place it found."""
+
+    tx: Tx
+    scoped: Scoped
+    locator: Locator
+    place: Place
+
+
+@asynccontextmanager
+async def located(
+    db: Database, principal: Principal, library_id: str, path: str | list[str], wanted: Level,
+    *, write: bool = False,
+) -> AsyncIterator[Here]:  # fmt: skip
+    """A transaction in the principal's tenant with the node at ``path`` resolved and the
+    principal's level there checked against ``wanted``."""
+    async with transaction(db, write=write) as tx:
+        scoped = await tx.scoped(tenant_scope(principal))
+        locator = Locator(scoped, principal)
+        place = await locator.place(library_id, path)
+        place.require(wanted)
+        yield Here(tx, scoped, locator, place)

@@ -12,13 +12,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from enclave.backends.db.engine import Database
-from enclave.backends.db.platform import Scoped, Tx, transaction
+from enclave.backends.db.platform import Scoped, Tx
 from enclave.core.audit import AuditEvent, AuditLog
 from enclave.core.documents import paths
 from enclave.core.documents.access import Level
 from enclave.core.documents.labels import check_sharing
 from enclave.core.documents.locks import Tokens, check_unlocked
-from enclave.core.documents.lookup import Locator, Place, tenant_scope
+from enclave.core.documents.lookup import Place, located
 from enclave.core.errors import Forbidden, Invalid, NotFound
 from enclave.core.principal import Principal
 
@@ -46,12 +46,9 @@ class Metadata:
         self._audit = audit
 
     async def get(self, principal: Principal, library_id: str, path: str) -> DocumentMetadata:
-        async with transaction(self._db) as tx:
-            scoped = await tx.scoped(tenant_scope(principal))
-            place = await Locator(scoped, principal).place(library_id, path)
-            place.require(Level.READ)
-            props = await scoped.props.of_node(place.node["id"])
-        node = place.node
+        async with located(self._db, principal, library_id, path, Level.READ) as here:
+            props = await here.scoped.props.of_node(here.place.node["id"])
+        node = here.place.node
         return DocumentMetadata(
             node["title"], node["description"], _tags(node["tags"]), node["label"],
             {row["name"]: row["value"] for row in props},
@@ -67,10 +64,8 @@ class Metadata:
                 raise Invalid("a property needs a name of at most 512 characters")
             if value is not None and len(value.encode()) > MAX_PROPERTY_BYTES:
                 raise Invalid(f"a property value is at most {MAX_PROPERTY_BYTES} bytes")
-        async with transaction(self._db, write=True) as tx:
-            scoped = await tx.scoped(tenant_scope(principal))
-            place = await Locator(scoped, principal).place(library_id, path)
-            place.require(Level.WRITE)
+        async with located(self._db, principal, library_id, path, Level.WRITE, write=True) as here:
+            place, scoped = here.place, here.scoped
             await check_unlocked(scoped, principal, library_id, paths.split(place.path), tokens)
             for name, value in changes.items():
                 if value is None:
@@ -94,13 +89,11 @@ class Metadata:
             if len(clean) > MAX_TAGS:
                 raise Invalid(f"at most {MAX_TAGS} tags")
             changes["tags"] = json.dumps(clean) if clean else None
-        async with transaction(self._db, write=True) as tx:
-            scoped = await tx.scoped(tenant_scope(principal))
-            place = await Locator(scoped, principal).place(library_id, path)
-            place.require(Level.WRITE)
+        async with located(self._db, principal, library_id, path, Level.WRITE, write=True) as here:
+            place, scoped = here.place, here.scoped
             await check_unlocked(scoped, principal, library_id, paths.split(place.path), tokens)
             if label is not UNSET and label != place.node["label"]:
-                await self._relabel(tx, scoped, principal, place, label)
+                await self._relabel(here.tx, scoped, principal, place, label)
                 changes["label"] = label
             if changes:
                 await scoped.nodes.change(place.node["id"], **changes)
