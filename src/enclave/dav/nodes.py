@@ -1,0 +1,261 @@
+"""The folders and documents of a library as WebDAV resources: one core call each, through
+the bridge; content streams both ways (``bridge.Download``, ``bridge.Upload``)."""
+
+from __future__ import annotations
+
+import mimetypes
+from collections.abc import AsyncIterator, Coroutine
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+from wsgidav.dav_error import HTTP_FORBIDDEN, DAVError
+from wsgidav.dav_provider import DAVCollection, DAVNonCollection
+
+from enclave.core.documents.documents import Documents
+from enclave.core.documents.model import Library, Node
+from enclave.dav.bridge import Download, Upload
+from enclave.dav.resources import CREATED, FILES, LIBRARIES, Resource, ref_url
+
+T = TypeVar("T")
+
+
+def _epoch(moment: datetime) -> float:
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.timestamp()
+
+
+def _strong_etag(header: str | None) -> str | None:
+    """The one strong entity tag an If-Match names (wsgidav has checked it already; the core
+    checks it again where it commits)."""
+    value = (header or "").strip()
+    if value.startswith('"') and value.endswith('"') and value.count('"') == 2:
+        return value[1:-1]
+    return None
+
+
+class _Stored(Resource):
+    """What folders and documents share: their library, node and path inside it."""
+
+    library: Library
+    node: Node | None
+    inner: str
+
+    def _setup(self, library: Library, node: Node | None, inner: str) -> None:
+        self.library, self.node, self.inner = library, node, inner
+
+    def _call(self, coro: Coroutine[Any, Any, T]) -> T:
+        return self.enclave.bridge.call(coro)
+
+    @property
+    def documents(self) -> Documents:
+        return self.enclave.services.documents
+
+    def get_display_name(self) -> str:
+        return self.inner.rpartition("/")[2] or self.library.name
+
+    def get_etag(self) -> str | None:
+        return self.node.etag if self.node else None
+
+    def support_etag(self) -> bool:
+        return True
+
+    def get_creation_date(self) -> float | None:
+        return _epoch(self.node.created_at) if self.node else None
+
+    def get_last_modified(self) -> float | None:
+        return _epoch(self.node.modified_at) if self.node else None
+
+    def support_modified(self) -> bool:
+        return True
+
+    # --- delete, copy, move --------------------------------------------------------------
+
+    def handle_delete(self) -> bool:
+        manager = self.enclave.lock_manager
+        if manager is not None:  # wsgidav checks only the parent before a native delete
+            manager.check_write_permission(
+                url=self.get_ref_url(),
+                depth="infinity",
+                token_list=self.environ.get("wsgidav.ifLockTokenList", []),
+                principal=self.environ["wsgidav.user_name"],
+            )
+        self._call(self.documents.delete(self.principal, self.library.id, self.inner))
+        self._forget(recursive=True)
+        return True
+
+    def delete(self) -> None:
+        self.handle_delete()
+
+    def support_recursive_delete(self) -> bool:
+        return True
+
+    def _forget(self, *, recursive: bool) -> None:
+        manager = self.enclave.lock_manager
+        if manager is not None:
+            manager.remove_all_locks_from_url(self.get_ref_url(), recursive=recursive)
+        props = self.enclave.prop_manager
+        if props is not None:
+            props.remove_properties(self.get_ref_url(), self.environ)
+
+    def _target(self, dest_path: str) -> tuple[Library, str, str]:
+        parts = self.enclave.split(dest_path)
+        if len(parts) < 3 or parts[0] not in (FILES, LIBRARIES):
+            raise DAVError(HTTP_FORBIDDEN, "only files and folders inside a library")
+        library = self.enclave.library(self.environ, parts[0], parts[1])
+        suffix = "/" if self.is_collection else ""
+        return library, "/".join(parts[2:]), ref_url(self.environ, dest_path.rstrip("/") + suffix)
+
+    def _overwrite(self) -> bool:
+        return str(self.environ.get("HTTP_OVERWRITE", "T")).upper() == "T"
+
+    def handle_move(self, dest_path: str) -> bool:
+        library, inner, dest_ref = self._target(dest_path)
+        _, replaced = self._call(
+            self.documents.move(
+                self.principal, self.library.id, self.inner, library.id, inner,
+                overwrite=self._overwrite(),
+            )
+        )  # fmt: skip
+        self.environ[CREATED] = not replaced
+        manager = self.enclave.lock_manager
+        if manager is not None:
+            manager.remove_all_locks_from_url(self.get_ref_url(), recursive=True)
+        props = self.enclave.prop_manager
+        if props is not None:
+            props.move_properties(self.get_ref_url(), dest_ref, True, self.environ)
+        return True
+
+    def handle_copy(self, dest_path: str, *, depth_infinity: bool) -> bool:
+        library, inner, dest_ref = self._target(dest_path)
+        if self.is_collection and not depth_infinity:
+            replaced = self._shallow_copy(library, inner)
+        else:
+            _, replaced = self._call(
+                self.documents.copy(
+                    self.principal, self.library.id, self.inner, library.id, inner,
+                    overwrite=self._overwrite(),
+                )
+            )  # fmt: skip
+        self.environ[CREATED] = not replaced
+        props = self.enclave.prop_manager
+        if props is not None:
+            props.copy_properties(self.get_ref_url(), dest_ref, self.environ)
+        return True
+
+    def _shallow_copy(self, library: Library, inner: str) -> bool:
+        """COPY with Depth 0 of a folder: a new empty folder at the target."""
+        existing = self.enclave.find(self.environ, library, inner)
+        if existing is not None:
+            self._call(self.documents.delete(self.principal, library.id, inner))
+        self._call(self.documents.make_folder(self.principal, library.id, inner))
+        return existing is not None
+
+
+class Folder(_Stored, DAVCollection):  # type: ignore[misc]
+    def __init__(
+        self, path: str, environ: dict[str, Any], library: Library, node: Node, inner: str
+    ) -> None:
+        super().__init__(path, environ)
+        self._setup(library, node, inner)
+
+    def _child(self, name: str) -> str:
+        return f"{self.inner}/{name}" if self.inner else name
+
+    def get_member_names(self) -> list[str]:
+        return [member.name for member in self._children()]
+
+    def _children(self) -> list[Node]:
+        return self._call(self.documents.children(self.principal, self.library.id, self.inner))
+
+    def get_member_list(self) -> list[Any]:
+        base = self.path.rstrip("/")
+        return [
+            member_of(f"{base}/{node.name}", self.environ, self.library, node)
+            for node in self._children()
+        ]
+
+    def get_member(self, name: str) -> Any:
+        node = self.enclave.find(self.environ, self.library, self._child(name))
+        if node is None:
+            return None
+        return member_of(f"{self.path.rstrip('/')}/{name}", self.environ, self.library, node)
+
+    def create_collection(self, name: str) -> Folder:
+        node = self._call(
+            self.documents.make_folder(self.principal, self.library.id, self._child(name))
+        )
+        return Folder(
+            f"{self.path.rstrip('/')}/{name}", self.environ, self.library, node, node.path
+        )
+
+    def create_empty_resource(self, name: str) -> Document:
+        """For PUT, a document not stored yet (its content arrives with ``begin_write``); for
+        LOCK on an unmapped URL, an empty document, stored now."""
+        path, inner = f"{self.path.rstrip('/')}/{name}", self._child(name)
+        if self.environ.get("REQUEST_METHOD") == "PUT":
+            return Document(path, self.environ, self.library, None, inner)
+        node, _ = self._call(
+            self.documents.write(
+                self.principal, self.library.id, inner, b"", None, if_none_match=True
+            )
+        )
+        return Document(path, self.environ, self.library, node, inner)
+
+
+class Document(_Stored, DAVNonCollection):  # type: ignore[misc]
+    def __init__(
+        self, path: str, environ: dict[str, Any], library: Library, node: Node | None, inner: str
+    ) -> None:
+        super().__init__(path, environ)
+        self._setup(library, node, inner)
+        self._upload: Upload[tuple[Node, bool]] | None = None
+
+    def get_content_length(self) -> int | None:
+        return self.node.size if self.node else 0
+
+    def get_content_type(self) -> str:
+        if self.node and self.node.content_type:
+            return self.node.content_type
+        guessed, _ = mimetypes.guess_type(self.inner.rpartition("/")[2])
+        return guessed or "application/octet-stream"
+
+    def support_ranges(self) -> bool:
+        return True
+
+    def get_content(self) -> Download:
+        _, chunks = self._call(self.documents.read(self.principal, self.library.id, self.inner))
+        return Download(self.enclave.bridge, chunks)
+
+    def begin_write(self, *, content_type: str | None = None) -> Upload[tuple[Node, bool]]:
+        environ = self.environ
+        if_match = _strong_etag(environ.get("HTTP_IF_MATCH"))
+        if_none_match = str(environ.get("HTTP_IF_NONE_MATCH", "")).strip() == "*"
+        principal, library_id, inner = self.principal, self.library.id, self.inner
+        documents = self.documents
+
+        async def start(body: AsyncIterator[bytes]) -> tuple[Node, bool]:
+            return await documents.write(
+                principal, library_id, inner, body, content_type or None,
+                if_match=if_match, if_none_match=if_none_match,
+            )  # fmt: skip
+
+        length = str(environ.get("CONTENT_LENGTH") or "")
+        expected = int(length) if length.isdigit() else None
+        self._upload = Upload(self.enclave.bridge, start, expected)
+        return self._upload
+
+    def end_write(self, *, with_errors: bool) -> None:
+        upload, self._upload = self._upload, None
+        if upload is None:
+            return
+        if with_errors:
+            upload.abort()
+        elif upload.result is not None:
+            self.node = upload.result[0]
+
+
+def member_of(path: str, environ: dict[str, Any], library: Library, node: Node) -> Any:
+    if node.folder:
+        return Folder(path, environ, library, node, node.path)
+    return Document(path, environ, library, node, node.path)

@@ -1,0 +1,94 @@
+"""What every WebDAV resource shares, and the virtual indexes (``/``, ``/files/``,
+``/libraries/``). Folders and documents are in ``nodes``. Every operation is a core call
+through the bridge; the core checks the principal's access, so nothing here decides who may
+do what.
+
+Lock and dead-property keys (``get_ref_url``) start with the tenant id: wsgidav's managers key
+by URL, and shared library names are per tenant.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
+
+from wsgidav.dav_provider import DAVCollection
+
+from enclave.core.principal import Principal
+
+if TYPE_CHECKING:
+    from enclave.dav.provider import EnclaveProvider
+
+PRINCIPAL = "enclave.principal"  # environ key: who is asking (set by the auth layer)
+CREATED = "enclave.dav.created"  # environ key: a COPY/MOVE created its target (201, not 204)
+FILES, LIBRARIES = "files", "libraries"
+HREF_SAFE = "/!*'(),$-_|.@"
+
+
+def principal_of(environ: dict[str, Any]) -> Principal:
+    principal: Principal = environ[PRINCIPAL]
+    return principal
+
+
+def ref_url(environ: dict[str, Any], path: str) -> str:
+    return quote(f"/{principal_of(environ).tenant_id or '-'}{path}")
+
+
+class Resource:
+    """Mixed in before wsgidav's resource classes: the provider, the principal, and URLs."""
+
+    environ: dict[str, Any]
+    provider: Any
+    path: str
+    is_collection: bool
+
+    if TYPE_CHECKING:
+
+        def get_preferred_path(self) -> str: ...  # wsgidav's
+
+    @property
+    def enclave(self) -> EnclaveProvider:
+        found: EnclaveProvider = self.provider
+        return found
+
+    @property
+    def principal(self) -> Principal:
+        return principal_of(self.environ)
+
+    def get_ref_url(self) -> str:
+        return ref_url(self.environ, self.get_preferred_path())
+
+    def get_href(self) -> str:
+        """wsgidav's, but with ``@`` left alone (personal libraries are named by address;
+        clients compare hrefs with the URL they asked for)."""
+        whole = self.provider.mount_path + self.provider.share_path + self.get_preferred_path()
+        return quote(whole, safe=HREF_SAFE)
+
+
+class Index(Resource, DAVCollection):  # type: ignore[misc]
+    """``/`` (the two indexes) or ``/files/`` and ``/libraries/`` (the libraries the principal
+    can reach, personal ones by their owner's address, shared ones by name)."""
+
+    def __init__(self, path: str, environ: dict[str, Any], kind: str | None) -> None:
+        super().__init__(path, environ)
+        self.kind = kind
+
+    def get_display_name(self) -> str:
+        return self.kind or "dav"
+
+    def get_member_names(self) -> list[str]:
+        if self.kind is None:
+            return [FILES, LIBRARIES]
+        reachable = self.enclave.bridge.call(
+            self.enclave.services.libraries.visible(self.principal)
+        )
+        return [lib.name for lib in reachable if lib.personal == (self.kind == FILES)]
+
+    def get_member(self, name: str) -> Any:
+        return self.enclave.get_resource_inst(f"{self.path.rstrip('/')}/{name}", self.environ)
+
+    def get_member_list(self) -> list[Any]:
+        """The members that resolve: a library whose root the principal cannot read (a grant
+        on a folder deeper down only) is reached by that folder's path, not listed."""
+        members = (self.get_member(name) for name in self.get_member_names())
+        return [member for member in members if member is not None]
