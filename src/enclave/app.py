@@ -23,6 +23,7 @@ from enclave.backends.blobs import open_blob_store
 from enclave.backends.db import migrate
 from enclave.backends.db.engine import Database
 from enclave.backends.dns import DnsClient
+from enclave.backends.search import open_search_index
 from enclave.config import Settings
 from enclave.core import clock
 from enclave.core.audit import AuditLog, read_signing_key
@@ -35,6 +36,7 @@ from enclave.core.documents.labels import Labels
 from enclave.core.documents.libraries import Libraries
 from enclave.core.documents.locks import Locks
 from enclave.core.documents.metadata import Metadata
+from enclave.core.documents.search import DocumentSearch
 from enclave.core.events import ChangeBus
 from enclave.core.identity import UserService
 from enclave.core.keys import KeyService, read_master_key
@@ -110,6 +112,7 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
             window_seconds=settings.auth.window_seconds,
         )
         content = ContentStore(db, keys, blobs)
+        search = DocumentSearch(db, content, open_search_index(db))
         router = MailRouter(db, audit, authz)
         bus = ChangeBus()
         store = MailStore(db, content, bus, derive=imap_forms)  # IMAP's, kept at delivery
@@ -155,9 +158,10 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
             queue=queue,
             mailboxes=Mailboxes(db, content, store, bus),
             libraries=Libraries(db, audit, authz),
-            documents=Documents(db, content, audit),
+            documents=Documents(db, content, audit, search),
             locks=Locks(db, audit),
-            metadata=Metadata(db, audit),
+            metadata=Metadata(db, audit, search),
+            search=search,
             labels=Labels(db, audit, authz),
         )
 

@@ -17,6 +17,7 @@ from enclave.core.documents.labels import Labels
 from enclave.core.documents.libraries import Libraries
 from enclave.core.documents.locks import Locks
 from enclave.core.documents.metadata import Metadata
+from enclave.core.documents.search import DocumentSearch
 from enclave.core.identity import UserService
 from enclave.core.keys import KeyService
 from enclave.core.mail.dkim import DkimSigner
@@ -56,3 +57,4 @@ class Services:
     locks: Locks
     metadata: Metadata
     labels: Labels
+    search: DocumentSearch

@@ -105,12 +105,17 @@ def _announce(settings: Settings) -> None:
     out.print(f"  SMTP (MX)  smtp://{listen.bind}:{listen.smtp_port}  (STARTTLS)")
     out.print(f"  submission smtp://{listen.bind}:{listen.submission_port}  (STARTTLS + AUTH)")
     out.print(f"  IMAP       imap://{listen.bind}:{listen.imap_port}  (STARTTLS + LOGIN)")
+    out.print(
+        f"  WebDAV     {scheme}://{listen.bind}:{listen.http_port}/dav/  "
+        "(files/EMAIL/, libraries/NAME/; Basic with the user's address)"
+    )
     out.print("Stop with Ctrl-C or SIGTERM.")
 
 
 DEMO_TENANT = "demo"
 DEMO_DOMAIN = "demo.enclave.test"
 DEMO_USERS = (("alice", "Alice Admin", True), ("bob", "Bob User", False))
+DEMO_LIBRARY = "Team"
 CREDENTIALS = "demo-credentials.txt"
 
 
@@ -136,6 +141,10 @@ def _demo_seed(data_dir: Path) -> list[str]:
                 role=Role.ADMIN if admin else Role.USER,
             )
             lines.append(f"{email}  password {password}" + ("  (tenant admin)" if admin else ""))
+        tenant = await services.tenants.get(DEMO_TENANT)
+        team = await services.libraries.create(principal, tenant.id, DEMO_LIBRARY)
+        await services.libraries.grant(principal, tenant.id, team.id, "", "tenant", None, "write")
+        lines.append(f"shared library {DEMO_LIBRARY} (everyone in {DEMO_TENANT} may write)")
         password = random_password()
         _, uri = await services.operators.add(principal, "ops", "Demo operator", password)
         lines.append(f"operator ops  password {password}  TOTP {uri}")
@@ -168,6 +177,11 @@ def demo(
     out.print(
         f'       curl -H \'content-type: application/json\' -d \'{{"email":"bob@{DEMO_DOMAIN}",'
         f'"password":"..."}}\' {base}/api/login',
+        highlight=False,
+    )
+    out.print(
+        f"       rclone lsd :webdav: --webdav-url {base}/dav/libraries/{DEMO_LIBRARY}/ "
+        f'--webdav-user bob@{DEMO_DOMAIN} --webdav-pass "$(rclone obscure -)"',
         highlight=False,
     )
     out.rule()

@@ -65,6 +65,12 @@ class QuotaExceeded(EnclaveError):
     code = "quota_exceeded"
 
 
+class Unavailable(EnclaveError):
+    """The deployment cannot do this (yet): a feature its backends lack."""
+
+    code = "unavailable"
+
+
 class IntegrityError(EnclaveError):
     """Stored data failed an integrity check (decryption, hash chain, signature)."""
 

@@ -16,7 +16,10 @@ STATUS: dict[type[errors.EnclaveError], int] = {
     errors.Forbidden: 403,
     errors.NotFound: 404,
     errors.Conflict: 409,
+    errors.PreconditionFailed: 412,
+    errors.Locked: 423,
     errors.QuotaExceeded: 507,
+    errors.Unavailable: 503,
     errors.IntegrityError: 500,
 }
 

@@ -56,6 +56,10 @@ class SearchResult(NamedTuple):
 
 
 class SearchIndex(Protocol):
+    # False where nothing is stored (no implementation for this database yet): callers can
+    # skip the work of extracting text.
+    available: bool
+
     async def put(
         self,
         conn: AsyncConnection,

@@ -5,7 +5,10 @@ and reindex), and FTS5 virtual tables and their shadow tables are SQLite-only. B
 created only when search is first used, a fresh database still matches ``schema.py``.
 
 ``doc_search_rows`` maps (tenant, node) to the FTS rowid, so replacing or removing one
-document is a keyed lookup instead of a scan of the FTS table's unindexed columns.
+document is a keyed lookup instead of a scan of the FTS table's unindexed columns. Its foreign
+keys cascade from ``tenants`` and ``doc_nodes`` and a trigger removes the FTS row with it: a
+purged document or a deleted tenant leaves the index in the same transaction, whoever
+deletes it. (A migration that rebuilds ``doc_nodes`` empties the index: run a rebuild.)
 
 Known limit: bm25 statistics (how rare a term is) are computed over the whole table, every
 tenant included, so scores can shift with other tenants' documents. Which documents match
@@ -14,7 +17,8 @@ never depends on them; a table per tenant would remove this if it ever matters.
 
 from __future__ import annotations
 
-from sqlalchemy import bindparam, text
+from sqlalchemy import bindparam
+from sqlalchemy import text as sql
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from enclave.backends.db.scoped import TenantScope
@@ -25,16 +29,27 @@ MAX_LIMIT = 1000
 _CREATE = (
     """CREATE TABLE IF NOT EXISTS doc_search_rows (
         id INTEGER PRIMARY KEY,
-        tenant_id VARCHAR(36) NOT NULL,
-        node_id VARCHAR(36) NOT NULL,
+        tenant_id VARCHAR(36) NOT NULL REFERENCES tenants (id) ON DELETE CASCADE,
+        node_id VARCHAR(36) NOT NULL REFERENCES doc_nodes (id) ON DELETE CASCADE,
         UNIQUE (tenant_id, node_id)
     )""",
+    """CREATE INDEX IF NOT EXISTS ix_doc_search_rows_node ON doc_search_rows (node_id)""",
     """CREATE VIRTUAL TABLE IF NOT EXISTS doc_search USING fts5(
         tenant_id UNINDEXED, node_id UNINDEXED, library_id UNINDEXED,
         name, title, description, tags, body,
         tokenize = 'unicode61 remove_diacritics 2'
     )""",
+    """CREATE TRIGGER IF NOT EXISTS doc_search_rows_gone AFTER DELETE ON doc_search_rows
+    BEGIN DELETE FROM doc_search WHERE rowid = old.id; END""",
 )
+TABLE_PREFIX = "doc_search"  # every table this module creates (FTS5 shadow tables included)
+
+
+def is_search_table(name: str) -> bool:
+    """Whether a table belongs to the search index, not to the migrated schema (for
+    Alembic's ``include_name``: autogenerate must not propose dropping the index)."""
+    return name == TABLE_PREFIX or name.startswith(TABLE_PREFIX + "_")
+
 
 # Column weights for bm25, in table order (the unindexed ones never match): a hit in the
 # name or title counts for far more than one in the body.
@@ -64,20 +79,22 @@ def fts5_query(text: str) -> str:
 class SqliteSearchIndex:
     """``SearchIndex`` over SQLite FTS5. Every statement names the tenant."""
 
+    available: bool = True
+
     async def _create(self, conn: AsyncConnection) -> None:
         # Cheap when the tables exist; run in the caller's write transaction (never a
         # transaction of our own, which would wait on the writer lock the caller holds).
         for statement in _CREATE:
-            await conn.execute(text(statement))
+            await conn.execute(sql(statement))
 
     @staticmethod
     async def _exists(conn: AsyncConnection) -> bool:
-        query = text("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'doc_search'")
+        query = sql("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'doc_search'")
         return (await conn.execute(query)).first() is not None
 
     @staticmethod
     async def _rowid(conn: AsyncConnection, scope: TenantScope, node_id: str) -> int | None:
-        query = text("SELECT id FROM doc_search_rows WHERE tenant_id = :t AND node_id = :n")
+        query = sql("SELECT id FROM doc_search_rows WHERE tenant_id = :t AND node_id = :n")
         row = (await conn.execute(query, {"t": scope.tenant_id, "n": node_id})).first()
         return None if row is None else int(row[0])
 
@@ -92,17 +109,17 @@ class SqliteSearchIndex:
         await self._create(conn)
         rowid = await self._rowid(conn, scope, node_id)
         if rowid is None:
-            insert = text(
+            insert = sql(
                 "INSERT INTO doc_search_rows (tenant_id, node_id) VALUES (:t, :n) RETURNING id"
             )
             rowid = int((await conn.execute(insert, {"t": scope.tenant_id, "n": node_id})).one()[0])
         else:
             await conn.execute(
-                text("DELETE FROM doc_search WHERE rowid = :r AND tenant_id = :t"),
+                sql("DELETE FROM doc_search WHERE rowid = :r AND tenant_id = :t"),
                 {"r": rowid, "t": scope.tenant_id},
             )
         await conn.execute(
-            text(
+            sql(
                 "INSERT INTO doc_search (rowid, tenant_id, node_id, library_id, name, title,"
                 " description, tags, body) VALUES (:r, :t, :n, :l, :name, :title,"
                 " :description, :tags, :body)"
@@ -115,36 +132,30 @@ class SqliteSearchIndex:
     async def remove(self, conn: AsyncConnection, scope: TenantScope, node_id: str) -> None:
         if not await self._exists(conn):
             return
-        rowid = await self._rowid(conn, scope, node_id)
-        if rowid is None:
-            return
+        # The trigger takes the FTS row along.
         await conn.execute(
-            text("DELETE FROM doc_search WHERE rowid = :r AND tenant_id = :t"),
-            {"r": rowid, "t": scope.tenant_id},
-        )
-        await conn.execute(
-            text("DELETE FROM doc_search_rows WHERE id = :r AND tenant_id = :t"),
-            {"r": rowid, "t": scope.tenant_id},
+            sql("DELETE FROM doc_search_rows WHERE tenant_id = :t AND node_id = :n"),
+            {"t": scope.tenant_id, "n": node_id},
         )
 
     async def query(
         self,
         conn: AsyncConnection,
         scope: TenantScope,
-        text_: str,
+        text: str,
         limit: int,
         library_ids: list[str] | None = None,
     ) -> list[SearchResult]:
-        match = fts5_query(text_)
+        match = fts5_query(text)
         if not match or limit < 1 or library_ids == [] or not await self._exists(conn):
             return []
         params: dict[str, object] = {
             "match": match, "tenant_id": scope.tenant_id, "limit": min(limit, MAX_LIMIT),
             "mark_start": MARK_START, "mark_end": MARK_END,
         }  # fmt: skip
-        statement = text(_QUERY.format(libraries=""))
+        statement = sql(_QUERY.format(libraries=""))
         if library_ids is not None:
-            statement = text(_QUERY.format(libraries="AND library_id IN :libraries"))
+            statement = sql(_QUERY.format(libraries="AND library_id IN :libraries"))
             statement = statement.bindparams(bindparam("libraries", expanding=True))
             params["libraries"] = list(library_ids)
         rows = (await conn.execute(statement, params)).all()
@@ -153,17 +164,12 @@ class SqliteSearchIndex:
     async def drop_tenant(self, conn: AsyncConnection, scope: TenantScope) -> None:
         if not await self._exists(conn):
             return
-        await conn.execute(
-            text(
-                "DELETE FROM doc_search WHERE rowid IN"
-                " (SELECT id FROM doc_search_rows WHERE tenant_id = :t) AND tenant_id = :t"
-            ),
-            {"t": scope.tenant_id},
-        )
-        await conn.execute(
-            text("DELETE FROM doc_search_rows WHERE tenant_id = :t"), {"t": scope.tenant_id}
-        )
-        # Merge the index segments so the deleted tenant's terms leave the FTS b-tree now,
-        # not at some later automatic merge. (Freed pages are zeroed only with SQLite's
+        params = {"t": scope.tenant_id}
+        await conn.execute(sql("DELETE FROM doc_search_rows WHERE tenant_id = :t"), params)
+        # Belt and braces (a scan, but tenants are rarely deleted): no FTS row may outlive
+        # its tenant, whatever happened to the row map.
+        await conn.execute(sql("DELETE FROM doc_search WHERE tenant_id = :t"), params)
+        # Merge the index segments so the tenant's terms leave the FTS b-tree now, not at
+        # some later automatic merge. (Freed pages are zeroed only with SQLite's
         # secure_delete pragma.)
-        await conn.execute(text("INSERT INTO doc_search (doc_search) VALUES ('optimize')"))
+        await conn.execute(sql("INSERT INTO doc_search (doc_search) VALUES ('optimize')"))

@@ -27,6 +27,7 @@ from enclave.core.documents.labels import check_sharing, download_problem
 from enclave.core.documents.locks import Tokens, check_unlocked, release_below
 from enclave.core.documents.lookup import Locator, Place, located, tenant_scope
 from enclave.core.documents.model import Node, Trashed, Version, node_of
+from enclave.core.documents.search import DocumentSearch
 from enclave.core.errors import Conflict, Forbidden, NotFound, PreconditionFailed, QuotaExceeded
 from enclave.core.principal import Principal
 
@@ -40,10 +41,23 @@ def _held(rows: list[Any]) -> bool:
 
 
 class Documents:
-    def __init__(self, db: Database, content: ContentStore, audit: AuditLog) -> None:
+    def __init__(
+        self,
+        db: Database,
+        content: ContentStore,
+        audit: AuditLog,
+        search: DocumentSearch | None = None,
+    ) -> None:
         self._db = db
         self._content = content
         self._audit = audit
+        self._search = search
+
+    async def _reindex(self, tenant_id: str, node_id: str, *, subtree: bool = False) -> None:
+        """Bring the search index up to date after a commit (failures are logged, not
+        raised: the index is derived and can be rebuilt)."""
+        if self._search is not None:
+            await self._search.refresh(tenant_id, node_id, subtree=subtree)
 
     # --- reading -------------------------------------------------------------------------
 
@@ -156,6 +170,7 @@ class Documents:
 
         await self._content.put(scope, data, attach)
         row, level, created = result
+        await self._reindex(scope.tenant_id, row["id"])
         return node_of(row, paths.join([*parent_parts, name]), level), created
 
     async def _check_writable(
@@ -265,6 +280,7 @@ class Documents:
             )
             await self._prune(scoped, place.library, place.node)
             row = await scoped.nodes.by_id(place.node["id"])
+        await self._reindex(place.node["tenant_id"], place.node["id"])
         return node_of(row, place.path, place.level)
 
     # --- moving and copying --------------------------------------------------------------
@@ -348,6 +364,9 @@ class Documents:
             else:
                 node_id = await self._copy_tree(scoped, principal, subtree, target, name)
             row = await scoped.nodes.by_id(node_id)
+        await self._reindex(scope.tenant_id, node_id, subtree=True)
+        if existing is not None:
+            await self._reindex(scope.tenant_id, existing["id"], subtree=bool(existing["folder"]))
         return node_of(row, paths.join([*parent_parts, name]), target.level), existing is not None
 
     @staticmethod
@@ -407,6 +426,8 @@ class Documents:
                 place.node["id"], deleted_at=clock.now(), deleted_by=principal.id
             )
             await self._audit.record(here.tx, self._event(principal, "document.trash", place))
+        node = place.node
+        await self._reindex(node["tenant_id"], node["id"], subtree=bool(node["folder"]))
 
     @staticmethod
     async def _check_not_held(locator: Locator, place: Place, doing: str) -> None:
@@ -466,6 +487,7 @@ class Documents:
                     principal, "document.restore", f"library:{parent.library['name']}/{path}"
                 ),
             )
+        await self._reindex(scope.tenant_id, node_id, subtree=bool(row["folder"]))
         return node_of(restored, path, parent.level)
 
     async def purge_expired_trash(self, tenant_id: str, older_than: datetime) -> int:

@@ -19,6 +19,7 @@ from enclave.core.documents.access import Level
 from enclave.core.documents.labels import check_sharing
 from enclave.core.documents.locks import Tokens, check_unlocked
 from enclave.core.documents.lookup import Place, located
+from enclave.core.documents.search import DocumentSearch
 from enclave.core.errors import Forbidden, Invalid, NotFound
 from enclave.core.principal import Principal
 
@@ -41,9 +42,10 @@ def _tags(text: str | None) -> list[str]:
 
 
 class Metadata:
-    def __init__(self, db: Database, audit: AuditLog) -> None:
+    def __init__(self, db: Database, audit: AuditLog, search: DocumentSearch | None = None) -> None:
         self._db = db
         self._audit = audit
+        self._search = search
 
     async def get(self, principal: Principal, library_id: str, path: str) -> DocumentMetadata:
         async with located(self._db, principal, library_id, path, Level.READ) as here:
@@ -97,6 +99,8 @@ class Metadata:
                 changes["label"] = label
             if changes:
                 await scoped.nodes.change(place.node["id"], **changes)
+        if self._search is not None and changes:  # title, description, tags, label are indexed
+            await self._search.refresh(place.node["tenant_id"], place.node["id"])
         return await self.get(principal, library_id, path)
 
     async def _relabel(

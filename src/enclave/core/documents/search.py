@@ -20,6 +20,8 @@ from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
 from typing import Any
 
+import structlog
+
 from enclave.backends.db.engine import Database
 from enclave.backends.db.platform import Scoped, transaction
 from enclave.backends.db.scoped import TenantScope
@@ -31,18 +33,18 @@ from enclave.core.documents.access import Level
 from enclave.core.documents.extract import MAX_INPUT_BYTES, text_of
 from enclave.core.documents.labels import download_problem
 from enclave.core.documents.lookup import Locator, tenant_scope
-from enclave.core.errors import EnclaveError, IntegrityError, NotFound
+from enclave.core.errors import IntegrityError, NotFound, Unavailable
 from enclave.core.principal import Principal
+
+log = structlog.get_logger("enclave.search")
 
 MAX_LIMIT = 100
 OVERFETCH = 5
 MAX_CANDIDATES = 1000  # stop looking after this many candidates, even if the page is short
 
 
-class SearchUnavailable(EnclaveError):
+class SearchUnavailable(Unavailable):
     """Full-text search is not available on this deployment's database (yet)."""
-
-    code = "unavailable"
 
 
 @dataclass(frozen=True)
@@ -145,6 +147,17 @@ class DocumentSearch:
                 text=body,
             )
             await self._index.put(tx.conn, scope, node_id, current["library_id"], fields)
+
+    async def refresh(self, tenant_id: str, node_id: str, *, subtree: bool = False) -> None:
+        """``reindex`` (or ``reindex_subtree``) for a caller whose own change has committed:
+        failures are logged, never raised. The change stands; ``rebuild`` repairs the index."""
+        try:
+            if subtree:
+                await self.reindex_subtree(tenant_id, node_id)
+            else:
+                await self.reindex(tenant_id, node_id)
+        except Exception:
+            log.exception("search reindex failed", tenant_id=tenant_id, node_id=node_id)
 
     async def reindex_subtree(self, tenant_id: str, node_id: str) -> int:
         """Reindex a node and everything below it (after a folder is moved, trashed or
