@@ -88,8 +88,13 @@ async def test_personal_libraries_are_private_until_granted(
     with pytest.raises(NotFound):  # the grant covers that folder, not its siblings
         await docs.stat(alice, lib, "Private/diary.txt")
     assert (await libs.personal(alice, "bob@acme.example")).id == lib
-    # Only the owner (manage) may grant in a personal library.
+    # Only the owner (manage) may grant in a personal library; where alice cannot read,
+    # there is nothing to grant on as far as she can tell.
     with pytest.raises(Forbidden):
+        await libs.grant(
+            alice, tenant, lib, "Shared with Alice", "user", "bob@acme.example", "read"
+        )
+    with pytest.raises(NotFound):
         await libs.grant(alice, tenant, lib, "Private", "user", "alice@acme.example", "read")
 
 
@@ -191,7 +196,9 @@ async def test_streamed_upload_is_encrypted_at_rest(
 ) -> None:
     bob, docs = two_tenants["bob"], services.documents
     lib = (await services.libraries.personal(bob)).id
-    body = CANARY * 100_000  # ~4.6 MB in 64 KiB chunks
+    # Binary content (a NUL in it): text documents' words also go to the search index, the
+    # documented exception to encryption at rest; binary content must reach no file in clear.
+    body = (CANARY + b"\x00") * 100_000  # ~4.7 MB in 64 KiB chunks
 
     async def chunks() -> AsyncIterator[bytes]:
         for start in range(0, len(body), 65536):
@@ -249,3 +256,26 @@ async def test_housekeeping_purges_old_trash_only(
     assert len(await docs.trash(bob, lib)) == 1
     assert await docs.purge_expired_trash(tenant, clock.now() + timedelta(seconds=1)) == 1
     assert await docs.trash(bob, lib) == []
+
+
+async def test_refused_grant_is_audited_without_stalling_writes(
+    services: Services, two_tenants: dict[str, Principal]
+) -> None:
+    """Regression: a refusal used to be audited in a second write transaction while the first
+    was held, stalling every write for the lock timeout."""
+    import time
+
+    alice, bob, libs = two_tenants["alice"], two_tenants["bob"], services.libraries
+    tenant = alice.tenant_id or ""
+    lib = (await libs.create(alice, tenant, "Ops")).id
+    await libs.grant(alice, tenant, lib, "", "user", "bob@acme.example", "write")
+    started = time.monotonic()
+    with pytest.raises(Forbidden):
+        await libs.grant(bob, tenant, lib, "", "tenant", None, "read")
+    with pytest.raises(Forbidden):
+        await libs.hold(bob, tenant, lib, "", legal_hold=True)
+    with pytest.raises(Invalid):
+        await libs.grant(alice, tenant, lib, "", "tenant", None, "admin")
+    assert time.monotonic() - started < 5
+    audit = await services.audit_access.entries(alice, "acme", 0, 1000)
+    assert sum(e["outcome"] == "denied" and e["action"].startswith("library.") for e in audit) == 2

@@ -32,6 +32,21 @@ async def test_list_create_rename_delete(
     with pytest.raises(Invalid):
         await boxes.delete(bob, "inbox")
     assert (await boxes.get(bob, "iNbOx")).name == "INBOX"
+    # RFC 3501 6.3.4: a deleted parent keeps its name, unselectable, while it has children.
+    await boxes.create(bob, "Parent/Child")
+    await boxes.delete(bob, "Parent")
+    listed = {b.name: b for b in await boxes.list_all(bob)}
+    assert listed["Parent"].noselect and not listed["Parent/Child"].noselect
+    with pytest.raises(Invalid):
+        await boxes.get(bob, "Parent")  # SELECT, STATUS, APPEND refuse it
+    with pytest.raises(Invalid):
+        await boxes.delete(bob, "Parent")
+    await boxes.delete(bob, "Parent/Child")  # the last child goes, and the empty name with it
+    assert "Parent" not in {b.name for b in await boxes.list_all(bob)}
+    await boxes.create(bob, "Kept/Inner")
+    await boxes.delete(bob, "Kept")
+    await boxes.create(bob, "Kept")  # creating the name again makes it a mailbox again
+    assert not (await boxes.get(bob, "Kept")).noselect
 
 
 async def test_flags_modseq_expunge_and_changes(

@@ -732,12 +732,6 @@ def test_failed_delete_of_the_selected_mailbox_keeps_it_selected(wires: Wires) -
     logout(wire)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="RFC 3501 6.3.4: deleting a mailbox that has inferior names keeps the name with "
-    "\\Noselect (and 6.3.8: LIST with % must return such levels as \\Noselect); after "
-    "'DELETE Parent' Enclave lists only '* LIST (\\HasNoChildren) \"/\" \"Parent/Child\"'",
-)
 def test_deleting_a_parent_leaves_a_noselect_name(wires: Wires) -> None:
     """The child stays reachable in the hierarchy a client walks with % patterns."""
     wire = wires.signed_in("bob")

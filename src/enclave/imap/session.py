@@ -389,6 +389,8 @@ class Session(SelectedCommands):
                 if any(n.startswith(box.name + "/") for n in names)
                 else "\\HasNoChildren"
             ]
+            if box.noselect:
+                attributes.append("\\Noselect")
             if box.special_use:
                 attributes.append(box.special_use)
             if box.subscribed and (subscribed_only or "SUBSCRIBED" in args["returns"]):

@@ -16,7 +16,7 @@ from enclave.core.tenancy import ACTIVE, SUSPENDED
 from enclave.dav.app import MOUNT_PATH as DAV_PATH
 from enclave.dav.app import create_dav_app
 from enclave.services import Services
-from enclave.web import api_platform, api_user
+from enclave.web import api_documents, api_platform, api_user
 from enclave.web.common import services, token_of
 from enclave.web.errors import enclave_error
 from enclave.web.metrics import Metrics, MetricsMiddleware
@@ -60,6 +60,7 @@ def create_app(svc: Services) -> Starlette:
             Route("/metrics", prometheus),
             *api_user.routes,
             *api_platform.routes,
+            *api_documents.routes,
             Mount(DAV_PATH, app=create_dav_app(svc, token_of)),
         ],
         exception_handlers={EnclaveError: enclave_error},

@@ -28,6 +28,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    false,
     text,
 )
 
@@ -270,6 +271,8 @@ mailboxes = Table(
     Column("uidnext", BigInteger, nullable=False),
     Column("highestmodseq", BigInteger, nullable=False),
     Column("subscribed", Boolean, nullable=False, default=True),
+    # A deleted mailbox that still has children keeps its name, unselectable (RFC 3501 6.3.4).
+    Column("noselect", Boolean, nullable=False, default=False, server_default=false()),
     Column("created_at", UTCDateTime, nullable=False),
     UniqueConstraint("user_id", "name", name="uq_mailboxes_user_name"),
 )

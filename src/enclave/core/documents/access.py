@@ -16,6 +16,7 @@ from collections.abc import Iterable
 from enum import IntEnum
 from typing import Any
 
+from enclave.core.errors import Invalid
 from enclave.core.principal import Principal, Realm, Role
 
 
@@ -30,9 +31,9 @@ class Level(IntEnum):
         try:
             level = cls[name.upper()]
         except KeyError:
-            raise ValueError(f"no access level {name!r} (read, write, manage)") from None
+            raise Invalid(f"no access level {name!r} (read, write, manage)") from None
         if level is cls.NONE:
-            raise ValueError("a grant needs a level (read, write, manage)")
+            raise Invalid("a grant needs a level (read, write, manage)")
         return level
 
 

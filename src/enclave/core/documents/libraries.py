@@ -19,7 +19,7 @@ from enclave.core.documents.labels import check_sharing
 from enclave.core.documents.lookup import Locator, Place, tenant_scope
 from enclave.core.documents.model import Library, library_of
 from enclave.core.errors import Conflict, Forbidden, Invalid, NotFound
-from enclave.core.principal import Principal, Realm
+from enclave.core.principal import Principal, Realm, Role
 
 SUBJECT_KINDS = ("user", "group", "tenant")
 
@@ -154,9 +154,10 @@ class Libraries:
         if subject_kind not in SUBJECT_KINDS:
             raise Invalid(f"grants go to {', '.join(SUBJECT_KINDS)}")
         wanted = Level.named(level)
+        await self._check_manage(actor, tenant_id, library_id, path, "grant")
         async with transaction(self._db, write=True) as tx:
             scoped = await tx.scoped(TenantScope(tenant_id))
-            place = await self._managed(scoped, actor, tenant_id, library_id, path, "grant")
+            place = await self._managed(scoped, actor, tenant_id, library_id, path)
             subject_id = await self._subject(scoped, subject_kind, subject)
             grant = {
                 "id": str(uuid.uuid4()), "library_id": library_id,
@@ -190,9 +191,10 @@ class Libraries:
         """Set a legal hold or a retention date on a node: neither it nor anything below it
         can then be deleted, purged or have versions pruned. The compliance workload will
         drive these across workloads; here is where documents honour them."""
+        await self._check_manage(actor, tenant_id, library_id, path, "hold")
         async with transaction(self._db, write=True) as tx:
             scoped = await tx.scoped(TenantScope(tenant_id))
-            place = await self._managed(scoped, actor, tenant_id, library_id, path, "hold")
+            place = await self._managed(scoped, actor, tenant_id, library_id, path)
             changes: dict[str, object] = {}
             if legal_hold is not None:
                 changes["legal_hold"] = legal_hold
@@ -207,18 +209,40 @@ class Libraries:
                 ),
             )  # fmt: skip
 
+    @staticmethod
+    def _may_manage(actor: Principal, tenant_id: str, place: Place) -> bool:
+        """Manage access, or administration of a shared library by the tenant's admins (a
+        personal library is managed by its owner alone)."""
+        if actor.realm is Realm.SYSTEM or place.level >= Level.MANAGE:
+            return True
+        return (
+            actor.realm is Realm.TENANT and actor.tenant_id == tenant_id
+            and Role.ADMIN in actor.roles and not actor.restricted
+            and place.library["owner_id"] is None
+        )  # fmt: skip
+
+    async def _check_manage(
+        self, actor: Principal, tenant_id: str, library_id: str, path: str, action: str
+    ) -> None:
+        """Refuse (audited) before the write transaction: the refusal's audit entry is a write
+        of its own, which must not wait for a transaction this caller holds."""
+        async with transaction(self._db) as tx:
+            place = await Locator(await tx.scoped(TenantScope(tenant_id)), actor).place(
+                library_id, path
+            )
+        if self._may_manage(actor, tenant_id, place):
+            return
+        place.require(Level.READ)  # without access it does not exist: probing reveals nothing
+        await self._authz.tenant_admin(actor, tenant_id, f"library.{action}", library_id)
+        raise Forbidden("personal libraries are managed by their owners")
+
     async def _managed(
-        self, scoped: Scoped, actor: Principal, tenant_id: str, library_id: str, path: str,
-        action: str,
-    ) -> Place:  # fmt: skip
-        locator = Locator(scoped, actor)
-        if actor.realm is Realm.SYSTEM:
-            return await locator.place(library_id, path)
-        place = await locator.place(library_id, path)
-        if place.level < Level.MANAGE:
-            await self._authz.tenant_admin(actor, tenant_id, f"library.{action}", library_id)
-            if place.library["owner_id"] is not None:
-                raise Forbidden("personal libraries are managed by their owners")
+        self, scoped: Scoped, actor: Principal, tenant_id: str, library_id: str, path: str
+    ) -> Place:
+        """The place again inside the write transaction (access may have changed)."""
+        place = await Locator(scoped, actor).place(library_id, path)
+        if not self._may_manage(actor, tenant_id, place):
+            raise Forbidden("manage access needed")
         return place
 
     @staticmethod

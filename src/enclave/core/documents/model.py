@@ -40,6 +40,7 @@ class Node:
     level: Level
     legal_hold: bool = False
     retain_until: datetime | None = None
+    label: str | None = None
 
 
 @dataclass(frozen=True)
@@ -90,4 +91,5 @@ def node_of(row: Any, path: str, level: Level) -> Node:
         level=level,
         legal_hold=bool(row["legal_hold"]),
         retain_until=row["retain_until"],
+        label=row["label"],
     )

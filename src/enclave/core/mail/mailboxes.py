@@ -42,6 +42,7 @@ class MailboxInfo:
     uidvalidity: int
     uidnext: int
     highestmodseq: int
+    noselect: bool = False
 
 
 @dataclass(frozen=True)
@@ -98,6 +99,7 @@ def _info(row: Any) -> MailboxInfo:
         uidvalidity=int(row["uidvalidity"]),
         uidnext=int(row["uidnext"]),
         highestmodseq=int(row["highestmodseq"]),
+        noselect=bool(row["noselect"]),
     )
 
 
@@ -154,7 +156,11 @@ class Mailboxes:
 
     async def list_all(self, principal: Principal) -> list[MailboxInfo]:
         scope, user_id = self._owner(principal)
-        async with transaction(self._db, write=True) as tx:
+        async with transaction(self._db) as tx:
+            rows = await (await tx.scoped(scope)).mailboxes.of_user(user_id)
+        if DEFAULT_NAMES <= {row["name"] for row in rows}:
+            return [_info(row) for row in rows]
+        async with transaction(self._db, write=True) as tx:  # first use: the default set
             scoped = await tx.scoped(scope)
             await ensure_mailboxes(scoped, user_id)
             return [_info(row) for row in await scoped.mailboxes.of_user(user_id)]
@@ -171,6 +177,8 @@ class Mailboxes:
                 await ensure_mailboxes(await tx.scoped(scope), user_id)
         if row is None:
             raise NotFound(f"no mailbox {name}")
+        if row["noselect"]:
+            raise Invalid(f"{name} holds only other mailboxes (\\Noselect)")
         return row
 
     async def get(self, principal: Principal, name: str) -> MailboxInfo:
@@ -185,7 +193,11 @@ class Mailboxes:
         async with transaction(self._db, write=True) as tx:
             scoped = await tx.scoped(scope)
             await ensure_mailboxes(scoped, user_id)
-            existing = {row["name"] for row in await scoped.mailboxes.of_user(user_id)}
+            rows = {row["name"]: row for row in await scoped.mailboxes.of_user(user_id)}
+            existing = set(rows)
+            if clean in rows and rows[clean]["noselect"]:  # a kept name becomes a mailbox again
+                await scoped.mailboxes.change(rows[clean]["id"], noselect=False)
+                return _info(await self._box(scoped, user_id, clean))
             if clean in existing:
                 raise Conflict(f"mailbox {clean} already exists")
             parts = clean.split(DELIMITER)
@@ -197,15 +209,40 @@ class Mailboxes:
             return _info(await self._box(scoped, user_id, clean))
 
     async def delete(self, principal: Principal, name: str) -> None:
+        """Delete a mailbox and its messages. One with children keeps its name as \\Noselect
+        (RFC 3501 6.3.4); a \\Noselect parent left without children goes too."""
         scope, user_id = self._owner(principal)
         if canonical(name) == INBOX:
             raise Invalid("INBOX cannot be deleted")
         async with transaction(self._db, write=True) as tx:
             scoped = await tx.scoped(scope)
             box = await self._box(scoped, user_id, name)
-            for row in await scoped.messages.in_mailbox(box["id"]):
+            names = {row["name"]: row for row in await scoped.mailboxes.of_user(user_id)}
+            has_children = any(n.startswith(box["name"] + DELIMITER) for n in names)
+            if has_children and box["noselect"]:
+                raise Invalid(f"{box['name']} has children and holds no messages")
+            rows = await scoped.messages.in_mailbox(box["id"])
+            for row in rows:
                 await scoped.blobs.incref(row["blob"], -1)
-            await scoped.mailboxes.remove(box["id"])
+            if has_children:
+                modseq = await scoped.mailboxes.next_modseq(box["id"])
+                for row in rows:
+                    await scoped.messages.remove(row["id"])
+                    await scoped.expunged.add(box["id"], int(row["uid"]), modseq)
+                await scoped.mailboxes.change(box["id"], noselect=True)
+            else:
+                await scoped.mailboxes.remove(box["id"])
+                del names[box["name"]]
+                parts = box["name"].split(DELIMITER)
+                for depth in range(len(parts) - 1, 0, -1):  # empty \\Noselect parents go too
+                    parent = names.get(DELIMITER.join(parts[:depth]))
+                    prefix = DELIMITER.join(parts[:depth]) + DELIMITER
+                    if parent is None or not parent["noselect"]:
+                        break
+                    if any(n.startswith(prefix) for n in names):
+                        break
+                    await scoped.mailboxes.remove(parent["id"])
+                    del names[parent["name"]]
         self.bus.publish(box["id"])
 
     async def rename(self, principal: Principal, old: str, new: str) -> None:

@@ -88,6 +88,7 @@ async def add_mailbox(
         uidnext=1,
         highestmodseq=1,
         subscribed=True,
+        noselect=False,
         created_at=clock.now(),
     )
     return mailbox_id
