@@ -31,7 +31,8 @@ async def put(
     services: Services, search: DocumentSearch, who: Principal, library: str, path: str,
     data: bytes, content_type: str | None = None,
 ) -> str:  # fmt: skip
-    """Write a document and reindex it, as Documents will once search is wired in."""
+    """Write a document and index it with this test's own service (Documents also refreshes
+    the shared index after each write; indexing twice is harmless)."""
     node, _ = await services.documents.write(who, library, path, data, content_type)
     await search.reindex(who.tenant_id or "", node.id)
     return node.id
@@ -308,9 +309,10 @@ async def test_postgresql_says_search_is_not_available(
 
 
 async def test_the_document_services_keep_the_index_current(
-    services: Services, two_tenants: dict[str, Principal]
+    services: Services, two_tenants: dict[str, Principal], search: DocumentSearch
 ) -> None:
-    """Writes, metadata changes, moves, deletes and restores reach the index by themselves."""
+    """Writes, metadata changes, moves, deletes and restores reach the index by themselves
+    (through the deployment's own search service, not the fixture's)."""
     bob, docs, search = two_tenants["bob"], services.documents, services.search
     lib = (await services.libraries.personal(bob)).id
     await docs.write(bob, lib, "notes.txt", b"the osprey returned in spring")
