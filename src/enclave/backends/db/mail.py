@@ -119,6 +119,26 @@ class MessagesRepo(ScopedRepo):
             rows += await self._all(query)
         return sorted(rows, key=lambda row: row["uid"])
 
+    async def blobs_of(self, mailbox_id: str, uids: list[int]) -> list[RowMapping]:
+        """UID, id and content name of the given messages (no metadata)."""
+        rows: list[RowMapping] = []
+        columns = (s.messages.c.uid, s.messages.c.id, s.messages.c.blob)
+        for start in range(0, len(uids), 500):  # stay under SQLite's parameter limit
+            query = self._select(*columns).where(
+                s.messages.c.mailbox_id == mailbox_id,
+                s.messages.c.uid.in_(uids[start : start + 500]),
+            )
+            rows += await self._all(query)
+        return rows
+
+    async def metas(self, ids: list[str]) -> list[RowMapping]:
+        rows: list[RowMapping] = []
+        columns = (s.messages.c.id, s.messages.c.blob, s.messages.c.meta)
+        for start in range(0, len(ids), 500):
+            query = self._select(*columns).where(s.messages.c.id.in_(ids[start : start + 500]))
+            rows += await self._all(query)
+        return rows
+
     async def changed_since(self, mailbox_id: str, modseq: int) -> list[RowMapping]:
         query = self._select(s.messages.c.uid, s.messages.c.flags, s.messages.c.modseq).where(
             s.messages.c.mailbox_id == mailbox_id, s.messages.c.modseq > modseq

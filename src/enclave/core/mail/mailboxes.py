@@ -19,6 +19,7 @@ from enclave.backends.db.scoped import TenantScope
 from enclave.core.content import ContentStore
 from enclave.core.errors import Conflict, Forbidden, Invalid, NotFound, QuotaExceeded
 from enclave.core.events import ChangeBus
+from enclave.core.lru import LruCache
 from enclave.core.mail.store import (
     DEFAULT_NAMES,
     INBOX,
@@ -30,6 +31,8 @@ from enclave.core.mail.store import (
 from enclave.core.principal import Principal, Realm
 
 DELIMITER = "/"
+# Decrypted kept forms held in memory (a few KiB each): enough for a few large mailboxes.
+FORMS_CACHE_ENTRIES = 50_000
 SYSTEM_FLAGS = frozenset({"\\Seen", "\\Answered", "\\Flagged", "\\Deleted", "\\Draft"})
 
 
@@ -129,6 +132,7 @@ class Mailboxes:
         self._content = content
         self._store = store
         self.bus = bus
+        self._forms: LruCache[tuple[str, str], dict[str, str]] = LruCache(FORMS_CACHE_ENTRIES)
 
     @staticmethod
     def _owner(principal: Principal) -> tuple[TenantScope, str]:
@@ -352,21 +356,28 @@ class Mailboxes:
         self, principal: Principal, mailbox_id: str, uids: list[int]
     ) -> dict[int, dict[str, str]]:
         """The forms a front end had kept at delivery (see ``MailStore``), by UID, read in
-        one transaction; messages without them are left out."""
+        one transaction; messages without them are left out. Forms depend on the content
+        alone, so they are cached per content object: a mailbox listed again, or the same
+        message in several mailboxes, is decrypted once."""
         scope, user_id = self._owner(principal)
         async with transaction(self._db) as tx:
             scoped = await tx.scoped(scope)
             await self._owned(scoped, user_id, mailbox_id)
-            rows = await scoped.messages.by_uids(mailbox_id, uids)
-            sealers = await self._content.sealers(tx, scope, [r["blob"] for r in rows])
+            rows = await scoped.messages.blobs_of(mailbox_id, uids)
+            missing = [r["id"] for r in rows if (scope.tenant_id, r["blob"]) not in self._forms]
+            if missing:
+                metas = await scoped.messages.metas(missing)
+                sealers = await self._content.sealers(tx, scope, [r["blob"] for r in metas])
+                for meta in metas:
+                    sealer = sealers.get(meta["blob"])
+                    if sealer is not None:
+                        forms = open_meta(sealer, meta["id"], meta["meta"]).get("derived") or {}
+                        self._forms.put((scope.tenant_id, meta["blob"]), forms)
         found: dict[int, dict[str, str]] = {}
         for row in rows:
-            sealer = sealers.get(row["blob"])
-            if sealer is None:
-                continue
-            derived = open_meta(sealer, row["id"], row["meta"]).get("derived")
-            if derived:
-                found[int(row["uid"])] = derived
+            forms = self._forms.get((scope.tenant_id, row["blob"]))
+            if forms:
+                found[int(row["uid"])] = forms
         return found
 
     async def content(self, principal: Principal, row: MessageRow) -> bytes:
