@@ -27,7 +27,8 @@ def test_conflict_and_blocking_rules() -> None:
     other = Principal(Realm.TENANT, "u2", "other", "t")
     assert blocking([folder], me, ["a", "x"], None) == []  # the owner, acting as itself
     assert blocking([folder], me, ["a", "x"], []) == [folder]  # a DAV client must send it
-    assert blocking([folder], other, ["a", "x"], [folder.token]) == []
+    assert blocking([folder], me, ["a", "x"], [folder.token]) == []
+    assert blocking([folder], other, ["a", "x"], [folder.token]) == [folder]  # not theirs
     assert blocking([lock("a")], other, ["a", "new"], None, member_of_parent=True) != []
     assert blocking([lock("a/b")], other, ["a"], None, subtree=True) != []
     assert blocking([lock("a/b")], other, ["a"], None) == []

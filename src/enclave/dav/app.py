@@ -1,12 +1,15 @@
 """The WebDAV application, ready to mount in the Starlette app at ``MOUNT_PATH``:
 
     DavAuth (ASGI: who is asking)  ->  a2wsgi (wsgidav runs in its thread pool)
-      ->  _with_principal (WSGI: the principal into the environ; 201 for created targets)
-      ->  WsgiDAVApp (our provider; wsgidav's in-memory lock and property managers)
+      ->  _with_principal (WSGI: the principal and the request into the environ and
+          ``resources.REQUEST``; 201 for created targets)
+      ->  WsgiDAVApp (our provider; lock storage and property manager on the core services)
 
-First cut: locks and dead properties live in memory (wsgidav's ``LockStorageDict`` and
-``PropertyManager``), keyed per tenant, and are lost on restart; database-backed managers
-replace them later.
+Locks (``dav.locks``) and dead properties (``dav.properties``) are the core's, in the
+database: they survive restarts and the JSON API sees them.
+
+``routes`` are the redirects that belong next to the mount, for the web app's route list:
+``/.well-known/webdav`` (RFC 5785 style discovery) and ``/dav`` to ``/dav/``.
 """
 
 from __future__ import annotations
@@ -17,6 +20,9 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from a2wsgi import WSGIMiddleware
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from wsgidav.error_printer import ErrorPrinter
 from wsgidav.request_resolver import RequestResolver
@@ -24,8 +30,10 @@ from wsgidav.wsgidav_app import WsgiDAVApp
 
 from enclave.dav import auth
 from enclave.dav.bridge import Bridge
+from enclave.dav.locks import CoreLockStorage
+from enclave.dav.properties import CorePropertyManager
 from enclave.dav.provider import EnclaveProvider
-from enclave.dav.resources import CREATED, PRINCIPAL
+from enclave.dav.resources import CREATED, PRINCIPAL, REQUEST
 from enclave.services import Services
 
 MOUNT_PATH = "/dav"
@@ -40,8 +48,8 @@ def _config(provider: EnclaveProvider) -> dict[str, Any]:
         "provider_mapping": {"/": provider},
         "mount_path": MOUNT_PATH,
         "middleware_stack": [ErrorPrinter, RequestResolver],  # authentication is ours
-        "lock_storage": True,
-        "property_manager": True,
+        "lock_storage": CoreLockStorage(provider),
+        "property_manager": CorePropertyManager(provider),
         "block_size": BLOCK_SIZE,
         "verbose": 1,
         "logging": {"enable": False},
@@ -52,15 +60,18 @@ def _config(provider: EnclaveProvider) -> dict[str, Any]:
 
 
 def _with_principal(app: WsgiApp) -> WsgiApp:
-    """Hand wsgidav the principal the auth layer found (its lock manager knows them by id),
-    answer 201 rather than wsgidav's 204 when a COPY or MOVE created its target, and leave the
-    Date header to uvicorn."""
+    """Hand wsgidav the principal the auth layer found (its lock manager knows them by id)
+    and our lock storage the request (``REQUEST``: a2wsgi runs each request, body iteration
+    included, in a copy of the context, in one worker thread), answer 201 rather than
+    wsgidav's 204 when a COPY or MOVE created its target, and leave the Date header to
+    uvicorn."""
 
     def wrapped(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         principal = environ["asgi.scope"][auth.PRINCIPAL]
         environ[PRINCIPAL] = principal
         environ["wsgidav.auth.user_name"] = principal.id
         environ["wsgidav.auth.realm"] = auth.REALM
+        REQUEST.set(environ)
 
         def start(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
             if environ.get(CREATED) and status.startswith("204"):
@@ -88,6 +99,19 @@ def _disconnect_fails(receive: Receive) -> Receive:
         return message
 
     return receiving
+
+
+async def _to_dav(request: Request) -> Response:
+    return RedirectResponse(f"{MOUNT_PATH}/", status_code=301)
+
+
+_ANY = ["GET", "HEAD", "OPTIONS", "PROPFIND", "PUT", "DELETE", "MKCOL", "COPY", "MOVE",
+        "LOCK", "UNLOCK", "PROPPATCH", "POST"]  # fmt: skip
+
+routes: list[BaseRoute] = [
+    Route("/.well-known/webdav", _to_dav, methods=_ANY),
+    Route(MOUNT_PATH, _to_dav, methods=_ANY),
+]
 
 
 def create_dav_app(services: Services, token_of: auth.TokenOf) -> ASGIApp:

@@ -13,6 +13,7 @@ STATUS: dict[type[errors.EnclaveError], int] = {
     errors.NotFound: 404,
     errors.Conflict: 409,
     errors.PreconditionFailed: 412,
+    errors.Locked: 423,
     errors.QuotaExceeded: 507,
     errors.IntegrityError: 500,
 }

@@ -1,5 +1,7 @@
 """The folders and documents of a library as WebDAV resources: one core call each, through
-the bridge; content streams both ways (``bridge.Download``, ``bridge.Upload``)."""
+the bridge; content streams both ways (``bridge.Download``, ``bridge.Upload``). Every write
+passes the lock tokens the client presented (``tokens_of``), so the core's lock check agrees
+with wsgidav's."""
 
 from __future__ import annotations
 
@@ -8,13 +10,14 @@ from collections.abc import AsyncIterator, Coroutine
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from wsgidav.dav_error import HTTP_FORBIDDEN, DAVError
+from wsgidav.dav_error import HTTP_FORBIDDEN, HTTP_NOT_FOUND, DAVError
 from wsgidav.dav_provider import DAVCollection, DAVNonCollection
 
 from enclave.core.documents.documents import Documents
 from enclave.core.documents.model import Library, Node
+from enclave.dav import locks, properties, quota
 from enclave.dav.bridge import Download, Upload
-from enclave.dav.resources import CREATED, FILES, LIBRARIES, Resource, ref_url
+from enclave.dav.resources import CREATED, FILES, LIBRARIES, Resource, tokens_of
 
 T = TypeVar("T")
 
@@ -51,6 +54,10 @@ class _Stored(Resource):
     def documents(self) -> Documents:
         return self.enclave.services.documents
 
+    @property
+    def tokens(self) -> list[str]:
+        return tokens_of(self.environ)
+
     def get_display_name(self) -> str:
         return self.inner.rpartition("/")[2] or self.library.name
 
@@ -77,11 +84,13 @@ class _Stored(Resource):
             manager.check_write_permission(
                 url=self.get_ref_url(),
                 depth="infinity",
-                token_list=self.environ.get("wsgidav.ifLockTokenList", []),
+                token_list=self.tokens,
                 principal=self.environ["wsgidav.user_name"],
             )
-        self._call(self.documents.delete(self.principal, self.library.id, self.inner))
-        self._forget(recursive=True)
+        self._call(
+            self.documents.delete(self.principal, self.library.id, self.inner, tokens=self.tokens)
+        )
+        locks.forget(self.environ)  # the core released the locks below
         return True
 
     def delete(self) -> None:
@@ -90,69 +99,56 @@ class _Stored(Resource):
     def support_recursive_delete(self) -> bool:
         return True
 
-    def _forget(self, *, recursive: bool) -> None:
-        manager = self.enclave.lock_manager
-        if manager is not None:
-            manager.remove_all_locks_from_url(self.get_ref_url(), recursive=recursive)
-        props = self.enclave.prop_manager
-        if props is not None:
-            props.remove_properties(self.get_ref_url(), self.environ)
-
-    def _target(self, dest_path: str) -> tuple[Library, str, str]:
+    def _target(self, dest_path: str) -> tuple[Library, str]:
         parts = self.enclave.split(dest_path)
         if len(parts) < 3 or parts[0] not in (FILES, LIBRARIES):
             raise DAVError(HTTP_FORBIDDEN, "only files and folders inside a library")
         library = self.enclave.library(self.environ, parts[0], parts[1])
-        suffix = "/" if self.is_collection else ""
-        return library, "/".join(parts[2:]), ref_url(self.environ, dest_path.rstrip("/") + suffix)
+        return library, "/".join(parts[2:])
 
     def _overwrite(self) -> bool:
         return str(self.environ.get("HTTP_OVERWRITE", "T")).upper() == "T"
 
     def handle_move(self, dest_path: str) -> bool:
-        library, inner, dest_ref = self._target(dest_path)
+        """The core moves the node with its properties and releases the locks on and below
+        the source (RFC 4918 9.9.4)."""
+        library, inner = self._target(dest_path)
         _, replaced = self._call(
             self.documents.move(
                 self.principal, self.library.id, self.inner, library.id, inner,
-                overwrite=self._overwrite(),
+                overwrite=self._overwrite(), tokens=self.tokens,
             )
         )  # fmt: skip
         self.environ[CREATED] = not replaced
-        manager = self.enclave.lock_manager
-        if manager is not None:
-            manager.remove_all_locks_from_url(self.get_ref_url(), recursive=True)
-        props = self.enclave.prop_manager
-        if props is not None:
-            props.move_properties(self.get_ref_url(), dest_ref, True, self.environ)
+        locks.forget(self.environ)
         return True
 
     def handle_copy(self, dest_path: str, *, depth_infinity: bool) -> bool:
-        library, inner, dest_ref = self._target(dest_path)
+        """The core copies the properties with the nodes (never the locks)."""
+        library, inner = self._target(dest_path)
         if self.is_collection and not depth_infinity:
             replaced = self._shallow_copy(library, inner)
         else:
             _, replaced = self._call(
                 self.documents.copy(
                     self.principal, self.library.id, self.inner, library.id, inner,
-                    overwrite=self._overwrite(),
+                    overwrite=self._overwrite(), tokens=self.tokens,
                 )
             )  # fmt: skip
         self.environ[CREATED] = not replaced
-        props = self.enclave.prop_manager
-        if props is not None:
-            props.copy_properties(self.get_ref_url(), dest_ref, self.environ)
         return True
 
     def _shallow_copy(self, library: Library, inner: str) -> bool:
         """COPY with Depth 0 of a folder: a new empty folder at the target."""
         existing = self.enclave.find(self.environ, library, inner)
+        tokens = self.tokens
         if existing is not None:
-            self._call(self.documents.delete(self.principal, library.id, inner))
-        self._call(self.documents.make_folder(self.principal, library.id, inner))
+            self._call(self.documents.delete(self.principal, library.id, inner, tokens=tokens))
+        self._call(self.documents.make_folder(self.principal, library.id, inner, tokens=tokens))
         return existing is not None
 
 
-class Folder(_Stored, DAVCollection):  # type: ignore[misc]
+class Folder(quota.Quota, _Stored, DAVCollection):  # type: ignore[misc]
     def __init__(
         self, path: str, environ: dict[str, Any], library: Library, node: Node, inner: str
     ) -> None:
@@ -170,9 +166,10 @@ class Folder(_Stored, DAVCollection):  # type: ignore[misc]
 
     def get_member_list(self) -> list[Any]:
         base = self.path.rstrip("/")
+        children = self._children()
+        properties.listed(self.environ, self.library, children)  # one query if wanted
         return [
-            member_of(f"{base}/{node.name}", self.environ, self.library, node)
-            for node in self._children()
+            member_of(f"{base}/{node.name}", self.environ, self.library, node) for node in children
         ]
 
     def get_member(self, name: str) -> Any:
@@ -183,7 +180,9 @@ class Folder(_Stored, DAVCollection):  # type: ignore[misc]
 
     def create_collection(self, name: str) -> Folder:
         node = self._call(
-            self.documents.make_folder(self.principal, self.library.id, self._child(name))
+            self.documents.make_folder(
+                self.principal, self.library.id, self._child(name), tokens=self.tokens
+            )
         )
         return Folder(
             f"{self.path.rstrip('/')}/{name}", self.environ, self.library, node, node.path
@@ -195,11 +194,11 @@ class Folder(_Stored, DAVCollection):  # type: ignore[misc]
         path, inner = f"{self.path.rstrip('/')}/{name}", self._child(name)
         if self.environ.get("REQUEST_METHOD") == "PUT":
             return Document(path, self.environ, self.library, None, inner)
-        node, _ = self._call(
-            self.documents.write(
-                self.principal, self.library.id, inner, b"", None, if_none_match=True
-            )
-        )
+        write = self.documents.write(
+            self.principal, self.library.id, inner, b"", None, if_none_match=True,
+            tokens=self.tokens,
+        )  # fmt: skip
+        node, _ = self._call(write)
         return Document(path, self.environ, self.library, node, inner)
 
 
@@ -223,8 +222,18 @@ class Document(_Stored, DAVNonCollection):  # type: ignore[misc]
     def support_ranges(self) -> bool:
         return True
 
+    def get_property_value(self, name: str) -> Any:
+        if name in (quota.USED, quota.AVAILABLE):
+            raise DAVError(HTTP_NOT_FOUND)  # folders only (RFC 4331)
+        return super().get_property_value(name)
+
     def get_content(self) -> Download:
-        _, chunks = self._call(self.documents.read(self.principal, self.library.id, self.inner))
+        """The content; a label may allow it only to managed clients (``[http]
+        managed_networks``), which the core checks with what we vouch for here."""
+        managed = self.enclave.services.settings.http.is_managed(self.environ.get("REMOTE_ADDR"))
+        _, chunks = self._call(
+            self.documents.read(self.principal, self.library.id, self.inner, managed=managed)
+        )
         return Download(self.enclave.bridge, chunks)
 
     def begin_write(self, *, content_type: str | None = None) -> Upload[tuple[Node, bool]]:
@@ -232,12 +241,12 @@ class Document(_Stored, DAVNonCollection):  # type: ignore[misc]
         if_match = _strong_etag(environ.get("HTTP_IF_MATCH"))
         if_none_match = str(environ.get("HTTP_IF_NONE_MATCH", "")).strip() == "*"
         principal, library_id, inner = self.principal, self.library.id, self.inner
-        documents = self.documents
+        documents, tokens = self.documents, self.tokens
 
         async def start(body: AsyncIterator[bytes]) -> tuple[Node, bool]:
             return await documents.write(
                 principal, library_id, inner, body, content_type or None,
-                if_match=if_match, if_none_match=if_none_match,
+                if_match=if_match, if_none_match=if_none_match, tokens=tokens,
             )  # fmt: skip
 
         length = str(environ.get("CONTENT_LENGTH") or "")

@@ -3,15 +3,23 @@
 through the bridge; the core checks the principal's access, so nothing here decides who may
 do what.
 
-Lock and dead-property keys (``get_ref_url``) start with the tenant id: wsgidav's managers key
-by URL, and shared library names are per tenant.
+Lock and dead-property keys (``get_ref_url``) start with the tenant id: the stores behind them
+(``dav.locks``, ``dav.properties``) are the core's and per tenant anyway, but wsgidav's lock
+manager also keys its in-process bookkeeping (writes in progress) by URL, and shared library
+names are per tenant.
+
+``REQUEST`` holds the environ of the request the current worker thread serves: wsgidav calls
+its lock storage without one. a2wsgi runs each request in a copy of the context, so setting it
+in the WSGI wrapper (``app``) reaches exactly that request.
 """
 
 from __future__ import annotations
 
+from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
+from wsgidav import util
 from wsgidav.dav_provider import DAVCollection
 
 from enclave.core.principal import Principal
@@ -24,14 +32,31 @@ CREATED = "enclave.dav.created"  # environ key: a COPY/MOVE created its target (
 FILES, LIBRARIES = "files", "libraries"
 HREF_SAFE = "/!*'(),$-_|.@"
 
+REQUEST: ContextVar[dict[str, Any]] = ContextVar("enclave.dav.request")
+
+
+def current_environ() -> dict[str, Any]:
+    """The environ of the request this thread serves (``LookupError`` outside one)."""
+    return REQUEST.get()
+
 
 def principal_of(environ: dict[str, Any]) -> Principal:
     principal: Principal = environ[PRINCIPAL]
     return principal
 
 
+def tenant_segment(environ: dict[str, Any]) -> str:
+    return principal_of(environ).tenant_id or "-"
+
+
 def ref_url(environ: dict[str, Any], path: str) -> str:
-    return quote(f"/{principal_of(environ).tenant_id or '-'}{path}")
+    return quote(f"/{tenant_segment(environ)}{path}")
+
+
+def tokens_of(environ: dict[str, Any]) -> list[str]:
+    """The lock tokens the client submitted in its If header (wsgidav parses it once)."""
+    util.parse_if_header_dict(environ)
+    return list(environ.get("wsgidav.ifLockTokenList") or [])
 
 
 class Resource:
@@ -75,6 +100,9 @@ class Index(Resource, DAVCollection):  # type: ignore[misc]
 
     def get_display_name(self) -> str:
         return self.kind or "dav"
+
+    def prevent_locking(self) -> bool:
+        return True  # nothing to lock: the indexes are not stored anywhere
 
     def get_member_names(self) -> list[str]:
         if self.kind is None:

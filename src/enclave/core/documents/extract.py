@@ -81,6 +81,20 @@ def text_of(name: str, content_type: str | None, data: bytes) -> str:
     return _tidy(sink.text())
 
 
+# Plain text and HTML beyond this are not looked at: the text kept is at most MAX_TEXT_CHARS.
+TEXT_INPUT_BYTES = 4 * MAX_TEXT_CHARS
+
+
+def wanted_bytes(name: str, content_type: str | None, head: bytes) -> int:
+    """How much of a document extraction would read, judged from its first bytes (at least
+    8 KiB of them when the document is that long): 0 for formats it cannot read, so callers
+    read nothing more."""
+    kind = _kind(name.lower(), (content_type or "").lower(), head)
+    if kind is None:
+        return 0
+    return TEXT_INPUT_BYTES if kind in ("text", "html") else MAX_INPUT_BYTES
+
+
 def _kind(name: str, content_type: str, data: bytes) -> str | None:
     mime = content_type.split(";", 1)[0].strip()
     if mime == "application/pdf" or name.endswith(".pdf") or data.startswith(b"%PDF-"):

@@ -93,8 +93,8 @@ def blocking(
     member_of_parent: bool = False,
 ) -> list[Lock]:
     """The locks that stop ``principal`` writing at ``path`` (and below it with ``subtree``;
-    and the folder's membership with ``member_of_parent``). A lock does not stop whoever
-    presents its token, nor its owner when no tokens are presented (the JSON API)."""
+    and the folder's membership with ``member_of_parent``). A lock does not stop its owner
+    presenting its token, nor its owner when no tokens are presented (the JSON API)."""
     relevant = [
         lock for lock in locks
         if covers(lock, path)
@@ -103,7 +103,12 @@ def blocking(
     ]  # fmt: skip
     if tokens is None:
         return [lock for lock in relevant if lock.principal_id != principal.id]
-    return [lock for lock in relevant if lock.token not in tokens]
+    # A token proves the lock only in its owner's hands (RFC 4918 6.4: a lock belongs to the
+    # principal who took it; a leaked token is no key).
+    return [
+        lock for lock in relevant
+        if lock.token not in tokens or lock.principal_id != principal.id
+    ]  # fmt: skip
 
 
 async def check_unlocked(

@@ -30,7 +30,7 @@ from enclave.backends.search import SearchUnavailable as IndexUnavailable
 from enclave.core.content import ContentStore
 from enclave.core.documents import paths
 from enclave.core.documents.access import Level
-from enclave.core.documents.extract import MAX_INPUT_BYTES, text_of
+from enclave.core.documents.extract import MAX_INPUT_BYTES, text_of, wanted_bytes
 from enclave.core.documents.labels import download_problem
 from enclave.core.documents.lookup import Locator, tenant_scope
 from enclave.core.errors import IntegrityError, NotFound, Unavailable
@@ -193,26 +193,29 @@ class DocumentSearch:
             await self._index.drop_tenant(tx.conn, scope)
 
     async def _text(self, scope: TenantScope, node: Any) -> str:
-        """The document's extracted text, reading no more than extraction looks at."""
+        """The document's extracted text, reading no more than extraction looks at (nothing
+        past the first chunk for formats it cannot read)."""
         if node["blob"] is None:
             return ""
-        chunks: list[bytes] = []
-        size = 0
+        data = bytearray()
+        limit = MAX_INPUT_BYTES
         stream = self._content.stream(scope, node["blob"])
         try:
             async for chunk in stream:
-                chunks.append(chunk)
-                size += len(chunk)
-                if size >= MAX_INPUT_BYTES:
+                if not data:
+                    limit = wanted_bytes(node["name"], node["content_type"], chunk[:8192])
+                data += chunk[: max(limit - len(data), 0)]
+                if len(data) >= limit:
                     break
         except (NotFound, IntegrityError):  # gone or unreadable: index name and metadata
             return ""
         finally:
             if isinstance(stream, AsyncGenerator):
                 await stream.aclose()
-        data = b"".join(chunks)[:MAX_INPUT_BYTES]
+        if not data:
+            return ""
         # Parsing is CPU-bound (and hostile files are slow): keep it off the event loop.
-        return await asyncio.to_thread(text_of, node["name"], node["content_type"], data)
+        return await asyncio.to_thread(text_of, node["name"], node["content_type"], bytes(data))
 
     # --- searching -----------------------------------------------------------------------
 

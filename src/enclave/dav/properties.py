@@ -1,0 +1,210 @@
+"""wsgidav's property manager on the core ``Metadata`` service: dead properties are stored with
+the node (keyed by Clark name ``{namespace}local``, the value the XML element the client sent),
+so they survive a restart, go to the trash and back with it, stay with a moved node and are
+duplicated by a copy; the managers' copy, move and remove calls are therefore no-ops here.
+
+PROPPATCH stays all or nothing: wsgidav tries every change in a dry run, then makes them one
+by one. The dry runs gather the changes (per resource, in the request's environ); the first
+real one commits them all in one core call (one transaction) and the others only report how
+that went.
+
+A PROPFIND for all properties of a folder's members would ask for each member's properties
+in a transaction of its own. ``listed`` notes the members a folder listing returned instead,
+and the first of them asked for fetches them all in one transaction (``_of_nodes``: the core
+has no call for that yet, so it reads the repository for nodes the core has just listed to
+this principal; it goes once ``Metadata`` offers one).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from wsgidav.dav_error import HTTP_BAD_REQUEST, HTTP_FORBIDDEN, HTTP_NOT_FOUND, DAVError
+
+from enclave.backends.db.platform import transaction
+from enclave.core.documents.lookup import tenant_scope
+from enclave.core.documents.metadata import MAX_PROPERTY_BYTES
+from enclave.core.documents.model import Library, Node
+from enclave.core.principal import Principal
+from enclave.dav.resources import current_environ, principal_of, tokens_of
+from enclave.services import Services
+
+if TYPE_CHECKING:
+    from enclave.dav.provider import EnclaveProvider, Located
+
+CACHE = "enclave.dav.props"  # environ key: {(library id, path): {name: value}}
+PENDING = "enclave.dav.proppatch"  # environ key: {(library id, path): Batch}
+LISTED = "enclave.dav.props.listed"  # environ key: {(library id, path): node id}
+MAX_NAME = 512
+
+Key = tuple[str, str]
+
+
+@dataclass
+class Batch:
+    """The changes one PROPPATCH makes to one resource (None removes)."""
+
+    changes: dict[str, str | None] = field(default_factory=dict)
+    done: bool = False
+    error: DAVError | None = None
+
+
+def _checked(name: str, value: str | None) -> None:
+    """What the core would refuse, refused per property in the dry run (so the reply says
+    which property failed)."""
+    if not name or len(name) > MAX_NAME:
+        raise DAVError(HTTP_BAD_REQUEST, context_info=f"property names are 1-{MAX_NAME} chars")
+    if value is not None and len(value.encode("utf-8")) > MAX_PROPERTY_BYTES:
+        raise DAVError(HTTP_FORBIDDEN, context_info=f"values are at most {MAX_PROPERTY_BYTES}")
+
+
+def listed(environ: dict[str, Any], library: Library, nodes: list[Node]) -> None:
+    """A folder listing returned these nodes: should any one's properties be wanted, fetch
+    all of theirs at once."""
+    hints: dict[Key, str] = environ.setdefault(LISTED, {})
+    for node in nodes:
+        hints[(library.id, node.path)] = node.id
+
+
+async def _of_nodes(
+    services: Services, principal: Principal, node_ids: list[str]
+) -> dict[str, dict[str, str]]:
+    async with transaction(services.db) as tx:
+        scoped = await tx.scoped(tenant_scope(principal))
+        return {
+            node_id: {row["name"]: row["value"] for row in await scoped.props.of_node(node_id)}
+            for node_id in node_ids
+        }
+
+
+class CorePropertyManager:
+    """The interface of ``wsgidav.prop_man.property_manager.PropertyManager``."""
+
+    def __init__(self, provider: EnclaveProvider) -> None:
+        self.provider = provider
+
+    def __repr__(self) -> str:
+        return "CorePropertyManager"
+
+    def open(self) -> None:
+        """Nothing to open: the core's database is."""
+
+    def close(self) -> None:
+        """Nothing to close."""
+
+    def _check(self, msg: str = "") -> bool:
+        return True
+
+    # --- reading -------------------------------------------------------------------------
+
+    def _locate(
+        self, environ: dict[str, Any] | None, url: str
+    ) -> tuple[dict[str, Any], Located | None]:
+        environ = environ if environ is not None else current_environ()
+        return environ, self.provider.locate(environ, url)
+
+    def _properties(self, environ: dict[str, Any], located: Located) -> dict[str, str]:
+        cache: dict[Key, dict[str, str]] = environ.setdefault(CACHE, {})
+        key = (located.library.id, located.inner)
+        hints: dict[Key, str] = environ.get(LISTED, {})
+        if key not in cache and key in hints:
+            wanted = {k: node_id for k, node_id in hints.items() if k not in cache}
+            fetched = self.provider.bridge.call(
+                _of_nodes(self.provider.services, principal_of(environ), list(wanted.values()))
+            )
+            for k, node_id in wanted.items():
+                cache[k] = fetched.get(node_id, {})
+            hints.clear()
+        if key not in cache:
+            metadata = self.provider.services.metadata
+            try:
+                found = self.provider.bridge.call(
+                    metadata.get(principal_of(environ), located.library.id, located.inner)
+                )
+                cache[key] = dict(found.properties)
+            except DAVError as exc:
+                if exc.value != HTTP_NOT_FOUND:
+                    raise
+                cache[key] = {}
+        return cache[key]
+
+    def get_properties(self, norm_url: str, environ: dict[str, Any] | None = None) -> list[str]:
+        environ, located = self._locate(environ, norm_url)
+        return [] if located is None else list(self._properties(environ, located))
+
+    def get_property(
+        self, norm_url: str, name: str, environ: dict[str, Any] | None = None
+    ) -> str | None:
+        environ, located = self._locate(environ, norm_url)
+        return None if located is None else self._properties(environ, located).get(name)
+
+    # --- changing ------------------------------------------------------------------------
+
+    def write_property(
+        self, norm_url: str, name: str, property_value: bytes | str, dry_run: bool = False,
+        environ: dict[str, Any] | None = None,
+    ) -> None:  # fmt: skip
+        value = property_value
+        text = value.decode("utf-8") if isinstance(value, bytes) else str(value)
+        self._change(environ, norm_url, name, text, dry_run)
+
+    def remove_property(
+        self, norm_url: str, name: str, dry_run: bool = False,
+        environ: dict[str, Any] | None = None,
+    ) -> None:  # fmt: skip
+        """Removing a property that is not there is no error."""
+        self._change(environ, norm_url, name, None, dry_run)
+
+    def _change(
+        self, environ: dict[str, Any] | None, url: str, name: str, value: str | None,
+        dry_run: bool,
+    ) -> None:  # fmt: skip
+        environ, located = self._locate(environ, url)
+        if located is None:
+            raise DAVError(HTTP_FORBIDDEN, context_info="no properties here")
+        key = (located.library.id, located.inner)
+        batches: dict[Key, Batch] = environ.setdefault(PENDING, {})
+        if dry_run:
+            _checked(name, value)
+            batches.setdefault(key, Batch()).changes[name] = value
+            return
+        batch = batches.get(key)
+        if batch is None or name not in batch.changes:  # a change without a dry run first
+            self._commit(environ, located, {name: value})
+            return
+        if not batch.done:
+            batch.done = True
+            try:
+                self._commit(environ, located, batch.changes)
+            except DAVError as exc:
+                batch.error = exc
+        if batch.error is not None:
+            raise batch.error
+
+    def _commit(
+        self, environ: dict[str, Any], located: Located, changes: dict[str, str | None]
+    ) -> None:
+        metadata = self.provider.services.metadata
+        environ.get(CACHE, {}).pop((located.library.id, located.inner), None)
+        self.provider.bridge.call(
+            metadata.set_properties(
+                principal_of(environ), located.library.id, located.inner, dict(changes),
+                tokens=tokens_of(environ),
+            )
+        )  # fmt: skip
+
+    def remove_properties(self, norm_url: str, environ: dict[str, Any] | None = None) -> None:
+        """No-op: a deleted node keeps its properties in the trash (a restore brings them
+        back), and the core removes them when it purges the node."""
+
+    def copy_properties(
+        self, src_url: str, dest_url: str, environ: dict[str, Any] | None = None
+    ) -> None:
+        """No-op: the core's copy duplicates the properties with the nodes."""
+
+    def move_properties(
+        self, src_url: str, dest_url: str, with_children: bool,
+        environ: dict[str, Any] | None = None,
+    ) -> None:  # fmt: skip
+        """No-op: a moved node keeps its id, and its properties with it."""
