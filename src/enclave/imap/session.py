@@ -233,6 +233,10 @@ class Session(SelectedCommands):
         if self.secure:
             await self.send(response.tagged(request.tag, "BAD", "TLS is already active"))
             return
+        # Stop reading before the OK goes out: a client's ClientHello that arrived before the
+        # handshake began would land in the plain-text buffer and be lost (seen under load).
+        # start_tls resumes reading on the TLS layer.
+        self.writer.transport.pause_reading()  # type: ignore[attr-defined]
         await self.ok(request, "Begin TLS negotiation now")
         await self.writer.start_tls(self._tls_context)
         self.secure = True
