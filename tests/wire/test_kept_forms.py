@@ -7,7 +7,7 @@ import asyncio
 import pytest
 
 from enclave.imap import fetch
-from enclave.imap.wire.message import header_values
+from enclave.imap.wire.headers import header_values
 from tests.frontends.test_imap_clients import varied_messages
 from tests.wire import test_imap_message as samples
 

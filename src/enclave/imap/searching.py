@@ -10,7 +10,8 @@ from email.policy import default as default_policy
 from email.utils import parsedate_to_datetime
 
 from enclave.core.mail.mailboxes import MessageRow
-from enclave.imap.wire.message import Message, header_values
+from enclave.imap.wire.headers import header_values
+from enclave.imap.wire.message import Message
 
 
 def _decoded(value: bytes) -> str:
