@@ -8,6 +8,7 @@ import base64
 import contextlib
 import os
 import platform
+import re
 import signal
 import socket
 import subprocess
@@ -111,3 +112,47 @@ def host_facts() -> dict[str, str]:
         "kernel": platform.release(),
         "python": platform.python_version(),
     }
+
+
+# --enclave-src: import and run Enclave from this source tree (a snapshot) instead of the
+# checkout's; set once by each script's argument parsing.
+ENCLAVE_SRC: list[Path] = []
+
+
+def with_enclave_src(env: dict[str, str]) -> dict[str, str]:
+    """``env`` with PYTHONPATH pointing at --enclave-src, when one was given."""
+    if ENCLAVE_SRC:
+        env["PYTHONPATH"] = os.pathsep.join([str(ENCLAVE_SRC[0]), env.get("PYTHONPATH", "")])
+    return env
+
+
+def enclave_revision() -> str:
+    """The commit of the checkout this script lives in, and whether src/ differs from it."""
+    if ENCLAVE_SRC:
+        return f"source tree {ENCLAVE_SRC[0]}"
+    repo = Path(__file__).resolve().parents[1]
+    try:
+        head = run_quiet(["git", "-C", str(repo), "rev-parse", "--short", "HEAD"]).stdout.strip()
+        dirty = run_quiet(["git", "-C", str(repo), "status", "--porcelain", "--", "src"]).stdout
+    except (OSError, RuntimeError):
+        return "unknown"
+    return head + (" + uncommitted changes in src/" if dirty.strip() else "")
+
+
+COMPLAINT = re.compile(rb"error|traceback|critical|warn|exception|fatal|panic", re.IGNORECASE)
+
+
+def log_complaints(
+    work: Path, logs: Sequence[str], expected: re.Pattern[bytes] | None = None, shown: int = 5
+) -> list[str]:
+    """Lines of the servers' logs that look like trouble, a few per log, with the counts;
+    ``expected`` lines (a server's own notice of the script's SIGTERM) are not trouble."""
+    out: list[str] = []
+    for log in logs:
+        with contextlib.suppress(OSError):
+            lines = [line for line in (work / log).read_bytes().splitlines()
+                     if COMPLAINT.search(line) and not (expected and expected.search(line))]  # fmt: skip
+            if lines:
+                out.append(f"{log}: {len(lines)} line(s) mention an error or warning")
+                out += [f"  {line.decode(errors='replace')[:300]}" for line in lines[:shown]]
+    return out

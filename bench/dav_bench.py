@@ -36,7 +36,6 @@ import hashlib
 import json
 import os
 import random
-import re
 import shutil
 import statistics
 import subprocess
@@ -51,7 +50,18 @@ from urllib.parse import quote
 from xml.etree import ElementTree
 
 import httpx
-from benchlib import free_port, host_facts, percentile, run_quiet, stop_process, tree_cpu_seconds
+from benchlib import (
+    ENCLAVE_SRC,
+    enclave_revision,
+    free_port,
+    host_facts,
+    log_complaints,
+    percentile,
+    run_quiet,
+    stop_process,
+    tree_cpu_seconds,
+    with_enclave_src,
+)
 
 HOST = "127.0.0.1"
 DOMAIN = "bench.test"
@@ -60,7 +70,6 @@ PASSWORD = "dav-bench-password-1"  # noqa: S105 (a throwaway test account)
 MiB = 1024 * 1024
 MB = 1_000_000  # MB/s in the tables is 10^6 bytes per second
 FOLDER = "many"  # the folder of --documents documents
-ENCLAVE_SRC: list[Path] = []  # --enclave-src: import and run Enclave from there instead
 PROPFIND_BODY = (
     '<?xml version="1.0" encoding="utf-8"?><d:propfind xmlns:d="DAV:"><d:prop>'
     "<d:displayname/><d:resourcetype/><d:getcontentlength/><d:getcontenttype/>"
@@ -131,8 +140,7 @@ class Enclave:
     def env(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("ENCLAVE_")}
         env.update({"NO_COLOR": "1", "TERM": "dumb", "COLUMNS": "200", "PYTHONUNBUFFERED": "1"})
-        if ENCLAVE_SRC:
-            env["PYTHONPATH"] = os.pathsep.join([str(ENCLAVE_SRC[0]), env.get("PYTHONPATH", "")])
+        with_enclave_src(env)
         env["ENCLAVE_DNS__NAMESERVERS"] = f'["{HOST}"]'
         env["ENCLAVE_DNS__PORT"] = str(self.dns_port)
         return env
@@ -417,19 +425,6 @@ class Workload:
 # Reporting
 
 
-def enclave_revision() -> str:
-    """The commit of the checkout this script lives in, and whether src/ differs from it."""
-    if ENCLAVE_SRC:
-        return f"source tree {ENCLAVE_SRC[0]}"
-    repo = Path(__file__).resolve().parents[1]
-    try:
-        head = run_quiet(["git", "-C", str(repo), "rev-parse", "--short", "HEAD"]).stdout.strip()
-        dirty = run_quiet(["git", "-C", str(repo), "status", "--porcelain", "--", "src"]).stdout
-    except (OSError, RuntimeError):
-        return "unknown"
-    return head + (" + uncommitted changes in src/" if dirty.strip() else "")
-
-
 def machine() -> dict[str, str]:
     try:
         import wsgidav
@@ -491,21 +486,6 @@ def table(sums: dict[str, dict[str, dict[str, float]]]) -> str:
 
 def load_text() -> str:
     return "/".join(f"{x:.2f}" for x in os.getloadavg())
-
-
-COMPLAINT = re.compile(rb"error|traceback|critical|warn|exception", re.IGNORECASE)
-
-
-def log_complaints(work: Path, shown: int = 5) -> list[str]:
-    out: list[str] = []
-    for log in ("enclave/serve.log", "wsgidav/serve.log"):
-        with contextlib.suppress(OSError):
-            lines = [line for line in (work / log).read_bytes().splitlines()
-                     if COMPLAINT.search(line)]  # fmt: skip
-            if lines:
-                out.append(f"{log}: {len(lines)} line(s) mention an error or warning")
-                out += [f"  {line.decode(errors='replace')[:300]}" for line in lines[:shown]]
-    return out
 
 
 # --------------------------------------------------------------------------------------------
@@ -604,7 +584,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         for target in targets.values():
             with contextlib.suppress(Exception):
                 target.stop()
-        for line in log_complaints(work):
+        for line in log_complaints(work, ("enclave/serve.log", "wsgidav/serve.log")):
             print(line)
         if args.keep:
             print(f"\nkept {work}")

@@ -64,13 +64,17 @@ from email.utils import format_datetime
 from pathlib import Path
 
 from benchlib import (
+    ENCLAVE_SRC,
     _b64,
+    enclave_revision,
     free_port,
     host_facts,
+    log_complaints,
     percentile,
     run_quiet,
     stop_process,
     tree_cpu_seconds,
+    with_enclave_src,
 )
 
 # Populating and starting servers can be slow on a loaded machine.
@@ -89,7 +93,6 @@ OPS = ("login", "select", "fetch_all", "fetch_body", "store", "search_flag", "se
        "idle", "logout")  # fmt: skip
 BODY_FETCHES, STORES = 50, 20
 COPY_CHUNK = 5_000  # UIDs per Mailboxes.copy call (one transaction) when filling a mailbox
-ENCLAVE_SRC: list[Path] = []  # --enclave-src: import and run Enclave from there instead
 
 # --------------------------------------------------------------------------------------------
 # The message set
@@ -217,8 +220,7 @@ class Enclave:
     def env(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("ENCLAVE_")}
         env.update({"NO_COLOR": "1", "TERM": "dumb", "COLUMNS": "200", "PYTHONUNBUFFERED": "1"})
-        if ENCLAVE_SRC:
-            env["PYTHONPATH"] = os.pathsep.join([str(ENCLAVE_SRC[0]), env.get("PYTHONPATH", "")])
+        with_enclave_src(env)
         env["ENCLAVE_DNS__NAMESERVERS"] = f'["{HOST}"]'
         env["ENCLAVE_DNS__PORT"] = str(self.dns_port)
         return env
@@ -652,19 +654,6 @@ def warm_up(server: Server, size: int) -> None:
 # Reporting
 
 
-def enclave_revision() -> str:
-    """The commit of the checkout this script lives in, and whether src/ differs from it."""
-    if ENCLAVE_SRC:
-        return f"source tree {ENCLAVE_SRC[0]}"
-    repo = Path(__file__).resolve().parents[1]
-    try:
-        head = run_quiet(["git", "-C", str(repo), "rev-parse", "--short", "HEAD"]).stdout.strip()
-        dirty = run_quiet(["git", "-C", str(repo), "status", "--porcelain", "--", "src"]).stdout
-    except (OSError, RuntimeError):
-        return "unknown"
-    return head + (" + uncommitted changes in src/" if dirty.strip() else "")
-
-
 def machine() -> dict[str, str]:
     dovecot = "not installed"
     if DOVECOT.exists():
@@ -764,21 +753,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     return args
 
 
-COMPLAINT = re.compile(rb"error|traceback|critical|warn|fatal|panic", re.IGNORECASE)
 EXPECTED = re.compile(rb"Killed with signal 15")  # Dovecot's master on the script's SIGTERM
-
-
-def log_complaints(work: Path, shown: int = 5) -> list[str]:
-    """Lines of the servers' logs that look like trouble, a few per log, with the counts."""
-    out: list[str] = []
-    for log in ("enclave/serve.log", "dovecot/dovecot.log", "dovecot/stderr.log"):
-        with contextlib.suppress(OSError):
-            lines = [line for line in (work / log).read_bytes().splitlines()
-                     if COMPLAINT.search(line) and not EXPECTED.search(line)]  # fmt: skip
-            if lines:
-                out.append(f"{log}: {len(lines)} line(s) mention an error or warning")
-                out += [f"  {line.decode(errors='replace')[:300]}" for line in lines[:shown]]
-    return out
 
 
 def load_text() -> str:
@@ -893,7 +868,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         for target in targets.values():
             with contextlib.suppress(Exception):
                 target.stop()
-        for line in log_complaints(work):
+        for line in log_complaints(
+            work, ("enclave/serve.log", "dovecot/dovecot.log", "dovecot/stderr.log"), EXPECTED
+        ):
             print(line)
         if args.keep:
             print(f"\nkept {work}")

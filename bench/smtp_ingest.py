@@ -55,13 +55,16 @@ from email.utils import format_datetime
 from pathlib import Path
 
 from benchlib import (
+    ENCLAVE_SRC,
     _b64,
+    enclave_revision,
     free_port,
     host_facts,
     percentile,
     run_quiet,
     stop_process,
     tree_cpu_seconds,
+    with_enclave_src,
 )
 
 HOST = "127.0.0.1"
@@ -422,14 +425,10 @@ class Round:
         )
 
 
-ENCLAVE_SRC: list[Path] = []  # --enclave-src: import Enclave from there instead
-
-
 def _enclave_env(dns_port: int | None = None) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("ENCLAVE_")}
     env.update({"NO_COLOR": "1", "TERM": "dumb", "COLUMNS": "200", "PYTHONUNBUFFERED": "1"})
-    if ENCLAVE_SRC:
-        env["PYTHONPATH"] = os.pathsep.join([str(ENCLAVE_SRC[0]), env.get("PYTHONPATH", "")])
+    with_enclave_src(env)
     if dns_port is not None:  # every lookup of the server goes to LoopbackDns
         env["ENCLAVE_DNS__NAMESERVERS"] = f'["{HOST}"]'
         env["ENCLAVE_DNS__PORT"] = str(dns_port)
@@ -764,19 +763,6 @@ def table(rows: Sequence[dict[str, float | str | int]]) -> str:
             cells.append(fmt.format(value).strip().rjust(width))
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
-
-
-def enclave_revision() -> str:
-    """The commit of the checkout this script lives in, and whether src/ differs from it."""
-    if ENCLAVE_SRC:
-        return f"source tree {ENCLAVE_SRC[0]}"
-    repo = Path(__file__).resolve().parents[1]
-    try:
-        head = run_quiet(["git", "-C", str(repo), "rev-parse", "--short", "HEAD"]).stdout.strip()
-        dirty = run_quiet(["git", "-C", str(repo), "status", "--porcelain", "--", "src"]).stdout
-    except (OSError, RuntimeError):
-        return "unknown"
-    return head + (" + uncommitted changes in src/" if dirty.strip() else "")
 
 
 def machine() -> dict[str, str]:
