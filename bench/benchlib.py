@@ -9,9 +9,11 @@ import contextlib
 import os
 import platform
 import re
+import shutil
 import signal
 import socket
 import subprocess
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -119,10 +121,42 @@ def host_facts() -> dict[str, str]:
 ENCLAVE_SRC: list[Path] = []
 
 
-def with_enclave_src(env: dict[str, str]) -> dict[str, str]:
-    """``env`` with PYTHONPATH pointing at --enclave-src, when one was given."""
+def use_enclave_src(src: Path | None) -> bool:
+    """Take --enclave-src (if given); False, with a message, when it holds no enclave/."""
+    if src is None:
+        return True
+    if not (src / "enclave" / "__init__.py").is_file():
+        print(f"--enclave-src {src}: no enclave/ package there", file=sys.stderr)
+        return False
+    ENCLAVE_SRC[:] = [src.resolve()]
+    return True
+
+
+def enclave_command() -> Path:
+    """The ``enclave`` command of the venv running this script."""
+    beside = Path(sys.executable).parent / "enclave"
+    if beside.exists():
+        return beside
+    found = shutil.which("enclave")
+    if found is None:
+        sys.exit("cannot find the `enclave` command: run this with the project's .venv/bin/python")
+    return Path(found)
+
+
+def enclave_env(
+    dns_port: int | None = None, dns_timeout_seconds: int | None = None
+) -> dict[str, str]:
+    """The environment an Enclave deployment runs in: none of the caller's ENCLAVE_ settings,
+    plain output, --enclave-src on PYTHONPATH, and DNS sent to ``dns_port`` on loopback."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ENCLAVE_")}
+    env.update({"NO_COLOR": "1", "TERM": "dumb", "COLUMNS": "200", "PYTHONUNBUFFERED": "1"})
     if ENCLAVE_SRC:
         env["PYTHONPATH"] = os.pathsep.join([str(ENCLAVE_SRC[0]), env.get("PYTHONPATH", "")])
+    if dns_port is not None:
+        env["ENCLAVE_DNS__NAMESERVERS"] = f'["{HOST}"]'
+        env["ENCLAVE_DNS__PORT"] = str(dns_port)
+    if dns_timeout_seconds is not None:
+        env["ENCLAVE_DNS__TIMEOUT_SECONDS"] = str(dns_timeout_seconds)
     return env
 
 

@@ -52,6 +52,8 @@ from xml.etree import ElementTree
 import httpx
 from benchlib import (
     ENCLAVE_SRC,
+    enclave_command,
+    enclave_env,
     enclave_revision,
     free_port,
     host_facts,
@@ -60,7 +62,7 @@ from benchlib import (
     run_quiet,
     stop_process,
     tree_cpu_seconds,
-    with_enclave_src,
+    use_enclave_src,
 )
 
 HOST = "127.0.0.1"
@@ -129,8 +131,7 @@ class Enclave:
 
     def __init__(self, work: Path) -> None:
         self.data = work / "enclave"
-        beside = Path(sys.executable).parent / "enclave"
-        self.command = str(beside if beside.exists() else shutil.which("enclave") or "enclave")
+        self.command = str(enclave_command())
         self.process: subprocess.Popen[bytes] | None = None
         self.port = 0
         self.base = f"/dav/files/{USER}"
@@ -138,12 +139,7 @@ class Enclave:
         self.dns_port = free_port()  # nothing listens there: DAV does no DNS
 
     def env(self) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("ENCLAVE_")}
-        env.update({"NO_COLOR": "1", "TERM": "dumb", "COLUMNS": "200", "PYTHONUNBUFFERED": "1"})
-        with_enclave_src(env)
-        env["ENCLAVE_DNS__NAMESERVERS"] = f'["{HOST}"]'
-        env["ENCLAVE_DNS__PORT"] = str(self.dns_port)
-        return env
+        return enclave_env(self.dns_port)
 
     def cli(self, *args: str, stdin: str | None = None) -> None:
         run_quiet([self.command, *args, "--data", str(self.data)], env=self.env(), input=stdin)
@@ -529,11 +525,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    if args.enclave_src is not None:
-        if not (args.enclave_src / "enclave" / "__init__.py").is_file():
-            print(f"--enclave-src {args.enclave_src}: no enclave/ package there", file=sys.stderr)
-            return 2
-        ENCLAVE_SRC[:] = [args.enclave_src.resolve()]
+    if not use_enclave_src(args.enclave_src):
+        return 2
     servers = ["enclave", "wsgidav"] if args.only is None else [args.only]
     started, load_start = time.perf_counter(), load_text()
     info = machine()

@@ -55,8 +55,9 @@ from email.utils import format_datetime
 from pathlib import Path
 
 from benchlib import (
-    ENCLAVE_SRC,
     _b64,
+    enclave_command,
+    enclave_env,
     enclave_revision,
     free_port,
     host_facts,
@@ -64,7 +65,7 @@ from benchlib import (
     run_quiet,
     stop_process,
     tree_cpu_seconds,
-    with_enclave_src,
+    use_enclave_src,
 )
 
 HOST = "127.0.0.1"
@@ -425,27 +426,6 @@ class Round:
         )
 
 
-def _enclave_env(dns_port: int | None = None) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ENCLAVE_")}
-    env.update({"NO_COLOR": "1", "TERM": "dumb", "COLUMNS": "200", "PYTHONUNBUFFERED": "1"})
-    with_enclave_src(env)
-    if dns_port is not None:  # every lookup of the server goes to LoopbackDns
-        env["ENCLAVE_DNS__NAMESERVERS"] = f'["{HOST}"]'
-        env["ENCLAVE_DNS__PORT"] = str(dns_port)
-        env["ENCLAVE_DNS__TIMEOUT_SECONDS"] = "2"
-    return env
-
-
-def enclave_command() -> Path:
-    beside = Path(sys.executable).parent / "enclave"
-    if beside.exists():
-        return beside
-    found = shutil.which("enclave")
-    if found is None:
-        sys.exit("cannot find the `enclave` command: run this with the project's .venv/bin/python")
-    return Path(found)
-
-
 class Enclave:
     name = "enclave"
 
@@ -460,7 +440,7 @@ class Enclave:
         self.template = work / "enclave-template"
 
     def cli(self, data: Path, *args: str) -> None:
-        run_quiet([str(self.command), *args, "--data", str(data)], env=_enclave_env())
+        run_quiet([str(self.command), *args, "--data", str(data)], env=enclave_env())
 
     def prepare(self) -> None:
         """One deployment made with the CLI; each round serves a fresh copy of it."""
@@ -487,7 +467,7 @@ class Enclave:
              "--smtp-port", str(smtp_port), "--submission-port", str(free_port()),
              "--imap-port", str(free_port())],
             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            env=_enclave_env(self.dns.port),
+            env=enclave_env(self.dns.port, dns_timeout_seconds=2),
         )  # fmt: skip
         spy: subprocess.Popen[bytes] | None = None
         try:
@@ -806,11 +786,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    if args.enclave_src is not None:
-        if not (args.enclave_src / "enclave" / "__init__.py").is_file():
-            print(f"--enclave-src {args.enclave_src}: no enclave/ package there", file=sys.stderr)
-            return 2
-        ENCLAVE_SRC[:] = [args.enclave_src.resolve()]
+    if not use_enclave_src(args.enclave_src):
+        return 2
     servers = ["enclave", "postfix"] if args.only is None else [args.only]
     if "postfix" in servers and (problem := postfix_problem()) is not None:
         if args.smoke and args.only is None:
