@@ -786,6 +786,18 @@ def test_malformed_command_is_refused_and_the_connection_stays_usable(
         assert conn.command(f"MAIL FROM:<{SENDER}>")[0] == 250
 
 
+@pytest.mark.parametrize("sender", ["root@vm", "root@[127.0.0.1]", '"john doe"@example.org'])
+def test_mail_from_single_label_domain_is_accepted(main: MailServer, sender: str) -> None:
+    """Any syntactically valid reverse path (RFC 5321 4.1.2) is taken; SPF and DMARC judge
+    whether the sender may use it. The MX used to answer 501 to ``root@vm``."""
+    mid = new_id("single-label")
+    with main.mx(CLIENT) as client:
+        client.ehlo()
+        code, reply = send(client, [CAROL], message(CAROL, "from a VM", mid), sender=sender)
+    assert code == 250, reply
+    assert len(with_id(main.data, CAROL, mid)) == 1
+
+
 # --- 11. crash safety ---------------------------------------------------------------------
 
 

@@ -11,6 +11,7 @@ from enclave.core import clock
 from enclave.core.mail.parse import bare_line_ending
 from enclave.services import Services
 from enclave.smtp import replies
+from enclave.smtp.address import reverse_path_ok
 from enclave.smtp.received import received_header
 
 
@@ -20,18 +21,6 @@ def declared_size(mail_options: list[str]) -> int:
         if key.upper() == "SIZE" and value.isdigit():
             return int(value)
     return 0
-
-
-def plausible_sender(address: str) -> bool:
-    """``<>`` (bounces) or local@domain; aiosmtpd's parser lets much else through."""
-    if address in ("", "<>"):
-        return True
-    local, at, domain = address.rpartition("@")
-    return (
-        bool(at and local and domain)
-        and not any(ch.isspace() for ch in address)
-        and ("." in domain or domain.startswith("["))
-    )
 
 
 def peer_address(session: Session) -> str | None:
@@ -73,7 +62,7 @@ class HandlerBase:
         self, server: SMTP, session: Session, envelope: Envelope, address: str,
         mail_options: list[str],
     ) -> str:  # fmt: skip
-        if not plausible_sender(address):
+        if not reverse_path_ok(address, utf8=bool(envelope.smtp_utf8)):
             return replies.bad_sender(address)
         refusal = await self.check_sender(session, address)
         if refusal:
