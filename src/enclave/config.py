@@ -86,6 +86,9 @@ class ImapSettings(Section):
     idle_timeout_seconds: int = Field(1800, ge=60)
     login_timeout_seconds: int = Field(60, ge=5)
     max_line_bytes: int = Field(64 * 1024, ge=1024)
+    # Literal data (APPEND messages...) that all IMAP connections together may hold in memory;
+    # a literal that would go over is refused with NO [LIMIT].
+    literal_budget_bytes: int = Field(256 * 1024 * 1024, ge=1024 * 1024)
 
 
 class DnsSettings(Section):
