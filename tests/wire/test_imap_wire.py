@@ -12,6 +12,7 @@ from enclave.imap.wire.framing import (
     Command,
     CommandFramer,
     LineTooLong,
+    LiteralBudget,
     NeedContinuation,
     Refused,
 )
@@ -70,6 +71,69 @@ def test_oversized_literals_are_refused_before_reading() -> None:
 def test_overlong_line() -> None:
     events = frame(b"a " + b"x" * 200 + b"\r\nb NOOP\r\n", max_line=100)
     assert events == [LineTooLong(b"a"), Command((b"b NOOP",))]
+
+
+def test_chained_literals_are_bounded_per_command() -> None:
+    # Each literal fits, but one command may not chain them without end (the whole command
+    # is bounded): the refusal comes before the client sends the literal that is too many.
+    framer = CommandFramer(max_literal=100, max_literals=150)
+    framer.feed(b"a XYZZY {100}\r\n")
+    assert framer.next_event() == NeedContinuation(100)
+    framer.feed(b"x" * 100 + b" {100}\r\n")
+    refused = framer.next_event()
+    assert isinstance(refused, Refused) and refused.tag == b"a" and refused.code == "TOOBIG"
+    assert not refused.close
+    framer.feed(b"b NOOP\r\n")
+    assert framer.next_event() == Command((b"b NOOP",))
+    # Non-synchronising ones are dropped in bounded memory and the session goes on...
+    events = frame(
+        b"a XYZZY {100+}\r\n" + b"x" * 100 + b" {100+}\r\n" + b"y" * 100 + b" {9+}\r\n"
+        + b"z" * 9 + b"\r\nb NOOP\r\n", max_literal=100, max_literals=150, max_discard=1000,
+    )  # fmt: skip
+    assert [type(e) for e in events] == [Refused, Command] and events[1] == Command((b"b NOOP",))
+
+
+def test_absurd_non_synchronising_literal_ends_the_connection() -> None:
+    framer = CommandFramer(max_literal=8192, max_discard=65536)
+    framer.feed(b"a1 XYZZY {20000000+}\r\n" + b"x" * 65536)
+    refused = framer.next_event()
+    assert isinstance(refused, Refused) and refused.close and refused.code == "TOOBIG"
+    framer.feed(b"x" * 65536 + b"\r\nb NOOP\r\n")
+    assert framer.next_event() is None  # nothing more: the session hangs up
+
+
+def test_literal_budget_is_shared_by_every_connection() -> None:
+    budget = LiteralBudget(150)
+    first = CommandFramer(max_literal=100, budget=budget)
+    second = CommandFramer(max_literal=100, budget=budget)
+    first.feed(b"a APPEND INBOX {100}\r\n")
+    assert first.next_event() == NeedContinuation(100)
+    second.feed(b"b APPEND INBOX {100}\r\n")
+    refused = second.next_event()
+    assert isinstance(refused, Refused) and refused.code == "LIMIT" and refused.tag == b"b"
+    first.feed(b"m" * 100 + b"\r\n")
+    assert isinstance(first.next_event(), Command)
+    assert budget.used == 100  # held while the session works on the command
+    assert first.next_event() is None  # asking for the next one gives it back
+    assert budget.used == 0
+    second.feed(b"c APPEND INBOX {100}\r\n")
+    assert second.next_event() == NeedContinuation(100)
+    second.close()  # a connection that ends mid-literal gives its share back too
+    assert budget.used == 0
+    third = CommandFramer(budget=budget)
+    third.feed(b"d X {10}\r\n")
+    third.next_event()
+    del third
+    assert budget.used == 0
+
+
+def test_limits_rise_after_login() -> None:
+    framer = CommandFramer(max_literal=8192, max_literals=8192)
+    framer.feed(b"a APPEND INBOX {10000}\r\n")
+    assert isinstance(framer.next_event(), Refused)
+    framer.set_limits(max_literal=1 << 20, max_literals=2 << 20)
+    framer.feed(b"b APPEND INBOX {10000}\r\n")
+    assert framer.next_event() == NeedContinuation(10000)
 
 
 # --- grammar ---------------------------------------------------------------------------

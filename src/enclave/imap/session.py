@@ -41,11 +41,30 @@ from enclave.core.principal import Principal
 from enclave.imap.selected import SelectedCommands
 from enclave.imap.view import View
 from enclave.imap.wire import mutf7, response
-from enclave.imap.wire.commands import Request, TaggedParseError, UnknownCommand, parse
-from enclave.imap.wire.framing import Command, CommandFramer, LineTooLong, NeedContinuation, Refused
+from enclave.imap.wire.commands import (
+    ParseError,
+    Request,
+    TaggedParseError,
+    UnknownCommand,
+    parse,
+)
+from enclave.imap.wire.framing import (
+    Command,
+    CommandFramer,
+    LineTooLong,
+    LiteralBudget,
+    NeedContinuation,
+    Refused,
+    tag_of,
+)
 from enclave.services import Services
 
 log = structlog.get_logger("enclave.imap")
+
+# Literal data one command may carry before login (LOGIN needs far less), and the budget for
+# literal data held by all connections of the process ([imap] literal_budget_bytes).
+UNAUTHENTICATED_LITERALS = 8 * 1024
+LITERALS = LiteralBudget(256 * 1024 * 1024)
 
 ANY_STATE = frozenset({"CAPABILITY", "NOOP", "LOGOUT", "ID"})
 NOT_AUTHENTICATED = ANY_STATE | {"STARTTLS", "LOGIN", "AUTHENTICATE"}
@@ -89,9 +108,8 @@ class Session(SelectedCommands):
         self._tls_context = tls
         self.settings = services.settings.imap
         self.append_limit = services.settings.smtp.max_message_bytes
-        self.framer = CommandFramer(
-            max_line=self.settings.max_line_bytes, max_literal=self.append_limit
-        )
+        LITERALS.limit = self.settings.literal_budget_bytes
+        self.framer = self.new_framer()
         self.principal: Principal | None = None
         self.view: View | None = None
         self.condstore = False
@@ -99,6 +117,15 @@ class Session(SelectedCommands):
         peer = writer.get_extra_info("peername")
         self.peer = str(peer[0]) if isinstance(peer, tuple) else None
         self.closing = False
+
+    def new_framer(self) -> CommandFramer:
+        """Tight bounds until login; ``_login`` raises them to APPENDLIMIT."""
+        return CommandFramer(
+            max_line=self.settings.max_line_bytes,
+            max_literal=UNAUTHENTICATED_LITERALS,
+            max_literals=UNAUTHENTICATED_LITERALS,
+            budget=LITERALS,
+        )
 
     # --- bytes in and out ----------------------------------------------------------------
 
@@ -128,11 +155,12 @@ class Session(SelectedCommands):
             if isinstance(event, NeedContinuation):
                 await self.send(response.continuation())
             elif isinstance(event, Refused):
-                await self.send(
-                    response.tagged(
-                        event.tag.decode("ascii", "replace"), "NO", event.reason, "TOOBIG"
-                    )
-                )
+                if event.tag != b"*":
+                    tag = event.tag.decode("ascii", "replace")
+                    await self.send(response.tagged(tag, "NO", event.reason, event.code))
+                if event.close:
+                    await self.send(response.untagged("BYE literal too large even to skip"))
+                    return None
             elif isinstance(event, LineTooLong):
                 await self.send(
                     response.tagged(event.tag.decode("ascii", "replace"), "BAD", "line too long")
@@ -154,6 +182,7 @@ class Session(SelectedCommands):
         except (ConnectionError, asyncio.IncompleteReadError):
             pass
         finally:
+            self.framer.close()
             self.writer.close()
 
     async def handle(self, command: Command) -> None:
@@ -165,8 +194,14 @@ class Session(SelectedCommands):
         except TaggedParseError as exc:
             await self.send(response.tagged(exc.tag, exc.status, str(exc), exc.code))
             return
-        except Exception:  # grammar failures before a tag was read
-            await self.send(response.untagged("BAD malformed command"))
+        except Exception as exc:  # no tag could be read, or the parser failed: BAD anyway
+            if not isinstance(exc, ParseError):
+                log.warning("command parser failed", error=type(exc).__name__)
+            tag = tag_of(command.chunks[0]).decode("ascii", "replace")
+            if tag == "*" or tag.startswith("+"):
+                await self.send(response.untagged("BAD malformed command"))
+            else:
+                await self.send(response.tagged(tag, "BAD", "malformed command"))
             return
         allowed = SELECTED if self.view else AUTHENTICATED if self.principal else NOT_AUTHENTICATED
         if request.name not in allowed:
@@ -240,9 +275,8 @@ class Session(SelectedCommands):
         await self.ok(request, "Begin TLS negotiation now")
         await self.writer.start_tls(self._tls_context)
         self.secure = True
-        self.framer = CommandFramer(
-            max_line=self.settings.max_line_bytes, max_literal=self.append_limit
-        )
+        self.framer.close()
+        self.framer = self.new_framer()
 
     async def _login(self, request: Request, user: bytes, password: bytes) -> None:
         if not self.secure:
@@ -259,6 +293,9 @@ class Session(SelectedCommands):
                 response.tagged(request.tag, "NO", "authentication failed", "AUTHENTICATIONFAILED")
             )
             return
+        # Signed in: a command may carry messages now (several, for MULTIAPPEND).
+        limit = 4 * self.append_limit
+        self.framer.set_limits(max_literal=self.append_limit, max_literals=limit, max_discard=limit)
         await self.ok(request, "signed in", f"CAPABILITY {self.capabilities()}")
 
     async def do_LOGIN(self, request: Request) -> None:

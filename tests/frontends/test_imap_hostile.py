@@ -1,0 +1,101 @@
+"""The IMAP listener under hostile input, over loopback: each test is named after a fault that
+got through once, and checks that the server keeps answering everyone else meanwhile."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+from typing import BinaryIO
+
+from tests.frontends.mailserver import MailServer
+from tests.frontends.test_imap import PASSWORD, connect, server, tls_context
+from tests.frontends.webserver import HOST
+
+__all__ = ["server"]  # the module-scoped fixture, shared with test_imap's set-up
+
+
+def rss(pid: int) -> int:
+    """Resident set size of a process, in bytes."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    raise AssertionError("no VmRSS")
+
+
+def raw_client(server: MailServer) -> tuple[socket.socket, BinaryIO]:
+    sock = socket.create_connection((HOST, server.imap_port), timeout=30)
+    reader = sock.makefile("rb")
+    assert reader.readline().startswith(b"* OK")
+    return sock, reader
+
+
+def test_imap_buffers_unlimited_memory_before_login(server: MailServer) -> None:
+    assert server.process is not None
+    pid = server.process.pid
+    before = rss(pid)
+    chunk = b"x" * (1 << 20)
+    # Ten chained 20 MB literals, each waiting for its "+" as a client must: the first is
+    # refused before any of it is sent.
+    sock, reader = raw_client(server)
+    replies = []
+    for n in range(10):
+        sock.sendall(b"a1 XYZZY {20000000}\r\n" if n == 0 else b" {20000000}\r\n")
+        reply = reader.readline()
+        replies.append(reply)
+        if not reply.startswith(b"+"):
+            break
+        for _ in range(19):
+            sock.sendall(chunk)
+        sock.sendall(b"x" * (20000000 - 19 * len(chunk)))
+    assert replies[0].startswith(b"a1 NO [TOOBIG]"), replies
+    # The connection is still usable for what an unauthenticated client may do.
+    sock.sendall(b"a2 NOOP\r\n")
+    assert reader.readline() == b"a2 OK NOOP completed\r\n"
+    sock.close()
+    # LITERAL+ does not wait for "+": the server reads no more than it must, says why, hangs up.
+    sock, reader = raw_client(server)
+    sock.sendall(b"b1 XYZZY {20000000+}\r\n")
+    sent = 0
+    try:
+        while sent < 200_000_000:
+            sock.sendall(chunk)
+            sent += len(chunk)
+    except OSError:  # the server closed the connection
+        pass
+    assert sent < 50_000_000
+    lines = reader.readlines()
+    assert lines[0].startswith(b"b1 NO [TOOBIG]") and lines[-1].startswith(b"* BYE"), lines
+    sock.close()
+    # Others are served all along, and the server did not keep what it was sent.
+    client = connect(server)
+    assert client.noop()[0] == "OK"
+    client.logout()
+    assert rss(pid) - before < 30 * 1024 * 1024, (before, rss(pid))
+
+
+def tls_client(server: MailServer) -> tuple[socket.socket, BinaryIO]:
+    """A raw connection after STARTTLS (not signed in)."""
+    sock, reader = raw_client(server)
+    sock.sendall(b"s STARTTLS\r\n")
+    assert reader.readline().startswith(b"s OK")
+    secure = tls_context(server.data).wrap_socket(sock, server_hostname="localhost")
+    return secure, secure.makefile("rb")
+
+
+def test_literals_after_login_still_take_a_whole_message(server: MailServer) -> None:
+    # Before login, literals are small, but a LOGIN made of literals still works...
+    sock, reader = tls_client(server)
+    user = b"alice@acme.example"
+    sock.sendall(b"a LOGIN {%d}\r\n" % len(user))
+    assert reader.readline().startswith(b"+")
+    sock.sendall(user + b" {%d}\r\n" % len(PASSWORD))
+    assert reader.readline().startswith(b"+")
+    sock.sendall(PASSWORD.encode() + b"\r\n")
+    assert reader.readline().startswith(b"a OK")
+    # ... and once signed in, a literal may hold a whole message again.
+    message = b"Subject: big\r\n\r\n" + b"0123456789abcdef\r\n" * 60_000  # 1 MiB
+    sock.sendall(b"b APPEND INBOX {%d}\r\n" % len(message))
+    assert reader.readline().startswith(b"+")
+    sock.sendall(message + b"\r\n")
+    assert reader.readline().startswith(b"b OK [APPENDUID")
+    sock.close()
