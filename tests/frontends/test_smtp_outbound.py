@@ -16,9 +16,11 @@ Failed logins lock accounts in-process, so the lockout test has an account of it
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import re
 import smtplib
+import socket
 import ssl
 import subprocess
 import threading
@@ -463,6 +465,85 @@ def test_submission_wrong_password_is_535(server: MailServer, deployment: Deploy
     code, text = try_login(server, deployment, "nobody@acme.example", PASSWORD, "LOGIN")
     assert (code, text[:5]) == (535, b"5.7.8")
     assert try_login(server, deployment, BOB, PASSWORD) == (235, b"")
+
+
+MALFORMED_AUTH = {
+    "plain-not-base64": ["AUTH PLAIN !!!!"],
+    "plain-no-separators": ["AUTH PLAIN AAAA"],  # three NULs: four fields, not three
+    "plain-lone-padding": ["AUTH PLAIN ="],
+    "plain-two-fields": ["AUTH PLAIN " + b64encode(b"user\0pass").decode()],
+    "plain-continuation-garbage": ["AUTH PLAIN", "!!!!"],
+    "plain-continuation-no-separators": ["AUTH PLAIN", "AAAA"],
+    "plain-continuation-aborted": ["AUTH PLAIN", "*"],
+    "login-initial-not-base64": ["AUTH LOGIN !!!!"],
+    "login-username-not-base64": ["AUTH LOGIN", "!!!!"],
+    "login-password-not-base64": ["AUTH LOGIN", b64encode(ALICE.encode()).decode(), "!!!!"],
+    "login-aborted": ["AUTH LOGIN", "*"],
+    "login-too-many-values": ["AUTH LOGIN a b"],
+}
+
+
+@pytest.mark.parametrize("steps", list(MALFORMED_AUTH.values()), ids=list(MALFORMED_AUTH))
+def test_malformed_auth_always_gets_a_reply(
+    server: MailServer, deployment: Deployment, steps: list[str]
+) -> None:
+    """Every step of a malformed AUTH is answered (334 to go on, then 501 or 535), so client
+    and server stay in step: the session goes on and a good AUTH still works. The server
+    used to send nothing for an undecodable initial response."""
+    client = server.submission(timeout=5)  # a missing reply fails fast, as a timeout
+    with client:
+        client.ehlo()
+        client.starttls(context=client_tls(deployment))
+        client.ehlo()
+        for step in steps[:-1]:
+            code, text = client.docmd(step)
+            assert code == 334, (step, code, text)
+        code, text = client.docmd(steps[-1])
+        assert code in (501, 535), (steps, code, text)
+        assert text[:5] in (b"5.5.2", b"5.7.8", b"5.7.0", b"5.5.4"), text
+        assert client.docmd("NOOP")[0] == 250
+        login(client, ALICE, PASSWORD)  # the same session can still log in
+
+
+def abandon_starttls(port: int, how: str) -> None:
+    """EHLO, STARTTLS, 220, then walk away: close at once, send plain text instead of a
+    ClientHello, or refuse the certificate half-way through the handshake."""
+    with socket.create_connection((HOST, port), timeout=10) as sock:
+        reader = sock.makefile("rb")
+        assert reader.readline().startswith(b"220")
+        sock.sendall(b"EHLO client.test\r\n")
+        while (line := reader.readline())[3:4] == b"-":
+            pass
+        assert line.startswith(b"250"), line
+        sock.sendall(b"STARTTLS\r\n")
+        assert reader.readline().startswith(b"220"), "STARTTLS refused"
+        if how == "garbage":
+            sock.sendall(b"MAIL FROM:<nobody@example.org>\r\n" * 3)
+            with contextlib.suppress(OSError):
+                sock.recv(1024)  # the server gives up on the handshake and closes
+        elif how == "distrust":
+            strict = ssl.create_default_context()  # the self-signed certificate fails here
+            with pytest.raises(ssl.SSLCertVerificationError):
+                strict.wrap_socket(sock, server_hostname="localhost")
+
+
+@pytest.mark.parametrize("how", ["close", "garbage", "distrust"])
+@pytest.mark.parametrize("listener", ["mx", "submission"])
+def test_abandoned_starttls_is_an_ordinary_disconnect(
+    server: MailServer, listener: str, how: str
+) -> None:
+    """A client that gives up during the STARTTLS handshake is a disconnect like any other:
+    no error and no traceback in the log, and the listener goes on serving. It used to be
+    logged as an error with a traceback."""
+    port = server.smtp_port if listener == "mx" else server.submission_port
+    before = len(server.output())
+    abandon_starttls(port, how)
+    with server.mx() if listener == "mx" else server.submission() as client:
+        assert client.ehlo()[0] == 250 and client.noop()[0] == 250
+    time.sleep(0.3)  # the log line, if any, is written as the connection is torn down
+    logged = server.output()[before:]
+    assert "Traceback" not in logged, logged
+    assert not [ln for ln in logged.splitlines() if re.search(r"\berror\b", ln, re.I)], logged
 
 
 # --- 2. failures are limited and audited -----------------------------------------------------

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from aiosmtpd.smtp import SMTP, Envelope, Session
+import structlog
+from aiosmtpd.smtp import SMTP, Envelope, Session, TLSSetupException
 
 from enclave.core import clock
 from enclave.core.mail.parse import bare_line_ending
@@ -13,6 +14,8 @@ from enclave.services import Services
 from enclave.smtp import replies
 from enclave.smtp.address import reverse_path_ok
 from enclave.smtp.received import received_header
+
+log = structlog.get_logger("enclave.smtp")
 
 
 def declared_size(mail_options: list[str]) -> int:
@@ -85,6 +88,17 @@ class HandlerBase:
         envelope.rcpt_tos.append(address)
         envelope.rcpt_options.extend(rcpt_options)
         return replies.OK_RECIPIENT
+
+    async def handle_exception(self, error: Exception) -> str:
+        """aiosmtpd's hook for anything a command raised. A TLS handshake the client gave up
+        on (closed, sent plain text, refused our certificate) is an ordinary disconnect:
+        aiosmtpd closes the connection itself and sends nothing."""
+        if isinstance(error, TLSSetupException):
+            cause = error.__cause__ or error
+            log.info("TLS handshake abandoned", reason=str(cause) or type(cause).__name__)
+            return replies.TLS_FAILED
+        log.error("SMTP command failed", exc_info=error)
+        return replies.INTERNAL_ERROR
 
     async def check_sender(self, session: Session, address: str) -> str | None:
         """A refusal reply for this MAIL FROM, or None (hook)."""

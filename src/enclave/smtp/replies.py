@@ -11,6 +11,9 @@ BARE_LINE_ENDING = (
 NO_MAILBOX_FULL = "552 5.2.2 Mailbox full"
 AUTH_FAILED = "535 5.7.8 Authentication credentials invalid"
 BAD_BASE64 = "501 5.5.2 Cannot decode the AUTH argument"
+AUTH_SYNTAX = "501 5.5.4 Syntax: AUTH mechanism [initial-response]"
+TLS_FAILED = "454 4.7.0 TLS handshake failed"  # never sent: the connection is closed
+INTERNAL_ERROR = "451 4.3.0 Internal error; try again later"
 TRY_AGAIN = "451 4.3.0 Temporary failure while storing the message; try again later"
 
 

@@ -9,6 +9,7 @@ import ssl
 from aiosmtpd.smtp import SMTP
 
 from enclave.services import Services
+from enclave.smtp import replies
 from enclave.smtp.handler import HandlerBase
 from enclave.smtp.inbound import InboundHandler
 from enclave.smtp.submission import SubmissionHandler
@@ -24,6 +25,13 @@ class EnclaveSMTP(SMTP):
             await self.push("554 5.5.1 TLS is already active")
             return
         await super().smtp_STARTTLS(arg)
+
+    async def smtp_AUTH(self, arg: str) -> None:
+        # aiosmtpd answers a wrong number of arguments without an enhanced status code
+        if not arg or len(arg.split()) > 2:
+            await self.push(replies.AUTH_SYNTAX)
+            return
+        await super().smtp_AUTH(arg)
 
 
 def smtp_hostname(services: Services) -> str:

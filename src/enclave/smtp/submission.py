@@ -20,6 +20,12 @@ LOCAL = "enclave_local"
 REMOTE = "enclave_remote"
 
 
+def _malformed() -> AuthResult:
+    # handled=False: aiosmtpd sends the message only then (its default, handled=True, means
+    # "already answered", which left the client waiting for a reply that never came).
+    return AuthResult(success=False, handled=False, message=replies.BAD_BASE64)
+
+
 class SubmissionHandler(HandlerBase):
     advertise_auth = True
 
@@ -45,10 +51,10 @@ class SubmissionHandler(HandlerBase):
             try:
                 blob = b64decode(args[1], validate=True)
             except (binascii.Error, ValueError):
-                return AuthResult(success=False, message=replies.BAD_BASE64)
+                return _malformed()
         parts = blob.split(b"\x00")
         if len(parts) != 3:
-            return AuthResult(success=False, message=replies.BAD_BASE64)
+            return _malformed()
         return await self._login(server, parts[1], parts[2])
 
     async def auth_LOGIN(self, server: SMTP, args: list[str]) -> AuthResult:
@@ -58,7 +64,7 @@ class SubmissionHandler(HandlerBase):
             try:
                 login = b64decode(args[1], validate=True)
             except (binascii.Error, ValueError):
-                return AuthResult(success=False, message=replies.BAD_BASE64)
+                return _malformed()
         if not isinstance(login, bytes):
             return AuthResult(success=False, handled=True)
         password = await server.challenge_auth(server.AuthLoginPasswordChallenge)
