@@ -289,6 +289,18 @@ def _search_args(cursor: Cursor) -> dict[str, Any]:
     return parse_search(cursor)
 
 
+def _sort_args(cursor: Cursor) -> dict[str, Any]:
+    from enclave.imap.wire.sort import parse_sort
+
+    return parse_sort(cursor)
+
+
+def _thread_args(cursor: Cursor) -> dict[str, Any]:
+    from enclave.imap.wire.thread import parse_thread
+
+    return parse_thread(cursor)
+
+
 def _none(cursor: Cursor) -> dict[str, Any]:
     return {}
 
@@ -301,9 +313,10 @@ GRAMMAR: dict[str, Callable[[Cursor], dict[str, Any]]] = {
     "DELETE": _mailbox, "SUBSCRIBE": _mailbox, "UNSUBSCRIBE": _mailbox, "RENAME": _rename,
     "LIST": _list, "LSUB": _list, "STATUS": _status, "APPEND": _append, "FETCH": _fetch,
     "STORE": _store, "COPY": _copy, "MOVE": _copy, "SEARCH": _search_args,
-    "GETQUOTA": _quota_root, "GETQUOTAROOT": _quota_root,
+    "GETQUOTA": _quota_root, "GETQUOTAROOT": _quota_root, "SORT": _sort_args,
+    "THREAD": _thread_args,
 }  # fmt: skip
-UID_COMMANDS = frozenset({"FETCH", "STORE", "COPY", "MOVE", "SEARCH", "EXPUNGE"})
+UID_COMMANDS = frozenset({"FETCH", "STORE", "COPY", "MOVE", "SEARCH", "EXPUNGE", "SORT", "THREAD"})
 
 
 def parse(command: Command) -> Request:
