@@ -3,9 +3,12 @@ got through once, and checks that the server keeps answering everyone else meanw
 
 from __future__ import annotations
 
+import imaplib
 import socket
 from pathlib import Path
 from typing import BinaryIO
+
+import pytest
 
 from tests.frontends.mailserver import MailServer
 from tests.frontends.test_imap import PASSWORD, connect, server, tls_context
@@ -99,3 +102,14 @@ def test_literals_after_login_still_take_a_whole_message(server: MailServer) -> 
     sock.sendall(message + b"\r\n")
     assert reader.readline().startswith(b"b OK [APPENDUID")
     sock.close()
+
+
+def test_imap_search_nested_1000_levels_gets_a_tagged_bad(server: MailServer) -> None:
+    client = connect(server)
+    client.select("INBOX")
+    client.sock.settimeout(10)  # before the fix no tagged reply came at all
+    for keys in ("(" * 1000 + "ALL" + ")" * 1000, "NOT " * 1000 + "ALL"):
+        with pytest.raises(imaplib.IMAP4.error, match="nested"):
+            client.search(None, keys)
+    assert client.noop()[0] == "OK"
+    client.logout()

@@ -234,6 +234,27 @@ def test_search_parsing_and_matching() -> None:
 # --- responses -------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize(
+    "keys",
+    [b"(" * 1000 + b"ALL" + b")" * 1000, b"NOT " * 1000 + b"ALL", b"OR ALL " * 1000 + b"ALL"],
+    ids=["parentheses", "not", "or"],
+)
+def test_search_nested_1000_levels_gets_a_tagged_bad(keys: bytes) -> None:
+    with pytest.raises(TaggedParseError) as info:
+        parse(Command((b"a7 SEARCH " + keys,)))
+    assert info.value.tag == "a7" and info.value.status == "BAD"
+    assert "nested" in str(info.value)
+
+
+def test_search_nesting_within_the_bound_still_works() -> None:
+    request = parse(Command((b"a SEARCH " + b"(" * 50 + b"NOT NOT SEEN" + b")" * 50,)))
+    key = request.args["key"]
+    for _ in range(51):
+        assert key[0] == "AND"
+        [key] = key[1]
+    assert key == ("NOT", ("NOT", ("SEEN",)))
+
+
 def test_strings_quote_or_become_literals() -> None:
     assert response.string('say "hi"\\') == b'"say \\"hi\\"\\\\"'
     assert response.string("caf\u00e9") == b"{5}\r\ncaf\xc3\xa9"

@@ -24,14 +24,19 @@ STRING_KEYS = frozenset({"BCC", "BODY", "CC", "FROM", "SUBJECT", "TEXT", "TO"})
 DATE_KEYS = frozenset({"BEFORE", "ON", "SINCE", "SENTBEFORE", "SENTON", "SENTSINCE"})
 RETURN_OPTIONS = frozenset({"MIN", "MAX", "COUNT", "ALL", "SAVE"})
 Key = tuple[Any, ...]
+# Parentheses, NOT and OR nest keys; a client never needs more than a few levels, and the
+# parser, matcher and planner all recurse, so deeper trees are refused with BAD.
+MAX_DEPTH = 100
 
 
-def _key(cursor: Cursor, charset: str) -> Key:
+def _key(cursor: Cursor, charset: str, depth: int = 0) -> Key:
+    if depth > MAX_DEPTH:
+        raise ParseError(f"search keys nested more than {MAX_DEPTH} levels deep")
     if cursor.maybe(b"("):
-        keys = [_key(cursor, charset)]
+        keys = [_key(cursor, charset, depth + 1)]
         while not cursor.maybe(b")"):
             cursor.sp()
-            keys.append(_key(cursor, charset))
+            keys.append(_key(cursor, charset, depth + 1))
         return ("AND", keys)
     char = cursor.peek()
     if char is not None and (chr(char).isdigit() or char == ord("*")):
@@ -66,12 +71,12 @@ def _key(cursor: Cursor, charset: str) -> Key:
         return ("UID", cursor.sequence_set())
     if name == "NOT":
         cursor.sp()
-        return ("NOT", _key(cursor, charset))
+        return ("NOT", _key(cursor, charset, depth + 1))
     if name == "OR":
         cursor.sp()
-        first = _key(cursor, charset)
+        first = _key(cursor, charset, depth + 1)
         cursor.sp()
-        return ("OR", first, _key(cursor, charset))
+        return ("OR", first, _key(cursor, charset, depth + 1))
     raise ParseError(f"unknown search key {name}")
 
 
