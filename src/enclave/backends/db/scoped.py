@@ -53,6 +53,13 @@ class ScopedRepo:
         )
 
     @final
+    async def _insert_many(self, rows: list[dict[str, Any]]) -> None:
+        """Several rows in one statement (executemany), each stamped with the scope."""
+        if rows:
+            stamped = [{**row, "tenant_id": self._scope.tenant_id} for row in rows]
+            await self._conn.execute(insert(self.table), stamped)
+
+    @final
     async def _one(self, query: Select[Any]) -> RowMapping | None:
         row: RowMapping | None = (await self._conn.execute(query)).mappings().first()
         return row
