@@ -113,3 +113,14 @@ def test_imap_search_nested_1000_levels_gets_a_tagged_bad(server: MailServer) ->
             client.search(None, keys)
     assert client.noop()[0] == "OK"
     client.logout()
+
+
+def test_non_canonical_modified_utf7_is_accepted_as_mailbox_names(server: MailServer) -> None:
+    client = connect(server)
+    for wire in ("&AC4ALg-", "&ACo-", "&ACU-", "Projekte/&AC4ALg-"):  # "..", "*", "%"
+        typ, data = client.create(wire)
+        assert typ == "NO", (wire, data)
+    assert client.create("Entw&APw-rfe")[0] == "OK"  # the canonical spelling of a name is fine
+    _, listed = client.list('""', "*")
+    assert not any(b"&AC" in line for line in listed), listed
+    client.logout()

@@ -271,3 +271,45 @@ def test_modified_utf7_round_trip() -> None:
         assert mutf7.encode(name) == wire and mutf7.decode(wire) == name
     with pytest.raises(ValueError):
         mutf7.decode(b"bad&ZeV")
+
+
+@pytest.mark.parametrize(
+    "wire",
+    [
+        b"&AC4ALg-",  # ".." spelt in base64
+        b"&ACo-",  # "*"
+        b"&ACU-",  # "%"
+        b"a&AGEAZQ-",  # "ae": printable ASCII may never be encoded
+        b"&AOQ-&APY-",  # two shifts where one would do ("&AOQA9g-")
+        b"&AOR-",  # padding bits set
+        b"&AOQA-",  # a stray sextet after the last character
+        b"&2D0-",  # half a surrogate pair
+        b"&AOQ/-",  # "/" is not in modified BASE64
+        b"Inbox&AOQ",  # never shifted back
+    ],
+)
+def test_non_canonical_modified_utf7_is_refused(wire: bytes) -> None:
+    with pytest.raises(ValueError):
+        mutf7.decode(wire)
+
+
+def test_canonical_modified_utf7_still_decodes() -> None:
+    assert (
+        mutf7.decode(b"~peter/mail/&U,BTFw-/&ZeVnLIqe-")
+        == "~peter/mail/\u53f0\u5317/\u65e5\u672c\u8a9e"
+    )
+    assert mutf7.decode(b"&AOQA9g-&-") == "\u00e4\u00f6&"
+    assert mutf7.decode(b"&2D3eAA-") == "\U0001f600"  # a surrogate pair
+
+
+def test_list_patterns_keep_what_is_not_modified_utf7() -> None:
+    # imaptest's list test: ordinary atom characters, "&" among them, match literally.
+    atoms = b"!#$&'+,-.0123456789:;<=>?@^_`|[}%*"
+    assert mutf7.decode_pattern(atoms) == atoms.decode()
+    assert mutf7.decode_pattern(b"Entw&APw-rfe/%") == "Entw\u00fcrfe/%"
+    assert mutf7.decode_pattern(b"A&-B*") == "A&B*"
+    # A non-canonical sequence is text, never the wildcard it would decode to.
+    assert mutf7.decode_pattern(b"&ACo-") == "&ACo-"
+    assert mutf7.decode_pattern(b"x&") == "x&"
+    with pytest.raises(ValueError):
+        mutf7.decode_pattern(b"caf\xc3\xa9")  # names are 7-bit: no pattern has 8-bit bytes

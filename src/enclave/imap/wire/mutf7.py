@@ -1,8 +1,20 @@
-"""Mailbox names in modified UTF-7 (RFC 3501 section 5.1.3). Pure."""
+"""Mailbox names in modified UTF-7 (RFC 3501 section 5.1.3). Pure.
+
+A name has one spelling: printable ASCII stands for itself (``&`` as ``&-``), everything else
+is modified BASE64 of UTF-16, in as few shifts as possible, with no padding bits set. Names
+that are spelt any other way are refused (``&AC4ALg-`` would be ``..``, ``&ACo-`` a ``*``):
+``decode`` re-encodes what it decoded and compares. LIST and LSUB patterns are not names:
+``decode_pattern`` decodes the sequences that are canonical and keeps any other ``&`` as
+text, so a pattern of ordinary atom characters matches names literally.
+"""
 
 from __future__ import annotations
 
 import base64
+import binascii
+import re
+
+_SHIFT = re.compile(rb"&([A-Za-z0-9+,]*)-")  # one &-sequence: modified BASE64, then "-"
 
 
 def encode(name: str) -> bytes:
@@ -25,29 +37,71 @@ def encode(name: str) -> bytes:
     return bytes(out)
 
 
+def _shifted(chunk: bytes) -> str | None:
+    """The text of the modified BASE64 between ``&`` and ``-``, if it is the one spelling of
+    that text; None otherwise."""
+    if not chunk:
+        return None
+    padded = chunk.replace(b",", b"/") + b"=" * (-len(chunk) % 4)
+    try:
+        text = base64.b64decode(padded, validate=True).decode("utf-16-be")
+    except (binascii.Error, ValueError):  # UnicodeDecodeError is a ValueError
+        return None
+    if encode(text) != b"&" + chunk + b"-":  # ASCII inside, padding bits, stray sextets
+        return None
+    return text
+
+
+def _check_ascii(raw: bytes) -> None:
+    if any(not 0x20 <= char <= 0x7E for char in raw):
+        raise ValueError("mailbox name has a byte outside printable ASCII")
+
+
 def decode(raw: bytes) -> str:
-    """Raises ValueError for malformed names."""
+    """Raises ValueError for malformed names and for names not spelt canonically."""
+    _check_ascii(raw)
     out: list[str] = []
     i = 0
     while i < len(raw):
-        char = raw[i]
-        if char != ord("&"):
-            if not 0x20 <= char <= 0x7E:
-                raise ValueError("mailbox name has a byte outside printable ASCII")
-            out.append(chr(char))
-            i += 1
-            continue
-        end = raw.find(b"-", i)
-        if end < 0:
-            raise ValueError("unterminated &-sequence in mailbox name")
-        chunk = raw[i + 1 : end]
-        if not chunk:
+        amp = raw.find(b"&", i)
+        if amp < 0:
+            out.append(raw[i:].decode("ascii"))
+            break
+        out.append(raw[i:amp].decode("ascii"))
+        shift = _SHIFT.match(raw, amp)
+        if shift is None:
+            raise ValueError("bad &-sequence in mailbox name")
+        text = _shifted(shift.group(1)) if shift.group(1) else "&"
+        if text is None:
+            raise ValueError("bad &-sequence in mailbox name")
+        out.append(text)
+        i = shift.end()
+    name = "".join(out)
+    if encode(name) != raw:  # e.g. two shifts in a row where one would do
+        raise ValueError("mailbox name is not in canonical modified UTF-7")
+    return name
+
+
+def decode_pattern(raw: bytes) -> str:
+    """A LIST/LSUB pattern: canonical &-sequences decoded, any other ``&`` kept as text.
+    Raises ValueError only for bytes outside printable ASCII (no name has them)."""
+    _check_ascii(raw)
+    out: list[str] = []
+    i = 0
+    while i < len(raw):
+        amp = raw.find(b"&", i)
+        if amp < 0:
+            out.append(raw[i:].decode("ascii"))
+            break
+        out.append(raw[i:amp].decode("ascii"))
+        shift = _SHIFT.match(raw, amp)
+        text = None
+        if shift is not None:
+            text = _shifted(shift.group(1)) if shift.group(1) else "&"
+        if text is None or shift is None:
             out.append("&")
+            i = amp + 1
         else:
-            padded = chunk.replace(b",", b"/") + b"=" * (-len(chunk) % 4)
-            try:
-                out.append(base64.b64decode(padded, validate=True).decode("utf-16-be"))
-            except (ValueError, UnicodeDecodeError):
-                raise ValueError("bad &-sequence in mailbox name") from None
-        i = end + 1
+            out.append(text)
+            i = shift.end()
     return "".join(out)
