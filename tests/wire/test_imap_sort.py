@@ -28,8 +28,9 @@ from enclave.imap.wire.sort import (
 _FROM_LINE = re.compile(r"^From \S+\s+(\w{3} \w{3} [ \d]\d \d\d:\d\d:\d\d \d{4})(?: ([+-]\d{4}))?$")
 
 
-def mbox(text: str) -> list[Sortable]:
-    """The messages of an mbox as imaptest appends them (CRLF lines, From_ date)."""
+def messages(text: str) -> list[tuple[datetime, bytes]]:
+    """The messages of an mbox as imaptest appends them: (internal date from the From_
+    line, the lines up to the next From_ line ending in CRLF)."""
     found: list[tuple[datetime, list[str]]] = []
     for line in text.split("\n"):
         head = _FROM_LINE.match(line)
@@ -41,11 +42,15 @@ def mbox(text: str) -> list[Sortable]:
             found.append((when.replace(tzinfo=tz).astimezone(UTC), []))
         else:
             found[-1][1].append(line)
+    if found and found[-1][1] and found[-1][1][-1] == "":
+        found[-1][1].pop()  # the file's final newline ends the last line, it adds none
+    return [(when, "".join(line + "\r\n" for line in lines).encode()) for when, lines in found]
+
+
+def mbox(text: str) -> list[Sortable]:
+    """The messages of an mbox as SORT sees them once appended."""
     out = []
-    for seq, (when, lines) in enumerate(found, start=1):
-        if seq == len(found) and lines and lines[-1] == "":
-            lines = lines[:-1]  # the file's final newline ends the last line, it adds none
-        raw = "".join(line + "\r\n" for line in lines).encode()
+    for seq, (when, raw) in enumerate(messages(text), start=1):
         header = raw.split(b"\r\n\r\n", 1)[0] + b"\r\n\r\n" if b"\r\n\r\n" in raw else raw
         out.append(Sortable(seq, header, when, len(raw)))
     return out
@@ -531,6 +536,7 @@ def test_sort_grammar() -> None:
         (b"a SORT (DATE) UTF-8 FROBNICATE", "BAD", "unknown search key FROBNICATE"),
         (b"a SORT RETURN (BOGUS) (DATE) UTF-8 ALL", "BAD", "unknown RETURN option BOGUS"),
         (b"a SORT (DATE) KOI8-R ALL", "NO", "charset koi8-r is not supported"),
+        (b"a SORT (DATE) UTF-8 " + b"(" * 1000 + b"ALL" + b")" * 1000, "BAD", "nested"),
     ],
 )
 def test_sort_grammar_errors(line: bytes, status: str, message: str) -> None:

@@ -8,7 +8,7 @@ State table (what each state accepts; anything else is ``BAD``):
                        CREATE DELETE RENAME SUBSCRIBE UNSUBSCRIBE LIST LSUB STATUS APPEND
                        NAMESPACE ENABLE IDLE GETQUOTA GETQUOTAROOT
     selected:          all of authenticated, plus CHECK CLOSE UNSELECT EXPUNGE SEARCH FETCH
-                       STORE COPY MOVE and their UID forms
+                       STORE COPY MOVE SORT THREAD and their UID forms
 
 LOGIN and AUTHENTICATE are refused until STARTTLS (LOGINDISABLED): credentials never cross
 the wire in clear. Replies are written only after the change they report is committed.
@@ -39,6 +39,7 @@ from enclave.core.errors import (
 )
 from enclave.core.principal import Principal
 from enclave.imap.selected import SelectedCommands
+from enclave.imap.sorting import SortCommands
 from enclave.imap.view import View
 from enclave.imap.wire import mutf7, response
 from enclave.imap.wire.commands import (
@@ -74,6 +75,7 @@ AUTHENTICATED = ANY_STATE | {
 }  # fmt: skip
 SELECTED = AUTHENTICATED | {
     "CHECK", "CLOSE", "UNSELECT", "EXPUNGE", "SEARCH", "FETCH", "STORE", "COPY", "MOVE",
+    "SORT", "THREAD",
 }  # fmt: skip
 
 # Core errors -> (status, response code), in one table.
@@ -94,7 +96,7 @@ def error_reply(exc: EnclaveError) -> tuple[str, str | None]:
     return ("NO", "SERVERBUG")
 
 
-class Session(SelectedCommands):
+class Session(SelectedCommands, SortCommands):
     def __init__(
         self,
         services: Services,
@@ -236,7 +238,8 @@ class Session(SelectedCommands):
     def capabilities(self) -> str:
         caps = ["IMAP4rev1", "LITERAL+", "SASL-IR", "ID", "ENABLE", "IDLE", "NAMESPACE", "UNSELECT",
                 "UIDPLUS", "MOVE", "SPECIAL-USE", "LIST-EXTENDED", "LIST-STATUS", "QUOTA",
-                "CONDSTORE", "ESEARCH", f"APPENDLIMIT={self.append_limit}"]  # fmt: skip
+                "CONDSTORE", "ESEARCH", "SORT", "SORT=DISPLAY", "THREAD=ORDEREDSUBJECT",
+                "THREAD=REFERENCES", "ESORT", f"APPENDLIMIT={self.append_limit}"]  # fmt: skip
         if not self.secure:
             caps += ["STARTTLS", "LOGINDISABLED"]
         elif not self.principal:
