@@ -20,6 +20,7 @@ from enclave.imap.wire.sort import (
     Sortable,
     base_subject,
     decode_words,
+    fields,
     sent_date,
     sequence_in_order,
     sort,
@@ -471,6 +472,17 @@ def test_decode_words() -> None:
     assert decode_words(b"=?x-unknown?q?a?=") == "=?x-unknown?q?a?="  # kept as it came
     assert decode_words(b"=?utf-8?b?!!!?=") == "=?utf-8?b?!!!?="
     assert decode_words("Grüße".encode()) == "Grüße"
+
+
+def test_fields_unfolds_and_keeps_only_what_sort_and_thread_read() -> None:
+    header = (
+        b"SUBJECT: one\r\n\ttwo\r\nX-Subject: no\r\nReferences: <a>\r\n <b>\r\n"
+        b"To : x@y\nReceived: from a\r\n  by b\r\nto: z@y\r\n\r\n"
+    )
+    assert fields(header) == {
+        b"subject": [b"one\ttwo"], b"references": [b"<a> <b>"], b"to": [b"x@y", b"z@y"],
+    }  # fmt: skip
+    assert fields(b"") == {} and fields(b" stray continuation\r\n") == {}
 
 
 def test_sent_date_in_utc_or_none() -> None:

@@ -21,7 +21,6 @@ from datetime import datetime
 from itertools import pairwise
 from typing import Any
 
-from enclave.imap.wire.headers import header_values
 from enclave.imap.wire.sort import Sortable, casemap, parse_charset_and_keys
 from enclave.imap.wire.tokens import Cursor, ParseError
 
@@ -106,10 +105,10 @@ def _ids(value: bytes) -> list[bytes]:
 def _references(message: Sortable) -> list[bytes]:
     """References, else the first message ID of In-Reply-To (RFC 5256 section 4, step 1)."""
     found: list[bytes] = []
-    for value in header_values(message.header, "references"):
+    for value in message.values(b"references"):
         found += _ids(value)
     if not found:
-        for value in header_values(message.header, "in-reply-to"):
+        for value in message.values(b"in-reply-to"):
             found = _ids(value)[:1]
             if found:
                 break
@@ -215,7 +214,7 @@ def references(messages: list[Sortable]) -> list[Node]:
     nodes: dict[bytes, Node] = {}
     unnamed: list[Node] = []  # messages without an ID of their own (none, or a duplicate)
     for message in sorted(messages, key=lambda m: m.seq):  # (1)
-        ids = _ids(b" ".join(header_values(message.header, "message-id")))[:1]
+        ids = _ids(b" ".join(message.values(b"message-id")))[:1]
         own = ids[0] if ids else None
         node = nodes.get(own) if own is not None else None
         if node is None or node.message is not None:
