@@ -30,7 +30,7 @@ from base64 import b64encode
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from email import message_from_bytes
+from email import message_from_bytes, message_from_string
 from email.message import Message
 from email.policy import compat32
 from email.utils import format_datetime
@@ -82,6 +82,7 @@ class Received:
     rcpt_tos: list[str]
     content: bytes
     tls: bool
+    smtputf8: bool = False
 
 
 @dataclass
@@ -125,6 +126,7 @@ class SinkHandler:
                     rcpt_tos=list(envelope.rcpt_tos),
                     content=content,
                     tls=session.ssl is not None,
+                    smtputf8=bool(envelope.smtp_utf8),
                 )
             )
         return "250 2.0.0 OK: accepted"
@@ -150,6 +152,7 @@ class Sink:
         self.port = port
         self.tls = tls
         self.handler = SinkHandler()
+        self.smtputf8 = False  # offer SMTPUTF8 (RFC 6531) from the next start on
         self._controller: Controller | None = None
 
     def start(self) -> None:
@@ -162,6 +165,7 @@ class Sink:
             tls_context=self.tls,
             require_starttls=False,
             decode_data=False,
+            enable_SMTPUTF8=self.smtputf8,
             ident="remote MX",
         )
         self._controller.start()
@@ -290,6 +294,21 @@ def fresh_sink(sink: Sink) -> Sink:
     return sink
 
 
+@pytest.fixture
+def utf8_sink(sink: Sink) -> Iterator[Sink]:
+    """The sink restarted offering SMTPUTF8, and back to plain afterwards."""
+    sink.stop()
+    sink.smtputf8 = True
+    sink.start()
+    sink.handler.accept_later = False
+    try:
+        yield sink
+    finally:
+        sink.stop()
+        sink.smtputf8 = False
+        sink.start()
+
+
 # --- helpers ---------------------------------------------------------------------------------
 
 
@@ -412,9 +431,15 @@ def dsn_recipients(raw: bytes) -> list[Message]:
     report = message_from_bytes(raw, policy=compat32)
     assert report.get_content_type() == "multipart/report", report.get_content_type()
     assert report.get_param("report-type") == "delivery-status"
-    parts = [p for p in report.walk() if p.get_content_type() == "message/delivery-status"]
+    kinds = ("message/delivery-status", "message/global-delivery-status")  # RFC 3464, 6533
+    parts = [p for p in report.walk() if p.get_content_type() in kinds]
     assert len(parts) == 1, [p.get_content_type() for p in report.walk()]
-    blocks = parts[0].get_payload()
+    if parts[0].get_content_type() == kinds[1]:  # the email package does not know it
+        text = raw.decode("utf-8").partition(f"Content-Type: {kinds[1]}")[2]
+        fields = text.partition("\r\n\r\n")[2].partition("\r\n--")[0]
+        blocks = [message_from_string(b, policy=compat32) for b in fields.split("\r\n\r\n")]
+    else:
+        blocks = parts[0].get_payload()
     assert isinstance(blocks, list) and len(blocks) >= 2, blocks
     assert blocks[0]["Reporting-MTA"] == f"dns; {HOSTNAME}"
     return blocks[1:]
@@ -738,6 +763,46 @@ def test_permanent_refusal_bounces_to_the_sender(
     assert headers(raw, "Auto-Submitted") == ["auto-replied"]
     assert fresh_sink.handler.attempts_for(recipient) == 1  # permanent: tried once
     assert queue_cli(deployment.data) == []
+
+
+JOERG = "jörg@remote.example"  # an SMTPUTF8 address (RFC 6531): no ASCII form exists
+
+
+def submit_utf8(server: MailServer, deployment: Deployment, recipient: str, subject: str) -> None:
+    with secure(server, deployment) as client:
+        login(client, ALICE, PASSWORD)
+        raw = message(ALICE, "someone@remote.example", subject)
+        assert client.sendmail(ALICE, [recipient], raw, mail_options=["SMTPUTF8"]) == {}
+
+
+def test_smtputf8_recipient_bounces_when_next_hop_lacks_smtputf8(
+    server: MailServer, deployment: Deployment, fresh_sink: Sink
+) -> None:
+    """The next hop does not offer SMTPUTF8: the message cannot go there and bounces at once
+    with 5.6.7 and a reason a person can read. It used to crash the queue run
+    (UnicodeEncodeError) and stay "sending" forever with 0 attempts."""
+    assert not fresh_sink.smtputf8
+    subject = unique("utf8 bounce")
+    submit_utf8(server, deployment, JOERG, subject)
+    _, raw = wait_for_mail(deployment.data, ALICE, "INBOX", subject.encode())
+    [block] = dsn_recipients(raw)
+    assert block["Final-Recipient"] == f"utf-8; {JOERG}"  # RFC 6533
+    assert block["Action"] == "failed"
+    assert block["Status"] == "5.6.7", block["Status"]
+    assert "SMTPUTF8" in block["Diagnostic-Code"], block["Diagnostic-Code"]
+    assert not fresh_sink.handler.find(subject.encode())
+    wait_until(lambda: not queued(deployment.data), "an empty queue")
+
+
+def test_smtputf8_recipient_delivered_when_next_hop_offers_it(
+    server: MailServer, deployment: Deployment, utf8_sink: Sink
+) -> None:
+    subject = unique("utf8 delivered")
+    submit_utf8(server, deployment, JOERG, subject)
+    got = wait_until(lambda: utf8_sink.handler.find(subject.encode()), "the SMTPUTF8 delivery")
+    assert [(r.rcpt_tos, r.smtputf8, r.tls) for r in got] == [([JOERG], True, True)]
+    wait_until(lambda: not queued(deployment.data), "an empty queue")
+    assert not [m for m in stored(deployment.data, ALICE, "INBOX") if subject.encode() in m[1]]
 
 
 # --- 10. inbound authentication results (on the running server; quarantine at the end) ------

@@ -32,6 +32,33 @@ def _no_verify() -> ssl.SSLContext:
     return context
 
 
+def _header_block(data: bytes) -> bytes:
+    end = data.find(b"\r\n\r\n")
+    return data if end < 0 else data[:end]
+
+
+def ascii_form(address: str) -> str | None:
+    """The address as plain ASCII, with its domain as A-labels (IDNA), or None when the
+    local part itself is not ASCII and only an SMTPUTF8 server can take it."""
+    if address.isascii():
+        return address
+    local, at, domain = address.rpartition("@")
+    if not at or not local.isascii():
+        return None
+    try:
+        return f"{local}@{domain.encode('idna').decode('ascii')}"
+    except UnicodeError:
+        return None
+
+
+def _needs_utf8(host: str, address: str, role: str) -> Outcome:
+    return Outcome(
+        553,
+        f"5.6.7 <{address}>: the {role} address is not ASCII and {host} does not offer "
+        "SMTPUTF8 (RFC 6531), so it cannot be delivered there",
+    )
+
+
 async def send(
     host: str,
     port: int,
@@ -46,7 +73,9 @@ async def send(
     verify_tls: bool = False,
 ) -> dict[str, Outcome]:
     """One SMTP transaction. Connection problems and whole-transaction refusals give every
-    recipient the same outcome; RCPT refusals are per recipient."""
+    recipient the same outcome; RCPT refusals are per recipient. Addresses that are not
+    ASCII go out with SMTPUTF8 when the server offers it; otherwise a domain is sent as
+    A-labels, and a local part that is not ASCII is refused for good (553 5.6.7)."""
     client = aiosmtplib.SMTP(
         hostname=host,
         port=port,
@@ -64,18 +93,41 @@ async def send(
         if client.supports_extension("starttls"):
             context = ssl.create_default_context() if verify_tls else _no_verify()
             await client.starttls(tls_context=context)
+            await client.ehlo()  # the extensions offered under TLS (aiosmtplib forgot them)
         if username and password:
             await client.login(username, password)
-        await client.mail(mail_from)
+        utf8 = client.supports_extension("smtputf8")
+        sender = mail_from if utf8 else ascii_form(mail_from)
+        if sender is None:
+            return dict.fromkeys(recipients, _needs_utf8(host, mail_from, "sender"))
         outcomes: dict[str, Outcome] = {}
-        accepted: list[str] = []
+        wire: dict[str, str] = {}  # recipient -> the form sent
         for recipient in recipients:
+            form = recipient if utf8 else ascii_form(recipient)
+            if form is None:
+                outcomes[recipient] = _needs_utf8(host, recipient, "recipient")
+            else:
+                wire[recipient] = form
+        if not wire:
+            return outcomes
+        international = not all(a.isascii() for a in (sender, *wire.values()))
+        options = []
+        if utf8 and (international or not _header_block(data).isascii()):
+            options.append("SMTPUTF8")
+        if not data.isascii() and client.supports_extension("8bitmime"):
+            options.append("BODY=8BITMIME")
+        encoding = "utf-8" if international else "ascii"
+        await client.mail(sender, options=options, encoding=encoding)
+        accepted: list[str] = []
+        for recipient, form in wire.items():
             try:
-                reply = await client.rcpt(recipient)
+                reply = await client.rcpt(form, encoding=encoding)
                 outcomes[recipient] = Outcome(reply.code, reply.message)
                 accepted.append(recipient)
             except aiosmtplib.SMTPRecipientRefused as refused:
                 outcomes[recipient] = Outcome(refused.code, refused.message)
+            except ValueError as exc:  # a line break or the like: never sendable
+                outcomes[recipient] = Outcome(553, f"5.1.3 <{recipient}>: {exc}")
         if accepted:
             reply = await client.data(data)
             for recipient in accepted:

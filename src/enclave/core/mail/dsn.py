@@ -20,6 +20,20 @@ def status_code(reply_code: int, message: str, *, expired: bool = False) -> str:
     return "5.0.0" if 500 <= reply_code < 600 else "4.0.0"
 
 
+def address_type(address: str) -> str:
+    """RFC 6533: an address that is not ASCII is of type utf-8, not rfc822."""
+    return "rfc822" if address.isascii() else "utf-8"
+
+
+def diagnostic_type(diagnostic: str) -> str:
+    return "smtp" if diagnostic.isascii() else "utf-8"
+
+
+def status_type(fields: str) -> str:
+    """RFC 6533: a status part that is not ASCII is message/global-delivery-status."""
+    return "message/delivery-status" if fields.isascii() else "message/global-delivery-status"
+
+
 def failure_report(
     *,
     reporting_mta: str,
@@ -38,8 +52,8 @@ def failure_report(
         "given up on; the details follow.\r\n\r\n" + lines + "\r\n"
     )
     per_recipient = "".join(
-        f"\r\nFinal-Recipient: rfc822; {recipient}\r\nAction: failed\r\nStatus: {status}\r\n"
-        f"Diagnostic-Code: smtp; {diagnostic}\r\n"
+        f"\r\nFinal-Recipient: {address_type(recipient)}; {recipient}\r\nAction: failed\r\n"
+        f"Status: {status}\r\nDiagnostic-Code: {diagnostic_type(diagnostic)}; {diagnostic}\r\n"
         for recipient, status, diagnostic in failures
     )
     status_part = (
@@ -60,7 +74,7 @@ def failure_report(
         f"\r\n--{boundary}\r\nContent-Type: text/plain; charset=us-ascii\r\n"
         "Content-Description: Notification\r\n\r\n"
         + human
-        + f"\r\n--{boundary}\r\nContent-Type: message/delivery-status\r\n"
+        + f"\r\n--{boundary}\r\nContent-Type: {status_type(status_part)}\r\n"
         "Content-Description: Delivery report\r\n\r\n"
         + status_part
         + f"\r\n--{boundary}\r\nContent-Type: text/rfc822-headers\r\n"

@@ -171,6 +171,9 @@ class OutboundQueue:
         return attempted
 
     async def _attempt(self, scope: TenantScope, domain: str, rows: list[Any]) -> None:
+        """Send one message to one domain and settle every row: delivered, retried or
+        bounced, whatever is raised on the way (a row left "sending" would wait for the next
+        restart)."""
         first = rows[0]
         recipients = [r["recipient"] for r in rows]
         try:
@@ -178,8 +181,32 @@ class OutboundQueue:
         except NotFound:
             outcomes = dict.fromkeys(recipients, Outcome(554, "5.3.0 queued message lost"))
         else:
-            outcomes = await self._send(domain, first["mail_from"], recipients, data)
-        await self._settle(scope, rows, outcomes)
+            try:
+                outcomes = await self._send(domain, first["mail_from"], recipients, data)
+            except Exception as exc:  # a fault of ours or the library's: retry on schedule
+                log.exception("sending failed", queue_id=first["queue_id"], domain=domain)
+                reason = f"4.3.0 {type(exc).__name__}: {exc}"
+                outcomes = dict.fromkeys(recipients, Outcome(0, reason))
+        try:
+            await self._settle(scope, rows, outcomes)
+        except Exception:
+            log.exception("settling failed", queue_id=first["queue_id"], domain=domain)
+            await self._release(scope, rows)
+
+    async def _release(self, scope: TenantScope, rows: list[Any]) -> None:
+        """Best effort, after a failure to settle: put claimed rows back in the queue."""
+        now = clock.now()
+        try:
+            async with transaction(self._db, write=True) as tx:
+                scoped = await tx.scoped(scope)
+                claimed = {r["id"] for r in rows}
+                for row in await scoped.outbound.pending():
+                    if row["id"] in claimed and row["status"] == "sending":
+                        await scoped.outbound.change(
+                            row["id"], status="queued", next_attempt_at=now, updated_at=now
+                        )
+        except Exception:
+            log.exception("releasing claimed rows failed; they are queued again at start-up")
 
     async def _send(
         self, domain: str, mail_from: str, recipients: list[str], data: bytes
@@ -255,7 +282,10 @@ class OutboundQueue:
         for recipient, status, diagnostic in failures:
             log.info("delivery failed", recipient=recipient, status=status, reason=diagnostic)
         if failures:
-            await self._bounce(scope, rows[0], failures)
+            try:
+                await self._bounce(scope, rows[0], failures)
+            except Exception:  # the rows are settled; the report alone is lost
+                log.exception("bounce failed", queue_id=rows[0]["queue_id"])
 
     async def _bounce(
         self, scope: TenantScope, row: Any, failures: list[tuple[str, str, str]]
