@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 import pyotp
 import pytest
 
 from enclave.core.errors import AuthenticationFailed, Forbidden, SecondFactorRequired
+from enclave.core.passwords import verify_password
 from enclave.core.principal import Principal
 from enclave.services import Services
 from tests.support import PASSWORD
@@ -171,3 +173,42 @@ async def test_password_change_ends_sessions(services: Services, two_tenants: di
     with pytest.raises(AuthenticationFailed):
         await services.auth.resolve(signed.token)
     await services.auth.login_web("bob@acme.example", "a brand new password")
+
+
+async def test_password_hashing_blocks_the_event_loop(
+    services: Services, two_tenants: dict
+) -> None:
+    """While logins verify passwords (right, wrong, unknown accounts), the loop keeps
+    turning: argon2 runs in threads. Measured as the longest pause of a 5 ms ticker, against
+    the time one verification takes here."""
+    started = time.perf_counter()
+    for _ in range(3):
+        verify_password(None, "calibration")
+    one_verify = (time.perf_counter() - started) / 3
+    pauses: list[float] = []
+    done = asyncio.Event()
+
+    async def ticker() -> None:
+        last = time.perf_counter()
+        while not done.is_set():
+            await asyncio.sleep(0.005)
+            now = time.perf_counter()
+            pauses.append(now - last - 0.005)
+            last = now
+
+    async def attempt(email: str, password: str) -> None:
+        try:
+            await services.auth.login_protocol(email, password, source=None)
+        except AuthenticationFailed:
+            pass
+
+    ticking = asyncio.create_task(ticker())
+    await asyncio.gather(
+        *(attempt("alice@acme.example", PASSWORD) for _ in range(3)),
+        *(attempt("bob@acme.example", "wrong password!") for _ in range(2)),
+        *(attempt(f"ghost{i}@acme.example", PASSWORD) for i in range(3)),
+        services.auth.login_web("gina@globex.example", PASSWORD),
+    )
+    done.set()
+    await ticking
+    assert max(pauses) < max(0.5 * one_verify, 0.03), (max(pauses), one_verify)

@@ -20,7 +20,7 @@ from typing import Any, final
 import pyotp
 
 from enclave.backends.db.engine import Database
-from enclave.backends.db.platform import Tx, transaction
+from enclave.backends.db.platform import transaction
 from enclave.backends.db.scoped import TenantScope
 from enclave.core import clock, passwords
 from enclave.core.audit import AuditEvent, AuditLog
@@ -152,12 +152,19 @@ class Authenticator:
 
     # --- tenant users --------------------------------------------------------------------
 
-    async def _user(self, tx: Tx, email: str) -> tuple[Any, Any, Any]:
+    async def _user(self, email: str, *, apps: bool = False) -> tuple[Any, Any, list[Any]]:
+        """The tenant, the user row and (if asked) the user's app passwords, read in a
+        transaction that ends before any password is checked: argon2 runs in a thread and
+        takes a while, and no connection or write lock may wait on it. An unknown account
+        costs one argon2 run too."""
         try:
-            return await locate(tx, email)
+            async with transaction(self._db) as tx:
+                tenant, scoped, row = await locate(tx, email)
+                found = list(await scoped.app_passwords.for_user(row["id"])) if apps else []
         except EnclaveError:  # NotFound, or an address that is not one
-            passwords.verify_password(None, "")  # same cost as a real check
+            await passwords.verify_password_async(None, "")  # same cost as a real check
             raise _Refused("unknown account") from None
+        return tenant, row, found
 
     @staticmethod
     def _usable(tenant: Any, row: Any) -> None:
@@ -166,16 +173,19 @@ class Authenticator:
         if row["status"] != "active":
             raise _Refused(f"account is {row['status']}", tenant.id)
 
-    async def _second_factor(self, tx: Tx, scoped: Any, row: Any, code: str | None) -> bool:
+    async def _second_factor(self, tenant_id: str, row: Any, code: str | None) -> bool:
         if code is None:
             raise SecondFactorRequired()
         code = code.strip().replace(" ", "")
         secret = self._keys.open_secret(*totp_secret_purpose(row["id"]), row["totp_secret"])
         if code.isdigit() and pyotp.TOTP(secret.decode()).verify(code, valid_window=1):
             return True
-        return bool(
-            await scoped.recovery_codes.use(row["id"], passwords.digest(code.lower()), clock.now())
-        )
+        async with transaction(self._db, write=True) as tx:
+            scoped = await tx.scoped(TenantScope(tenant_id))
+            used = await scoped.recovery_codes.use(
+                row["id"], passwords.digest(code.lower()), clock.now()
+            )
+        return bool(used)
 
     async def login_web(
         self, email: str, password: str, code: str | None = None, source: str | None = None
@@ -183,15 +193,14 @@ class Authenticator:
         """Password, then the second factor if enrolled. Opens a web session."""
 
         async def check(name: str) -> Principal:
-            async with transaction(self._db, write=True) as tx:
-                tenant, scoped, row = await self._user(tx, name)
-                if not passwords.verify_password(row["password_hash"], password):
-                    raise _Refused("wrong password", tenant.id)
-                self._usable(tenant, row)
-                if row["totp_enabled"] and not await self._second_factor(tx, scoped, row, code):
-                    raise _Refused("wrong second factor", tenant.id)
-                restricted = tenant.require_mfa and not row["totp_enabled"]
-                return _user_principal(tenant.id, row, restricted)
+            tenant, row, _ = await self._user(name)
+            if not await passwords.verify_password_async(row["password_hash"], password):
+                raise _Refused("wrong password", tenant.id)
+            self._usable(tenant, row)
+            if row["totp_enabled"] and not await self._second_factor(tenant.id, row, code):
+                raise _Refused("wrong second factor", tenant.id)
+            restricted = tenant.require_mfa and not row["totp_enabled"]
+            return _user_principal(tenant.id, row, restricted)
 
         principal = await self._guarded(Realm.TENANT, email, source, "login.web", check)
         return await self._open_session(principal, source)
@@ -203,24 +212,25 @@ class Authenticator:
         one), only app passwords are accepted here."""
 
         async def check(name: str) -> Principal:
-            async with transaction(self._db, write=True) as tx:
-                tenant, scoped, row = await self._user(tx, name)
-                typed = secret.strip().replace("-", "").lower()
-                for app in await scoped.app_passwords.for_user(row["id"]):
-                    if passwords.same(app["secret_hash"], passwords.digest(typed)):
-                        self._usable(tenant, row)
+            tenant, row, apps = await self._user(name, apps=True)
+            typed = passwords.digest(secret.strip().replace("-", "").lower())
+            for app in apps:
+                if passwords.same(app["secret_hash"], typed):
+                    self._usable(tenant, row)
+                    async with transaction(self._db, write=True) as tx:
+                        scoped = await tx.scoped(TenantScope(tenant.id))
                         await scoped.app_passwords.touch(app["id"], clock.now())
-                        return _user_principal(tenant.id, row)
-                if not passwords.verify_password(row["password_hash"], secret):
-                    raise _Refused("wrong password", tenant.id)
-                self._usable(tenant, row)
-                if row["totp_enabled"] or tenant.require_mfa:
-                    raise _Refused(
-                        "main password refused for protocol clients: use an app password",
-                        tenant.id,
-                        denied=True,
-                    )
-                return _user_principal(tenant.id, row)
+                    return _user_principal(tenant.id, row)
+            if not await passwords.verify_password_async(row["password_hash"], secret):
+                raise _Refused("wrong password", tenant.id)
+            self._usable(tenant, row)
+            if row["totp_enabled"] or tenant.require_mfa:
+                raise _Refused(
+                    "main password refused for protocol clients: use an app password",
+                    tenant.id,
+                    denied=True,
+                )
+            return _user_principal(tenant.id, row)
 
         return await self._guarded(Realm.TENANT, email, source, f"login.{protocol}", check)
 
@@ -235,9 +245,9 @@ class Authenticator:
             async with transaction(self._db) as tx:
                 row = await tx.operators.by_username(name)
             if row is None:
-                passwords.verify_password(None, "")
+                await passwords.verify_password_async(None, "")
                 raise _Refused("unknown operator")
-            if not passwords.verify_password(row["password_hash"], password):
+            if not await passwords.verify_password_async(row["password_hash"], password):
                 raise _Refused("wrong password")
             if row["totp_secret"] is None:
                 raise _Refused("no second factor enrolled", denied=True)
