@@ -206,6 +206,19 @@ def server_tls(settings: Settings) -> ssl.SSLContext:
     return context
 
 
+async def _start_imaps(services: Services, port: int, tls: ssl.SSLContext) -> asyncio.Server:
+    """IMAP over TLS from the first byte (RFC 8314): the session sees a TLS transport and
+    offers LOGIN at once, without STARTTLS."""
+    from enclave.imap.session import serve_connection
+
+    async def connected(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await serve_connection(services, tls, reader, writer)
+
+    return await asyncio.start_server(
+        connected, host=services.settings.listen.bind, port=port, ssl=tls, limit=64 * 1024
+    )
+
+
 async def serve(settings: Settings, *, ready: asyncio.Event | None = None) -> None:
     """Run every listener on one event loop until SIGTERM or SIGINT, then stop cleanly."""
     logs.configure()
@@ -245,12 +258,24 @@ async def serve(settings: Settings, *, ready: asyncio.Event | None = None) -> No
             await start_submission(services, listen.bind, listen.submission_port, tls_context),
             await start_imap(services, listen.bind, listen.imap_port, tls_context),
         ]
+        implicit = {}  # RFC 8314 implicit TLS, beside the STARTTLS listeners; port 0 is off
+        if listen.imaps_port:
+            listeners.append(await _start_imaps(services, listen.imaps_port, tls_context))
+            implicit["imaps"] = f"{listen.bind}:{listen.imaps_port}"
+        if listen.submissions_port:
+            listeners.append(
+                await start_submission(
+                    services, listen.bind, listen.submissions_port, tls_context, implicit=True
+                )
+            )
+            implicit["submissions"] = f"{listen.bind}:{listen.submissions_port}"
         log.info(
             "listening",
             http=f"{listen.bind}:{listen.http_port}",
             smtp=f"{listen.bind}:{listen.smtp_port}",
             submission=f"{listen.bind}:{listen.submission_port}",
             imap=f"{listen.bind}:{listen.imap_port}",
+            **implicit,
         )
         if ready is not None:
             ready.set()

@@ -39,6 +39,10 @@ class ListenSettings(Section):
     smtp_port: int = Field(2525, ge=0, le=65535)
     submission_port: int = Field(5870, ge=0, le=65535)
     imap_port: int = Field(1143, ge=0, le=65535)
+    # Implicit TLS (RFC 8314), beside the STARTTLS ports: IMAP (usually 993) and submission
+    # (usually 465). 0 turns the listener off.
+    imaps_port: int = Field(9930, ge=0, le=65535)
+    submissions_port: int = Field(4650, ge=0, le=65535)
 
 
 class HttpSettings(Section):

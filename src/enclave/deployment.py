@@ -28,8 +28,10 @@ hostnames = {hostnames}
 bind = "127.0.0.1"
 http_port = 8080
 smtp_port = 2525
-submission_port = 5870
-imap_port = 1143
+submission_port = 5870   # STARTTLS, then AUTH (usually 587)
+imap_port = 1143         # STARTTLS, then LOGIN (usually 143)
+imaps_port = 9930        # implicit TLS (RFC 8314; usually 993); 0 turns it off
+submissions_port = 4650  # implicit TLS submission (usually 465); 0 turns it off
 
 [http]
 tls = false              # serve HTTPS on http_port with [tls] below

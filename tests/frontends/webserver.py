@@ -137,6 +137,7 @@ class Server:
         self.data = data
         self.port = free_port()
         self.smtp_port, self.submission_port, self.imap_port = (free_port() for _ in range(3))
+        self.imaps_port, self.submissions_port = free_port(), free_port()  # implicit TLS
         self.url = f"http://{HOST}:{self.port}"
         self.log_path = data / "serve.log"
         self.env = dict(env or {})
@@ -150,6 +151,8 @@ class Server:
             "--smtp-port": self.smtp_port,
             "--submission-port": self.submission_port,
             "--imap-port": self.imap_port,
+            "--imaps-port": self.imaps_port,
+            "--submissions-port": self.submissions_port,
         }
         self.process = subprocess.Popen(
             [str(ENCLAVE), "serve", "--data", str(self.data)]
@@ -181,7 +184,13 @@ class Server:
             return False
         return all(
             not port_is_free(port)
-            for port in (self.smtp_port, self.submission_port, self.imap_port)
+            for port in (
+                self.smtp_port,
+                self.submission_port,
+                self.imap_port,
+                self.imaps_port,
+                self.submissions_port,
+            )
         )
 
     def restart(self, env: Mapping[str, str] | None = None) -> Self:

@@ -71,6 +71,10 @@ HttpPort = typer.Option(None, "--http-port", help="HTTP port.")
 SmtpPort = typer.Option(None, "--smtp-port", help="Inbound SMTP (MX) port.")
 SubmissionPort = typer.Option(None, "--submission-port", help="SMTP submission port.")
 ImapPort = typer.Option(None, "--imap-port", help="IMAP port.")
+ImapsPort = typer.Option(None, "--imaps-port", help="IMAP over implicit TLS port (0: off).")
+SubmissionsPort = typer.Option(
+    None, "--submissions-port", help="Submission over implicit TLS port (0: off)."
+)
 
 
 @app.command("serve")
@@ -81,6 +85,8 @@ def serve(
     smtp_port: int | None = SmtpPort,
     submission_port: int | None = SubmissionPort,
     imap_port: int | None = ImapPort,
+    imaps_port: int | None = ImapsPort,
+    submissions_port: int | None = SubmissionsPort,
 ) -> None:
     """Run every listener in one process until SIGTERM."""
     settings = _with_overrides(
@@ -90,6 +96,8 @@ def serve(
         smtp_port=smtp_port,
         submission_port=submission_port,
         imap_port=imap_port,
+        imaps_port=imaps_port,
+        submissions_port=submissions_port,
     )
     _announce(settings)
     _serve(settings)
@@ -105,6 +113,13 @@ def _announce(settings: Settings) -> None:
     out.print(f"  SMTP (MX)  smtp://{listen.bind}:{listen.smtp_port}  (STARTTLS)")
     out.print(f"  submission smtp://{listen.bind}:{listen.submission_port}  (STARTTLS + AUTH)")
     out.print(f"  IMAP       imap://{listen.bind}:{listen.imap_port}  (STARTTLS + LOGIN)")
+    if listen.submissions_port:
+        out.print(
+            f"  submissions submissions://{listen.bind}:{listen.submissions_port}"
+            "  (implicit TLS + AUTH)"
+        )
+    if listen.imaps_port:
+        out.print(f"  IMAPS      imaps://{listen.bind}:{listen.imaps_port}  (implicit TLS + LOGIN)")
     out.print(
         f"  WebDAV     {scheme}://{listen.bind}:{listen.http_port}/dav/  "
         "(files/EMAIL/, libraries/NAME/; Basic with the user's address)"

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import ssl
+import warnings
+from typing import Any
 
 from aiosmtpd.smtp import SMTP
 
@@ -20,8 +22,10 @@ logging.getLogger("mail.log").setLevel(logging.ERROR)
 
 
 class EnclaveSMTP(SMTP):
+    implicit_tls = False
+
     async def smtp_STARTTLS(self, arg: str) -> None:
-        if self._tls_protocol is not None:  # aiosmtpd would nest a second TLS layer
+        if self._tls_protocol is not None or self.implicit_tls:  # no TLS inside TLS
             await self.push("554 5.5.1 TLS is already active")
             return
         await super().smtp_STARTTLS(arg)
@@ -32,6 +36,28 @@ class EnclaveSMTP(SMTP):
             await self.push(replies.AUTH_SYNTAX)
             return
         await super().smtp_AUTH(arg)
+
+
+class ImplicitTlsSMTP(EnclaveSMTP):
+    """Submission over TLS from the first byte (RFC 8314): the server's socket does the
+    handshake before the greeting, so no STARTTLS is offered and AUTH is offered at once."""
+
+    implicit_tls = True
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        with warnings.catch_warnings():  # "AUTH without TLS": the transport itself is TLS
+            warnings.simplefilter("ignore")
+            super().__init__(*args, **kwargs, tls_context=None, auth_require_tls=False)
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)
+        if transport.get_extra_info("sslcontext") is None:  # never served without TLS
+            transport.close()
+            return
+        assert self.session is not None
+        self.session.ssl = {
+            name: transport.get_extra_info(name) for name in ("cipher", "peercert", "sslcontext")
+        }
 
 
 def smtp_hostname(services: Services) -> str:
@@ -46,27 +72,29 @@ async def _listen(
     tls: ssl.SSLContext | None,
     *,
     submission: bool,
+    implicit: bool = False,
 ) -> asyncio.Server:
     settings = services.settings.smtp
     loop = asyncio.get_running_loop()
+    kind = ImplicitTlsSMTP if implicit else EnclaveSMTP
 
     def protocol() -> SMTP:
-        return EnclaveSMTP(
+        options: dict[str, Any] = {} if implicit else {"tls_context": tls, "auth_require_tls": True}
+        return kind(
             handler,
             data_size_limit=settings.max_message_bytes,
             enable_SMTPUTF8=True,
             decode_data=False,
             hostname=handler.hostname,
             ident="Enclave ESMTP",
-            tls_context=tls,
-            require_starttls=submission,  # credentials never cross the wire in clear
+            require_starttls=submission and not implicit,  # no credentials in clear
             timeout=settings.timeout_seconds,
             auth_required=submission,
-            auth_require_tls=True,
             loop=loop,
+            **options,
         )
 
-    return await loop.create_server(protocol, host=host, port=port)
+    return await loop.create_server(protocol, host=host, port=port, ssl=tls if implicit else None)
 
 
 async def start_inbound(
@@ -78,8 +106,9 @@ async def start_inbound(
 
 
 async def start_submission(
-    services: Services, host: str, port: int, tls: ssl.SSLContext
+    services: Services, host: str, port: int, tls: ssl.SSLContext, *, implicit: bool = False
 ) -> asyncio.Server:
-    """The submission listener: STARTTLS, then AUTH, then mail from the user's addresses."""
+    """The submission listener: STARTTLS, then AUTH, then mail from the user's addresses;
+    with ``implicit``, TLS from the first byte (RFC 8314 "submissions") and AUTH at once."""
     handler = SubmissionHandler(services, smtp_hostname(services))
-    return await _listen(services, handler, host, port, tls, submission=True)
+    return await _listen(services, handler, host, port, tls, submission=True, implicit=implicit)

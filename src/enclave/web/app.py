@@ -17,7 +17,7 @@ from enclave.dav.app import MOUNT_PATH as DAV_PATH
 from enclave.dav.app import create_dav_app
 from enclave.dav.app import routes as dav_routes
 from enclave.services import Services
-from enclave.web import api_documents, api_platform, api_user
+from enclave.web import api_documents, api_platform, api_user, autoconfig
 from enclave.web.common import services, token_of
 from enclave.web.errors import enclave_error
 from enclave.web.metrics import Metrics, MetricsMiddleware
@@ -62,6 +62,7 @@ def create_app(svc: Services) -> Starlette:
             *api_user.routes,
             *api_platform.routes,
             *api_documents.routes,
+            *autoconfig.routes,
             *dav_routes,
             Mount(DAV_PATH, app=create_dav_app(svc, token_of)),
         ],
