@@ -173,6 +173,10 @@ def test_folders_special_use_and_non_ascii_names(alice: IMAPClient) -> None:
         b"UIDNEXT": 2,
     }
     alice.unselect_folder()
+    # CREATE subscribes nothing (RFC 3501 6.3.6: subscriptions are the client's choice).
+    assert "Entwürfe" not in {name for _, _, name in alice.list_sub_folders()}
+    alice.subscribe_folder("Entwürfe")
+    alice.subscribe_folder("Entwürfe/Übersicht")
     alice.unsubscribe_folder("Entwürfe/Übersicht")
     subscribed = {name for _, _, name in alice.list_sub_folders()}
     assert "Entwürfe" in subscribed and "Entwürfe/Übersicht" not in subscribed
@@ -199,7 +203,8 @@ def test_append_and_fetch_envelope_bodystructure_and_bytes(bob: IMAPClient) -> N
     items = ["ENVELOPE", "BODYSTRUCTURE", "RFC822.SIZE", "INTERNALDATE", "FLAGS"]
     fetched = bob.fetch([1], items)[1]
     assert fetched[b"SEQ"] == 1 and fetched[b"RFC822.SIZE"] == len(MESSAGE)
-    assert set(fetched[b"FLAGS"]) == {b"\\Flagged", b"$Work"}
+    # The first session to select the mailbox is the one told the messages are \\Recent.
+    assert set(fetched[b"FLAGS"]) == {b"\\Flagged", b"$Work", b"\\Recent"}
     internal = fetched[b"INTERNALDATE"]
     assert internal.astimezone(UTC) == when
 
@@ -252,21 +257,24 @@ def test_flags_set_add_remove_get(bob: IMAPClient) -> None:
     for n in range(3):
         bob.append("Flagged", plain(f"f{n}"))
     bob.select_folder("Flagged")
-    assert bob.get_flags([1, 2, 3]) == {1: (), 2: (), 3: ()}
+    r = b"\\Recent"  # this session selected first: the messages are recent for it alone
+    assert bob.get_flags([1, 2, 3]) == {1: (r,), 2: (r,), 3: (r,)}
     assert bob.add_flags([1, 2], [b"\\Seen", b"$Label1"]) == {
-        1: (b"$Label1", b"\\Seen"),
-        2: (b"$Label1", b"\\Seen"),
+        1: (b"$Label1", r, b"\\Seen"),
+        2: (b"$Label1", r, b"\\Seen"),
     }
-    assert bob.remove_flags([2], [b"$Label1"]) == {2: (b"\\Seen",)}
-    assert bob.set_flags([3], [b"\\Answered", b"\\Flagged"]) == {3: (b"\\Answered", b"\\Flagged")}
+    assert bob.remove_flags([2], [b"$Label1"]) == {2: (r, b"\\Seen")}
+    assert bob.set_flags([3], [b"\\Answered", b"\\Flagged"]) == {
+        3: (b"\\Answered", b"\\Flagged", r)
+    }
     assert bob.add_flags([1], [b"\\Draft"], silent=True) is None
     assert bob.get_flags([1, 2, 3]) == {
-        1: (b"$Label1", b"\\Draft", b"\\Seen"),
-        2: (b"\\Seen",),
-        3: (b"\\Answered", b"\\Flagged"),
+        1: (b"$Label1", b"\\Draft", r, b"\\Seen"),
+        2: (r, b"\\Seen"),
+        3: (b"\\Answered", b"\\Flagged", r),
     }
-    assert bob.set_flags([1, 2, 3], []) == {1: (), 2: (), 3: ()}
-    assert bob.get_flags([1, 2, 3]) == {1: (), 2: (), 3: ()}
+    assert bob.set_flags([1, 2, 3], []) == {1: (r,), 2: (r,), 3: (r,)}
+    assert bob.get_flags([1, 2, 3]) == {1: (r,), 2: (r,), 3: (r,)}
     bob.select_folder("Flagged", readonly=True)
     with pytest.raises(IMAPClientError, match="READ-ONLY"):
         bob.add_flags([1], [b"\\Seen"])
@@ -349,13 +357,14 @@ def test_idle_check_sees_another_clients_append_within_a_second(
         threading.Timer(0.2, append).start()
         responses = alice.idle_check(timeout=3)
         woke = time.monotonic()
-        assert responses == [(exists + 1, b"EXISTS")]
+        assert responses[0] == (exists + 1, b"EXISTS") and responses[1][1] == b"RECENT"
+        assert len(responses) == 2
         assert woke - appended[0] < 1.0
         other.select_folder("INBOX")
         other.add_flags([exists + 1], [b"\\Flagged"])
         responses = alice.idle_check(timeout=3)
         assert responses == [
-            (exists + 1, b"FETCH", (b"UID", exists + 1, b"FLAGS", (b"\\Flagged",)))
+            (exists + 1, b"FETCH", (b"UID", exists + 1, b"FLAGS", (b"\\Flagged", b"\\Recent")))
         ]
         text, rest = alice.idle_done()
         assert text == b"IDLE terminated" and rest == []
@@ -386,7 +395,8 @@ def test_condstore_readonly_select_and_changedsince(server: MailServer, bob: IMA
         other.logout()
     changed = bob.fetch([1, 2, 3, 4], ["FLAGS"], modifiers=[f"CHANGEDSINCE {base}"])
     assert set(changed) == {2, 4}
-    assert all(item[b"FLAGS"] == (b"\\Seen",) for item in changed.values())
+    # EXAMINE shows \\Recent without taking it (the other session selected after it).
+    assert all(item[b"FLAGS"] == (b"\\Recent", b"\\Seen") for item in changed.values())
     assert all(item[b"MODSEQ"][0] > base for item in changed.values())
     newest = max(item[b"MODSEQ"][0] for item in changed.values())
     assert bob.fetch([1, 2, 3, 4], ["FLAGS"], modifiers=[f"CHANGEDSINCE {newest}"]) == {}

@@ -208,14 +208,25 @@ def wires(server: MailServer) -> Iterator[Wires]:
         opened.close()
 
 
-def select(tag: str, mailbox: str, exists: int, uidnext: int, unseen: int | None = None) -> Step:
-    """SELECT of a mailbox whose UIDVALIDITY is ${<mailbox>} and HIGHESTMODSEQ varies."""
+def select(
+    tag: str,
+    mailbox: str,
+    exists: int,
+    uidnext: int,
+    unseen: int | None = None,
+    *,
+    recent: int | None = None,
+    keywords: bytes = b"",
+) -> Step:
+    """SELECT of a mailbox whose UIDVALIDITY is ${<mailbox>} and HIGHESTMODSEQ varies. The
+    first session to select a mailbox is told that everything in it is recent (the default);
+    ``keywords`` (e.g. b" $Work") are the ones its messages carry."""
     name = mailbox.lower()
     lines = [
-        SELECT_FLAGS,
-        PERMANENT_FLAGS,
+        SELECT_FLAGS[:-1] + keywords + b")",
+        PERMANENT_FLAGS.replace(b" \\*)", keywords + b" \\*)"),
         b"* %d EXISTS" % exists,
-        b"* 0 RECENT",
+        b"* %d RECENT" % (exists if recent is None else recent),
         b"* OK [UIDVALIDITY ${%s}] UIDs valid" % name.encode(),
         b"* OK [UIDNEXT %d] predicted next UID" % uidnext,
         b"* OK [HIGHESTMODSEQ ${%s_modseq}] modification sequence" % name.encode(),
@@ -309,7 +320,7 @@ def test_malformed_commands_get_bad_and_the_connection_stays_usable(wires: Wires
         (b"c7 STORE 1 FLAGZ (\\Seen)\r\n", [b"c7 BAD expected FLAGS, +FLAGS or -FLAGS"]),
         (b"c8 SEARCH FROBNICATE\r\n", [b"c8 BAD unknown search key FROBNICATE"]),
         # still a working session; UIDs that do not exist are no error, unlike message numbers
-        (b"d1 UID FETCH 1:* (UID FLAGS)\r\n", [b"* 1 FETCH (UID 1 FLAGS ())", b"d1 OK FETCH completed"]),
+        (b"d1 UID FETCH 1:* (UID FLAGS)\r\n", [b"* 1 FETCH (UID 1 FLAGS (\\Recent))", b"d1 OK FETCH completed"]),
         (b"d2 UID FETCH 5:7 FLAGS\r\n", [b"d2 OK FETCH completed"]),
         (b"d3 NOOP\r\n", [b"d3 OK NOOP completed"]),
     ])  # fmt: skip
@@ -330,13 +341,13 @@ def test_append_with_synchronising_literal_and_literal_plus(wires: Wires) -> Non
          [b"a3 OK [APPENDUID ${appended} 2] APPEND completed"]),
         (b"a4 APPEND Nowhere {%d+}\r\n%s\r\n" % (len(NOTE), NOTE),
          [b"a4 NO [TRYCREATE] no such mailbox"]),
-        select("a5", "Appended", exists=2, uidnext=3, unseen=2),
+        select("a5", "Appended", exists=2, uidnext=3, unseen=2, keywords=b" $Work"),
         (b"a6 APPEND Appended (\\Draft) {%d+}\r\n%s\r\n" % (len(NOTE), NOTE),
-         [b"* 3 EXISTS", b"a6 OK [APPENDUID ${appended} 3] APPEND completed"]),
+         [b"* 3 EXISTS", b"* 3 RECENT", b"a6 OK [APPENDUID ${appended} 3] APPEND completed"]),
         (b"a7 FETCH 1:* (UID FLAGS RFC822.SIZE)\r\n", [
-            b"* 1 FETCH (UID 1 FLAGS ($Work \\Seen) RFC822.SIZE 668)",
-            b"* 2 FETCH (UID 2 FLAGS () RFC822.SIZE 36)",
-            b"* 3 FETCH (UID 3 FLAGS (\\Draft) RFC822.SIZE 36)",
+            b"* 1 FETCH (UID 1 FLAGS ($Work \\Recent \\Seen) RFC822.SIZE 668)",
+            b"* 2 FETCH (UID 2 FLAGS (\\Recent) RFC822.SIZE 36)",
+            b"* 3 FETCH (UID 3 FLAGS (\\Draft \\Recent) RFC822.SIZE 36)",
             b"a7 OK FETCH completed",
         ]),
         (b"a8 FETCH 1:2 INTERNALDATE\r\n", [
@@ -372,7 +383,7 @@ def test_fetch_envelope_bodystructure_and_sections(wires: Wires) -> None:
     wire.run([
         select("s1", "Content", exists=2, uidnext=3, unseen=1),
         (b"f1 FETCH 1 (FLAGS UID RFC822.SIZE)\r\n",
-         [b"* 1 FETCH (FLAGS () UID 1 RFC822.SIZE 668)", b"f1 OK FETCH completed"]),
+         [b"* 1 FETCH (FLAGS (\\Recent) UID 1 RFC822.SIZE 668)", b"f1 OK FETCH completed"]),
         (b"f2 FETCH 1 ENVELOPE\r\n", [b"* 1 FETCH (ENVELOPE " + envelope + b")", b"f2 OK FETCH completed"]),
         (b"f3 FETCH 1 BODYSTRUCTURE\r\n", [
             b"* 1 FETCH (BODYSTRUCTURE ((" + text_part + b" NIL NIL NIL NIL)(" + attachment
@@ -393,9 +404,9 @@ def test_fetch_envelope_bodystructure_and_sections(wires: Wires) -> None:
             b"Subject: =?utf-8?q?Gr=C3=BC=C3=9Fe_aus_K=C3=B6ln?=\r\n\r\n)",
             b"f6 OK FETCH completed",
         ]),
-        (b"f7 FETCH 1 FLAGS\r\n", [b"* 1 FETCH (FLAGS ())", b"f7 OK FETCH completed"]),
+        (b"f7 FETCH 1 FLAGS\r\n", [b"* 1 FETCH (FLAGS (\\Recent))", b"f7 OK FETCH completed"]),
         (b"f8 FETCH 1 BODY[1]\r\n", [
-            b"* 1 FETCH (BODY[1] {42}\r\nGr=C3=BC=C3=9Fe aus K=C3=B6ln!\r\nZo=C3=AB\r\n FLAGS (\\Seen))",
+            b"* 1 FETCH (BODY[1] {42}\r\nGr=C3=BC=C3=9Fe aus K=C3=B6ln!\r\nZo=C3=AB\r\n FLAGS (\\Recent \\Seen))",
             b"f8 OK FETCH completed",
         ]),
         (b"f9 FETCH 1 (BODY[2] BODY[2.MIME])\r\n", [
@@ -409,7 +420,7 @@ def test_fetch_envelope_bodystructure_and_sections(wires: Wires) -> None:
         (b"g2 FETCH 2 BODY.PEEK[TEXT]<5.100>\r\n",
          [b"* 2 FETCH (BODY[TEXT]<5> {14}\r\nal plus body\r\n)", b"g2 OK FETCH completed"]),
         (b"g3 UID FETCH 2 (BODY.PEEK[HEADER] FLAGS)\r\n", [
-            b"* 2 FETCH (UID 2 BODY[HEADER] {17}\r\nSubject: note\r\n\r\n FLAGS ())",
+            b"* 2 FETCH (UID 2 BODY[HEADER] {17}\r\nSubject: note\r\n\r\n FLAGS (\\Recent))",
             b"g3 OK FETCH completed",
         ]),
         (b"g4 FETCH 2 BODY.PEEK[3]\r\n", [b"* 2 FETCH (BODY[3] NIL)", b"g4 OK FETCH completed"]),
@@ -426,24 +437,26 @@ def test_store_flags_replies(wires: Wires) -> None:
     wire.run([
         select("s1", "Flags", exists=3, uidnext=4, unseen=1),
         (b"a1 STORE 1 +FLAGS (\\Flagged $Label1)\r\n",
-         [b"* 1 FETCH (FLAGS ($Label1 \\Flagged))", b"a1 OK STORE completed"]),
+         [SELECT_FLAGS[:-1] + b" $Label1)",  # a new keyword is announced before it is used
+          PERMANENT_FLAGS.replace(b" \\*)", b" $Label1 \\*)"),
+          b"* 1 FETCH (FLAGS ($Label1 \\Flagged \\Recent))", b"a1 OK STORE completed"]),
         (b"a2 STORE 1:2 +FLAGS (\\Seen)\r\n", [
-            b"* 1 FETCH (FLAGS ($Label1 \\Flagged \\Seen))",
-            b"* 2 FETCH (FLAGS (\\Seen))",
+            b"* 1 FETCH (FLAGS ($Label1 \\Flagged \\Recent \\Seen))",
+            b"* 2 FETCH (FLAGS (\\Recent \\Seen))",
             b"a2 OK STORE completed",
         ]),
         (b"a3 STORE 1 -FLAGS (\\Flagged)\r\n",
-         [b"* 1 FETCH (FLAGS ($Label1 \\Seen))", b"a3 OK STORE completed"]),
+         [b"* 1 FETCH (FLAGS ($Label1 \\Recent \\Seen))", b"a3 OK STORE completed"]),
         (b"a4 STORE 2 +FLAGS.SILENT (\\Answered)\r\n", [b"a4 OK STORE completed"]),
         (b"a5 STORE 1 -FLAGS.SILENT ($Label1)\r\n", [b"a5 OK STORE completed"]),
         (b"a6 FETCH 1:2 FLAGS\r\n", [
-            b"* 1 FETCH (FLAGS (\\Seen))",
-            b"* 2 FETCH (FLAGS (\\Answered \\Seen))",
+            b"* 1 FETCH (FLAGS (\\Recent \\Seen))",
+            b"* 2 FETCH (FLAGS (\\Answered \\Recent \\Seen))",
             b"a6 OK FETCH completed",
         ]),
-        (b"a7 STORE 2 FLAGS (\\Draft)\r\n", [b"* 2 FETCH (FLAGS (\\Draft))", b"a7 OK STORE completed"]),
+        (b"a7 STORE 2 FLAGS (\\Draft)\r\n", [b"* 2 FETCH (FLAGS (\\Draft \\Recent))", b"a7 OK STORE completed"]),
         (b"a8 UID STORE 3 +FLAGS \\Deleted\r\n",
-         [b"* 3 FETCH (UID 3 FLAGS (\\Deleted))", b"a8 OK STORE completed"]),
+         [b"* 3 FETCH (UID 3 FLAGS (\\Deleted \\Recent))", b"a8 OK STORE completed"]),
         (b"a9 STORE 1 +FLAGS (\\Seen)\r\n", [b"a9 OK STORE completed"]),
         (b"b1 STORE 4 +FLAGS (\\Seen)\r\n", [b"b1 BAD message number out of range"]),
         (b"b2 UID STORE 9 +FLAGS (\\Seen)\r\n", [b"b2 OK STORE completed"]),
@@ -541,12 +554,13 @@ def test_second_session_sees_exists_expunge_and_idle_wakes(wires: Wires) -> None
     ])  # fmt: skip
     second.run([select("b1", "Together", exists=0, uidnext=1)])
     first.run([
+        # The first session to hear of a message is told it is recent; the other is not.
         (b"a3 APPEND Together {%d+}\r\n%s\r\n" % (len(NOTE), NOTE),
-         [b"* 1 EXISTS", b"a3 OK [APPENDUID ${together} 1] APPEND completed"]),
+         [b"* 1 EXISTS", b"* 1 RECENT", b"a3 OK [APPENDUID ${together} 1] APPEND completed"]),
         (b"a4 APPEND Together (\\Seen) {%d+}\r\n%s\r\n" % (len(NOTE), NOTE),
-         [b"* 2 EXISTS", b"a4 OK [APPENDUID ${together} 2] APPEND completed"]),
+         [b"* 2 EXISTS", b"* 2 RECENT", b"a4 OK [APPENDUID ${together} 2] APPEND completed"]),
     ])  # fmt: skip
-    second.run([(b"b2 NOOP\r\n", [b"* 2 EXISTS", b"b2 OK NOOP completed"])])
+    second.run([(b"b2 NOOP\r\n", [b"* 2 EXISTS", b"* 0 RECENT", b"b2 OK NOOP completed"])])
     first.run([
         (b"a5 STORE 1 +FLAGS.SILENT (\\Deleted)\r\n", [b"a5 OK STORE completed"]),
         (b"a6 EXPUNGE\r\n", [b"* 1 EXPUNGE", b"a6 OK EXPUNGE completed"]),
@@ -560,13 +574,16 @@ def test_second_session_sees_exists_expunge_and_idle_wakes(wires: Wires) -> None
     ])  # fmt: skip
     first.run([
         (b"a7 APPEND Together {%d+}\r\n%s\r\n" % (len(NOTE), NOTE),
-         [b"* 2 EXISTS", b"a7 OK [APPENDUID ${together} 3] APPEND completed"]),
+         [b"* 2 EXISTS", b"* ${recent_first} RECENT",
+          b"a7 OK [APPENDUID ${together} 3] APPEND completed"]),
     ])  # fmt: skip
     appended = time.monotonic()
-    second.run([(b"", [b"* 2 EXISTS"])])
+    second.run([(b"", [b"* 2 EXISTS", b"* ${recent_second} RECENT"])])
     assert time.monotonic() - appended < 1.0
+    # Both heard of it at once: exactly one of them is told it is recent (RFC 3501 2.3.2).
+    assert first.number("recent_first") - 1 + first.number("recent_second") == 1
     first.run([(b"a8 STORE 1 +FLAGS (\\Flagged)\r\n",
-                [b"* 1 FETCH (FLAGS (\\Flagged \\Seen))", b"a8 OK STORE completed"])])  # fmt: skip
+                [b"* 1 FETCH (FLAGS (\\Flagged \\Recent \\Seen))", b"a8 OK STORE completed"])])  # fmt: skip
     second.run([
         (b"", [b"* 1 FETCH (UID 2 FLAGS (\\Flagged \\Seen))"]),
         (b"DONE\r\n", [b"b6 OK IDLE terminated"]),
@@ -602,9 +619,9 @@ def test_list_namespace_quota_id_and_enable(wires: Wires) -> None:
     wire.run([
         (b"a1 CREATE Projekte/Entw&APw-rfe\r\n", [b"a1 OK CREATE completed"]),
         (b'a2 LIST "" (INBOX Sent Drafts Trash Junk Archive Projekte*)\r\n', [
+            b'* LIST (\\HasNoChildren) "/" "INBOX"',  # INBOX first, then by name
             b'* LIST (\\HasNoChildren \\Archive) "/" "Archive"',
             b'* LIST (\\HasNoChildren \\Drafts) "/" "Drafts"',
-            b'* LIST (\\HasNoChildren) "/" "INBOX"',
             b'* LIST (\\HasNoChildren \\Junk) "/" "Junk"',
             b'* LIST (\\HasChildren) "/" "Projekte"',
             b'* LIST (\\HasNoChildren) "/" "Projekte/Entw&APw-rfe"',
@@ -648,13 +665,13 @@ def test_condstore_uid_store_unchangedsince_and_changedsince(wires: Wires) -> No
     base = wire.number("resync_modseq")
     wire.run([
         (b"a3 UID STORE 2 (UNCHANGEDSINCE %d) +FLAGS (\\Seen)\r\n" % base,
-         [b"* 2 FETCH (UID 2 FLAGS (\\Seen) MODSEQ (${m2}))", b"a3 OK STORE completed"]),
+         [b"* 2 FETCH (UID 2 FLAGS (\\Recent \\Seen) MODSEQ (${m2}))", b"a3 OK STORE completed"]),
         (b"a4 UID STORE 2:3 (UNCHANGEDSINCE %d) +FLAGS (\\Flagged)\r\n" % base,
-         [b"* 3 FETCH (UID 3 FLAGS (\\Flagged) MODSEQ (${m3}))",
+         [b"* 3 FETCH (UID 3 FLAGS (\\Flagged \\Recent) MODSEQ (${m3}))",
           b"a4 OK [MODIFIED 2] some messages changed meanwhile"]),
         (b"a5 UID FETCH 1:* (FLAGS) (CHANGEDSINCE %d)\r\n" % base, [
-            b"* 2 FETCH (UID 2 FLAGS (\\Seen) MODSEQ (${m2}))",
-            b"* 3 FETCH (UID 3 FLAGS (\\Flagged) MODSEQ (${m3}))",
+            b"* 2 FETCH (UID 2 FLAGS (\\Recent \\Seen) MODSEQ (${m2}))",
+            b"* 3 FETCH (UID 3 FLAGS (\\Flagged \\Recent) MODSEQ (${m3}))",
             b"a5 OK FETCH completed",
         ]),
     ])  # fmt: skip
@@ -687,12 +704,14 @@ def test_store_after_a_condstore_enabling_command_reports_uid_and_modseq(
     steps = [select("a1", box.decode(), exists=1, uidnext=2, unseen=1), command]
     if enabling.endswith("before SELECT"):
         steps.reverse()
+    else:  # enabled in the selected state: told the mailbox's HIGHESTMODSEQ first (7162 3.1)
+        steps[1] = (command[0], [b"* OK [HIGHESTMODSEQ ${highest0}] now", *command[1]])
     wire = wires.signed_in("alice")
     fill(wire, box.decode(), NOTE)
     wire.run([
         *steps,
         (b"a2 STORE 1 +FLAGS (\\Flagged)\r\n",
-         [b"* 1 FETCH (UID 1 FLAGS (\\Flagged) MODSEQ (${changed}))", b"a2 OK STORE completed"]),
+         [b"* 1 FETCH (UID 1 FLAGS (\\Flagged \\Recent) MODSEQ (${changed}))", b"a2 OK STORE completed"]),
     ])  # fmt: skip
     assert wire.number("changed") > wire.number(f"{box.decode().lower()}_modseq")
     logout(wire)

@@ -7,11 +7,13 @@ import email
 from datetime import date, datetime
 from email.header import decode_header, make_header
 from email.policy import default as default_policy
-from email.utils import parsedate_to_datetime
+from email.utils import getaddresses, parsedate_to_datetime
 
 from enclave.core.mail.mailboxes import MessageRow
 from enclave.imap.wire.headers import header_values
 from enclave.imap.wire.message import Message
+
+ADDRESS_FIELDS = frozenset({"from", "to", "cc", "bcc", "sender", "reply-to"})
 
 
 def _decoded(value: bytes) -> str:
@@ -46,8 +48,10 @@ class Searchable:
         self._raw = raw
 
     def header(self, name: str) -> list[str]:
-        values = header_values(self._header, None if name == "*" else name)
-        return [_decoded(value) for value in values]
+        values = [_decoded(v) for v in header_values(self._header, None if name == "*" else name)]
+        if name.lower() in ADDRESS_FIELDS:  # also as parsed: comments and routes dropped
+            values += [address for _, address in getaddresses(values) if address]
+        return values
 
     def body_text(self) -> str:
         if self._raw is None:

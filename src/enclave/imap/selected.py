@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from enclave.core.errors import NotFound
-from enclave.core.mail.mailboxes import MessageRow
+from enclave.core.mail.mailboxes import MailboxInfo, MessageRow
 from enclave.imap import fetch
 from enclave.imap.searching import Searchable
 from enclave.imap.view import View
@@ -18,8 +18,7 @@ if TYPE_CHECKING:
     from enclave.core.principal import Principal
     from enclave.services import Services
 
-PERMANENT_FLAGS = "(\\Answered \\Flagged \\Deleted \\Seen \\Draft \\*)"
-FLAGS = "(\\Answered \\Flagged \\Deleted \\Seen \\Draft)"
+SYSTEM_FLAGS = ("\\Answered", "\\Flagged", "\\Deleted", "\\Seen", "\\Draft")
 SEND_BATCH = 64 * 1024  # FETCH replies go out in batches: a TLS record per line costs
 
 
@@ -47,19 +46,23 @@ class SelectedCommands:
     async def _select(self, request: Request, readonly: bool) -> None:
         self.view = None
         name = self.mailbox_name(request.args["mailbox"])
-        box = await self.services.mailboxes.get(self.user, name)
-        info, states = await self.services.mailboxes.state(self.user, box.id)
+        mailboxes = self.services.mailboxes
+        box = await mailboxes.get(self.user, name)
+        info, states = await mailboxes.state(self.user, box.id)
         if request.args["condstore"]:
             self.condstore = True
         view = View.load(info, states, readonly=readonly, condstore=self.condstore)
+        recent_from = info.recent_uid  # EXAMINE looks without claiming (RFC 3501 6.3.2)
+        if not readonly and info.uidnext > info.recent_uid:
+            recent_from = await mailboxes.claim_recent(self.user, box.id, info.uidnext)
+        view.recent = {uid for uid in view.uids if uid >= recent_from}
         unseen = next(
             (i + 1 for i, uid in enumerate(view.uids) if "\\Seen" not in view.flags[uid]), None
         )
         lines = [
-            f"FLAGS {FLAGS}",
-            f"OK [PERMANENTFLAGS {'()' if readonly else PERMANENT_FLAGS}] flags",
+            *_flag_lines(view),
             f"{view.exists} EXISTS",
-            "0 RECENT",
+            f"{len(view.recent)} RECENT",
             f"OK [UIDVALIDITY {info.uidvalidity}] UIDs valid",
             f"OK [UIDNEXT {info.uidnext}] predicted next UID",
             f"OK [HIGHESTMODSEQ {info.highestmodseq}] modification sequence",
@@ -81,12 +84,16 @@ class SelectedCommands:
         assert self.view is not None
         return self.view
 
-    def enable_condstore(self) -> None:
+    async def enable_condstore(self) -> None:
         """A CONDSTORE-enabling command was seen (RFC 7162 3.1): from now on every FETCH the
-        session sends carries MODSEQ, in the selected mailbox too."""
+        session sends carries MODSEQ, in the selected mailbox too, which is told its
+        HIGHESTMODSEQ the first time (RFC 7162 3.1.2.1)."""
         self.condstore = True
-        if self.view is not None:
+        if self.view is not None and not self.view.condstore:
             self.view.condstore = True
+            await self.send(
+                response.untagged(f"OK [HIGHESTMODSEQ {self.view.mailbox.highestmodseq}] now")
+            )
 
     async def do_CLOSE(self, request: Request) -> None:
         view = self._view()
@@ -120,23 +127,49 @@ class SelectedCommands:
                     await self.send(response.untagged(f"{seq} EXPUNGE"))
             view.held_expunges.clear()
         before = view.exists
-        updates = []
+        updates: list[int] = []
+        arrived: list[int] = []
         for state in changed:
             if state.uid in view.held_expunges:
                 continue
             is_new = view.seq(state.uid) is None
-            if view.add(state) and not is_new:
-                updates.append(state)
+            if view.add(state):
+                (arrived if is_new else updates).append(state.uid)
+        await self._announce(frozenset().union(*(s.flags for s in changed)))
+        if arrived:
+            await self._claim_recent(view, info, arrived)
         if view.exists != before:
             await self.send(response.untagged(f"{view.exists} EXISTS"))
-        for state in updates:
-            seq = view.seq(state.uid)
-            items = [(b"FLAGS", response.flags(sorted(state.flags)))]
+            await self.send(response.untagged(f"{len(view.recent)} RECENT"))
+        for uid in updates:
+            seq = view.seq(uid)
+            state = next(s for s in changed if s.uid == uid)
+            items = [(b"FLAGS", response.flags(sorted(view.flags_of(uid))))]
             if view.condstore:
                 items.append((b"MODSEQ", b"(%d)" % state.modseq))
             await self.send(response.fetch(seq or 0, [(b"UID", b"%d" % state.uid), *items]))
         view.modseq = info.highestmodseq if not view.held_expunges else view.modseq
         view.mailbox = info
+
+    async def _claim_recent(self, view: View, info: MailboxInfo, arrived: list[int]) -> None:
+        """New messages are \\Recent for the first session to see them (RFC 3501 2.3.2);
+        a read-only session sees them so without taking them from the others."""
+        first = info.recent_uid
+        if not view.readonly:
+            first = await self.services.mailboxes.claim_recent(
+                self.user, view.mailbox.id, max(arrived) + 1
+            )
+        view.recent.update(uid for uid in arrived if uid >= first)
+
+    async def _announce(self, flags: frozenset[str]) -> None:
+        """A keyword is named in an untagged FLAGS (and PERMANENTFLAGS) before any FETCH
+        carries it (RFC 3501 7.2.6)."""
+        view = self._view()
+        new = view.unannounced(flags)
+        if new:
+            view.keywords |= new
+            for line in _flag_lines(view):
+                await self.send(response.untagged(line))
 
     # --- FETCH, STORE, SEARCH ------------------------------------------------------------
 
@@ -162,7 +195,7 @@ class SelectedCommands:
         changed_since = request.args["changed_since"]
         items = request.args["items"]
         if changed_since is not None or any(item.name == "MODSEQ" for item in items):
-            self.enable_condstore()
+            await self.enable_condstore()
         uids = await self._targets(request, changed_since)
         if uids is None:
             return
@@ -183,6 +216,8 @@ class SelectedCommands:
             else {}
         )
         out: list[bytes] = []
+        pending = 0
+        gone = len(uids) - len(rows)  # expunged by another session since the view knew them
         for row in rows:
             seq = view.seq(row.uid)
             if seq is None:
@@ -194,17 +229,30 @@ class SelectedCommands:
             current = MessageRow(
                 **{**row.__dict__, "modseq": view.modseqs.get(row.uid, row.modseq)}
             )
-            pairs = await fetch.render(
-                current, view.flags.get(row.uid, row.flags), items,
-                fetch.Source(forms.get(row.uid), load),
-                with_uid=request.uid, with_modseq=view.condstore,
-            )  # fmt: skip
-            out.append(response.fetch(seq, pairs))
-            if sum(map(len, out)) > SEND_BATCH:
+            try:
+                pairs = await fetch.render(
+                    current, view.flags_of(row.uid), items,
+                    fetch.Source(forms.get(row.uid), load),
+                    with_uid=request.uid, with_modseq=view.condstore,
+                )  # fmt: skip
+            except NotFound:  # its content went with an expunge meanwhile: the rest still come
+                gone += 1
+                continue
+            line = response.fetch(seq, pairs)
+            out.append(line)
+            pending += len(line)
+            if pending > SEND_BATCH:
                 await self.send(b"".join(out))
                 out.clear()
+                pending = 0
         await self.send(b"".join(out))
         await self.refresh(allow_expunge=request.uid)
+        if gone:
+            await self.send(response.tagged(
+                request.tag, "NO", "some of the requested messages no longer exist",
+                "EXPUNGEISSUED",
+            ))  # fmt: skip
+            return
         await self.ok(request)
 
     async def do_STORE(self, request: Request) -> None:
@@ -217,15 +265,17 @@ class SelectedCommands:
             return
         args: dict[str, Any] = request.args
         if args["unchanged_since"] is not None:
-            self.enable_condstore()
+            await self.enable_condstore()
         changed, refused = await self.services.mailboxes.store(
             self.user, view.mailbox.id, uids, args["mode"], args["flags"], args["unchanged_since"]
         )
+        await self._announce(frozenset().union(*(state.flags for state in changed)))
         for state in changed:
             view.add(state)
             if args["silent"] and not view.condstore:
                 continue
-            items = [] if args["silent"] else [(b"FLAGS", response.flags(sorted(state.flags)))]
+            flags = response.flags(sorted(view.flags_of(state.uid)))
+            items = [] if args["silent"] else [(b"FLAGS", flags)]
             if request.uid or view.condstore:
                 items.insert(0, (b"UID", b"%d" % state.uid))
             if view.condstore:
@@ -243,7 +293,7 @@ class SelectedCommands:
         view = self._view()
         key = request.args["key"]
         if "MODSEQ" in key_names(key):
-            self.enable_condstore()
+            await self.enable_condstore()
         found = await self._search(view, key)
         numbers = [uid if request.uid else seq for seq, uid, _ in found]
         uses_modseq = "MODSEQ" in key_names(key)
@@ -284,7 +334,7 @@ class SelectedCommands:
             if row is not None and (body or (header and kept is None)):
                 raw = await mailboxes.content(self.user, row)
             modseq = view.modseqs.get(uid, 0)
-            subject = Searchable(seq, uid, view.flags.get(uid, frozenset()), modseq, row, kept, raw)
+            subject = Searchable(seq, uid, view.flags_of(uid), modseq, row, kept, raw)
             if matches(key, subject, largest_seq=view.exists, largest_uid=largest_uid):
                 found.append((seq, uid, modseq))
         return found
@@ -337,6 +387,14 @@ class SelectedCommands:
         await self.ok(request)
 
 
+def _flag_lines(view: View) -> list[str]:
+    """FLAGS and PERMANENTFLAGS: the system flags and the keywords in use, and (read-write)
+    that new keywords may be created."""
+    known = " ".join((*SYSTEM_FLAGS, *sorted(view.keywords)))
+    permanent = "" if view.readonly else f"{known} \\*"
+    return [f"FLAGS ({known})", f"OK [PERMANENTFLAGS ({permanent})] flags"]
+
+
 def _esearch(
     request: Request, numbers: list[int], returns: list[str], found: list[tuple[int, int, int]]
 ) -> bytes:
@@ -352,6 +410,12 @@ def _esearch(
             parts.append("ALL " + response.sequence_set(numbers).decode())
     if "COUNT" in wanted:
         parts.append(f"COUNT {len(numbers)}")
-    if found:
-        parts.append(f"MODSEQ {max(m for _, _, m in found)}")
+    if found:  # the modseq of the one message MIN or MAX names, else the highest (RFC 4731 3.2)
+        by_number = {uid if request.uid else seq: modseq for seq, uid, modseq in found}
+        if wanted == ["MIN"]:
+            parts.append(f"MODSEQ {by_number[min(numbers)]}")
+        elif wanted == ["MAX"]:
+            parts.append(f"MODSEQ {by_number[max(numbers)]}")
+        else:
+            parts.append(f"MODSEQ {max(by_number.values())}")
     return response.untagged("ESEARCH " + " ".join(parts))

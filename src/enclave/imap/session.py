@@ -19,7 +19,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
-import re
 import ssl
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -41,7 +40,7 @@ from enclave.core.principal import Principal
 from enclave.imap.selected import SelectedCommands
 from enclave.imap.sorting import SortCommands
 from enclave.imap.view import View
-from enclave.imap.wire import mutf7, response
+from enclave.imap.wire import listing, mutf7, response
 from enclave.imap.wire.commands import (
     ParseError,
     Request,
@@ -349,7 +348,7 @@ class Session(SelectedCommands, SortCommands):
     async def do_ENABLE(self, request: Request) -> None:
         enabled = [c for c in request.args["capabilities"] if c == "CONDSTORE"]
         if enabled:
-            self.enable_condstore()
+            await self.enable_condstore()
             await self.send(response.untagged("ENABLED " + " ".join(enabled)))
         await self.ok(request)
 
@@ -391,7 +390,7 @@ class Session(SelectedCommands, SortCommands):
     async def do_STATUS(self, request: Request) -> None:
         name = self.mailbox_name(request.args["mailbox"])
         if "HIGHESTMODSEQ" in request.args["items"]:
-            self.enable_condstore()
+            await self.enable_condstore()
         await self.send(await self._status_line(name, request.args["items"]))
         await self.ok(request)
 
@@ -410,45 +409,36 @@ class Session(SelectedCommands, SortCommands):
 
     async def _list(self, request: Request, *, lsub: bool) -> None:
         args: dict[str, Any] = request.args
-        patterns = [
-            self.mailbox_name(args["reference"]) + self.mailbox_name(p) for p in args["patterns"]
-        ]
-        verb = b"LSUB" if lsub else b"LIST"
+        try:  # patterns are not names: an '&' that is no canonical sequence is just text
+            reference = mutf7.decode_pattern(args["reference"])
+            patterns = [reference + mutf7.decode_pattern(p) for p in args["patterns"]]
+        except ValueError as exc:
+            raise Invalid(str(exc)) from None
         if patterns == [""] and not lsub:  # the hierarchy delimiter query
             await self.send(response.untagged(b'LIST (\\Noselect) "/" ""'))
             await self.ok(request)
             return
-        boxes = await self.services.mailboxes.list_all(self.user)
-        names = {box.name for box in boxes}
-        subscribed_only = lsub or "SUBSCRIBED" in args["selection"]
-        for box in boxes:
-            if not any(_matches(pattern, box.name) for pattern in patterns):
-                continue
-            if subscribed_only and not box.subscribed:
-                continue
-            if "SPECIAL-USE" in args["selection"] and not box.special_use:
-                continue
-            attributes = [
-                "\\HasChildren"
-                if any(n.startswith(box.name + "/") for n in names)
-                else "\\HasNoChildren"
-            ]
-            if box.noselect:
-                attributes.append("\\Noselect")
-            if box.special_use:
-                attributes.append(box.special_use)
-            if box.subscribed and (subscribed_only or "SUBSCRIBED" in args["returns"]):
-                attributes.append("\\Subscribed")
+        mailboxes = self.services.mailboxes
+        hierarchy = listing.Hierarchy(
+            (listing.Box(b.name, b.noselect, b.special_use) for b in await mailboxes.list_all(self.user)),
+            await mailboxes.subscriptions(self.user),
+        )  # fmt: skip
+        if lsub:
+            found = hierarchy.lsub(patterns)
+        else:
+            query = listing.Query(patterns, set(args["selection"]), set(args["returns"]))
+            found = hierarchy.matching(query)
+        verb = b"LSUB" if lsub else b"LIST"
+        for entry in found:
             line = (
-                verb
-                + b" ("
-                + " ".join(attributes).encode()
-                + b') "/" '
-                + response.string(mutf7.encode(box.name))
-            )
+                verb + b" (" + " ".join(entry.attributes).encode() + b') "/" '
+                + response.string(mutf7.encode(entry.name))
+            )  # fmt: skip
+            if entry.childinfo:
+                line += b' (CHILDINFO ("SUBSCRIBED"))'
             await self.send(response.untagged(line))
-            if args["status"] and not lsub:
-                await self.send(await self._status_line(box.name, args["status"]))
+            if args["status"] and not lsub and entry.selectable:
+                await self.send(await self._status_line(entry.name, args["status"]))
         await self.ok(request)
 
     async def do_GETQUOTAROOT(self, request: Request) -> None:
@@ -520,15 +510,6 @@ class Session(SelectedCommands, SortCommands):
             await self.send(response.tagged(request.tag, "BAD", "expected DONE"))
             return
         await self.ok(request, "IDLE terminated")
-
-
-def _matches(pattern: str, name: str) -> bool:
-    """LIST wildcards: * matches anything, % anything but the delimiter."""
-    regex = "".join(
-        ".*" if ch == "*" else "[^/]*" if ch == "%" else re.escape(ch) for ch in pattern
-    )
-    flags = re.IGNORECASE if pattern.upper().startswith("INBOX") else 0
-    return re.fullmatch(regex, name, flags) is not None
 
 
 async def serve_connection(

@@ -6,7 +6,7 @@ from __future__ import annotations
 from bisect import bisect_left
 from dataclasses import dataclass, field
 
-from enclave.core.mail.mailboxes import MailboxInfo, MessageState
+from enclave.core.mail.mailboxes import SYSTEM_FLAGS, MailboxInfo, MessageState
 from enclave.imap.wire.search import in_set
 from enclave.imap.wire.tokens import SeqSet
 
@@ -21,6 +21,8 @@ class View:
     modseqs: dict[int, int] = field(default_factory=dict)
     modseq: int = 0
     held_expunges: set[int] = field(default_factory=set)
+    recent: set[int] = field(default_factory=set)  # \Recent for this session alone
+    keywords: set[str] = field(default_factory=set)  # announced in FLAGS
 
     @classmethod
     def load(
@@ -31,7 +33,18 @@ class View:
             view.uids.append(state.uid)
             view.flags[state.uid] = state.flags
             view.modseqs[state.uid] = state.modseq
+        view.keywords = {flag for state in states for flag in state.flags} - SYSTEM_FLAGS
         return view
+
+    def flags_of(self, uid: int) -> frozenset[str]:
+        """The flags the client sees: the stored ones, and \\Recent where it is this
+        session's."""
+        flags = self.flags.get(uid, frozenset())
+        return flags | {"\\Recent"} if uid in self.recent else flags
+
+    def unannounced(self, flags: frozenset[str]) -> set[str]:
+        """Keywords the client has not yet been told of in an untagged FLAGS."""
+        return set(flags) - SYSTEM_FLAGS - self.keywords
 
     @property
     def exists(self) -> int:
@@ -84,6 +97,7 @@ class View:
             del self.uids[seq - 1]
             self.flags.pop(uid, None)
             self.modseqs.pop(uid, None)
+            self.recent.discard(uid)
         return seq
 
     def add(self, state: MessageState) -> bool:

@@ -152,8 +152,8 @@ class MessagesRepo(ScopedRepo):
     async def remove(self, message_id: str) -> None:
         await self._conn.execute(self._delete().where(s.messages.c.id == message_id))
 
-    async def stats(self, mailbox_id: str) -> tuple[int, int, int]:
-        """(messages, unseen, bytes) of a mailbox."""
+    async def stats(self, mailbox_id: str, recent_from: int) -> tuple[int, int, int, int]:
+        """(messages, unseen, bytes, recent: UIDs from ``recent_from`` on) of a mailbox."""
         rows = await self.state(mailbox_id)
         sizes = await self._all(
             self._select(func.coalesce(func.sum(s.messages.c.size), 0).label("size")).where(
@@ -161,7 +161,8 @@ class MessagesRepo(ScopedRepo):
             )
         )
         unseen = sum(1 for row in rows if "\\Seen" not in row["flags"].split())
-        return len(rows), unseen, int(sizes[0]["size"])
+        recent = sum(1 for row in rows if int(row["uid"]) >= recent_from)
+        return len(rows), unseen, int(sizes[0]["size"]), recent
 
     async def usage(self, user_id: str) -> int:
         """Bytes of mail a user holds, across all of their mailboxes."""
@@ -219,6 +220,33 @@ class OutboundRepo(ScopedRepo):
         """True if this call removed the row (another task may have got there first)."""
         query = self._delete().where(s.outbound.c.id == row_id)
         return (await self._conn.execute(query)).rowcount == 1
+
+
+class SubscriptionsRepo(ScopedRepo):
+    table = s.mail_subscriptions
+
+    async def of_user(self, user_id: str) -> set[str]:
+        query = self._select(s.mail_subscriptions.c.name).where(
+            s.mail_subscriptions.c.user_id == user_id
+        )
+        return {row["name"] for row in await self._all(query)}
+
+    async def add(self, user_id: str, name: str) -> None:
+        if name not in await self.of_user(user_id):
+            await self._insert(user_id=user_id, name=name)
+
+    async def remove(self, user_id: str, name: str) -> None:
+        await self._conn.execute(
+            self._delete().where(
+                s.mail_subscriptions.c.user_id == user_id, s.mail_subscriptions.c.name == name
+            )
+        )
+
+    async def rename(self, user_id: str, old: str, new: str) -> None:
+        query = self._update().where(
+            s.mail_subscriptions.c.user_id == user_id, s.mail_subscriptions.c.name == old
+        )
+        await self._conn.execute(query.values(name=new))
 
 
 class ExpungedRepo(ScopedRepo):

@@ -32,6 +32,7 @@ from enclave.backends.db.mail import (
     MailboxesRepo,
     MessagesRepo,
     OutboundRepo,
+    SubscriptionsRepo,
 )
 from enclave.backends.db.scoped import (
     AppPasswordsRepo,
@@ -235,6 +236,7 @@ class Scoped:
         self.messages = MessagesRepo(conn, scope)
         self.outbound = OutboundRepo(conn, scope)
         self.expunged = ExpungedRepo(conn, scope)
+        self.subscriptions = SubscriptionsRepo(conn, scope)
         self.libraries = LibrariesRepo(conn, scope)
         self.nodes = NodesRepo(conn, scope)
         self.versions = VersionsRepo(conn, scope)

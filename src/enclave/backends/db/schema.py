@@ -188,6 +188,9 @@ users = Table(
     Column("totp_secret", LargeBinary, nullable=True),
     Column("totp_enabled", Boolean, nullable=False, default=False),
     Column("quota_bytes", BigInteger, nullable=True),
+    # The UIDVALIDITY last given to one of the user's mailboxes: a new mailbox gets a larger
+    # one, so a name deleted and created again never repeats its UIDs (RFC 3501 2.3.1.1).
+    Column("last_uidvalidity", BigInteger, nullable=False, default=0, server_default="0"),
     Column("created_at", UTCDateTime, nullable=False),
     Index("ix_users_tenant", "tenant_id"),
 )
@@ -270,11 +273,23 @@ mailboxes = Table(
     Column("uidvalidity", BigInteger, nullable=False),
     Column("uidnext", BigInteger, nullable=False),
     Column("highestmodseq", BigInteger, nullable=False),
-    Column("subscribed", Boolean, nullable=False, default=True),
+    # UIDs from here on are \Recent: no session has had the mailbox selected since they came.
+    Column("recent_uid", BigInteger, nullable=False, default=1, server_default="1"),
     # A deleted mailbox that still has children keeps its name, unselectable (RFC 3501 6.3.4).
     Column("noselect", Boolean, nullable=False, default=False, server_default=false()),
     Column("created_at", UTCDateTime, nullable=False),
     UniqueConstraint("user_id", "name", name="uq_mailboxes_user_name"),
+)
+
+# Subscriptions are names, not mailboxes (RFC 3501 6.3.6): a name stays subscribed after its
+# mailbox is deleted, and one may subscribe to a name that does not exist (yet).
+mail_subscriptions = Table(
+    "mail_subscriptions",
+    metadata,
+    _tenant_fk(),
+    Column("user_id", String(36), ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("name", String(400), nullable=False),
+    PrimaryKeyConstraint("user_id", "name"),
 )
 
 messages = Table(
@@ -474,5 +489,5 @@ doc_labels = Table(
 TENANT_TABLES = (
     users, groups, group_members, app_passwords, recovery_codes, blobs, aliases, mailboxes,
     messages, outbound, expunged, libraries, doc_nodes, doc_versions, doc_grants, doc_locks,
-    doc_props, doc_labels,
+    doc_props, doc_labels, mail_subscriptions,
 )  # fmt: skip

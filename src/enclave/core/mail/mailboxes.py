@@ -41,11 +41,11 @@ class MailboxInfo:
     id: str
     name: str
     special_use: str | None
-    subscribed: bool
     uidvalidity: int
     uidnext: int
     highestmodseq: int
     noselect: bool = False
+    recent_uid: int = 1  # UIDs from here on are \Recent (RFC 3501 2.3.2)
 
 
 @dataclass(frozen=True)
@@ -98,11 +98,11 @@ def _info(row: Any) -> MailboxInfo:
         id=row["id"],
         name=row["name"],
         special_use=row["special_use"],
-        subscribed=bool(row["subscribed"]),
         uidvalidity=int(row["uidvalidity"]),
         uidnext=int(row["uidnext"]),
         highestmodseq=int(row["highestmodseq"]),
         noselect=bool(row["noselect"]),
+        recent_uid=int(row["recent_uid"]),
     )
 
 
@@ -263,11 +263,13 @@ class Mailboxes:
             if source == INBOX:  # RFC 3501: move INBOX's messages into a new mailbox
                 await self._move_all(scoped, user_id, box, target)
                 return
-            for row in boxes:  # the mailbox and its children
+            subscribed = await scoped.subscriptions.of_user(user_id)
+            for row in boxes:  # the mailbox and its children, and their subscriptions
                 if row["name"] == source or row["name"].startswith(source + DELIMITER):
-                    await scoped.mailboxes.change(
-                        row["id"], name=target + row["name"][len(source) :]
-                    )
+                    renamed = target + row["name"][len(source) :]
+                    await scoped.mailboxes.change(row["id"], name=renamed)
+                    if row["name"] in subscribed:
+                        await scoped.subscriptions.rename(user_id, row["name"], renamed)
 
     async def _move_all(self, scoped: Scoped, user_id: str, inbox: Any, target: str) -> None:
         new_id = await add_mailbox(scoped, user_id, target)
@@ -283,21 +285,35 @@ class Mailboxes:
                 await scoped.expunged.add(inbox["id"], int(row["uid"]), expunged_at)
         self.bus.publish(inbox["id"])
 
-    async def subscribe(self, principal: Principal, name: str, subscribed: bool) -> None:
+    async def subscriptions(self, principal: Principal) -> set[str]:
+        """The names the user subscribed to; a name may outlive its mailbox (RFC 3501 6.3.6)."""
         scope, user_id = self._owner(principal)
+        async with transaction(self._db) as tx:
+            return await (await tx.scoped(scope)).subscriptions.of_user(user_id)
+
+    async def subscribe(self, principal: Principal, name: str, subscribed: bool) -> None:
+        """SUBSCRIBE needs an existing mailbox; UNSUBSCRIBE takes any name."""
+        scope, user_id = self._owner(principal)
+        clean = canonical(name)
         async with transaction(self._db, write=True) as tx:
             scoped = await tx.scoped(scope)
-            box = await self._box(scoped, user_id, name)
-            await scoped.mailboxes.change(box["id"], subscribed=subscribed)
+            if subscribed:
+                await ensure_mailboxes(scoped, user_id)
+                await self._box(scoped, user_id, clean)
+                await scoped.subscriptions.add(user_id, clean)
+                return
+            await scoped.subscriptions.remove(user_id, clean)  # a name not subscribed: done
 
     async def status(self, principal: Principal, name: str) -> dict[str, int]:
         scope, user_id = self._owner(principal)
         box = await self._row(scope, user_id, name)
         async with transaction(self._db) as tx:
-            count, unseen, size = await (await tx.scoped(scope)).messages.stats(box["id"])
+            count, unseen, size, recent = await (await tx.scoped(scope)).messages.stats(
+                box["id"], recent_from=int(box["recent_uid"])
+            )
         return {
             "MESSAGES": count,
-            "RECENT": 0,
+            "RECENT": recent,
             "UIDNEXT": int(box["uidnext"]),
             "UIDVALIDITY": int(box["uidvalidity"]),
             "UNSEEN": unseen,
@@ -327,6 +343,19 @@ class Mailboxes:
         return _info(box), [
             MessageState(int(r["uid"]), _flags(r["flags"]), int(r["modseq"])) for r in rows
         ]
+
+    async def claim_recent(self, principal: Principal, mailbox_id: str, upto: int) -> int:
+        """Claim the \\Recent messages below UID ``upto`` for the calling session: returns
+        the first UID that is recent for it (RFC 3501 2.3.2: one session, the first to see a
+        message, is told it is recent). A session claims as it selects, or sees new mail."""
+        scope, user_id = self._owner(principal)
+        async with transaction(self._db, write=True) as tx:
+            scoped = await tx.scoped(scope)
+            box = await self._owned(scoped, user_id, mailbox_id)
+            first = int(box["recent_uid"])
+            if upto > first:
+                await scoped.mailboxes.change(mailbox_id, recent_uid=upto)
+        return first
 
     async def changes(
         self, principal: Principal, mailbox_id: str, since: int

@@ -74,31 +74,44 @@ class StoredMessage:
 
 
 async def add_mailbox(
-    scoped: Scoped, user_id: str, name: str, special_use: str | None = None
+    scoped: Scoped,
+    user_id: str,
+    name: str,
+    special_use: str | None = None,
+    *,
+    subscribe: bool = False,
 ) -> str:
-    """A new, empty mailbox; returns its id. UIDVALIDITY is the creation time (RFC 3501 2.3.1.1:
-    a recreated mailbox must not reuse the old value)."""
+    """A new, empty mailbox; returns its id. UIDVALIDITY is the creation time, or one more
+    than the last the user's mailboxes had, whichever is larger (RFC 3501 2.3.1.1: a mailbox
+    deleted and created again, or renamed and replaced, must not reuse the old value)."""
     mailbox_id = str(uuid.uuid4())
+    user = await scoped.users.by_id(user_id)
+    last = int(user["last_uidvalidity"]) if user is not None else 0
+    uidvalidity = max(int(time.time()), last + 1)
+    await scoped.users.change(user_id, last_uidvalidity=uidvalidity)
     await scoped.mailboxes.add(
         id=mailbox_id,
         user_id=user_id,
         name=name,
         special_use=special_use,
-        uidvalidity=int(time.time()),
+        uidvalidity=uidvalidity,
         uidnext=1,
         highestmodseq=1,
-        subscribed=True,
+        recent_uid=1,
         noselect=False,
         created_at=clock.now(),
     )
+    if subscribe:
+        await scoped.subscriptions.add(user_id, name)
     return mailbox_id
 
 
 async def ensure_mailboxes(scoped: Scoped, user_id: str) -> None:
+    """The default set, subscribed (clients show subscribed folders)."""
     existing = {row["name"] for row in await scoped.mailboxes.of_user(user_id)}
     for name, special_use in DEFAULT_MAILBOXES:
         if name not in existing:
-            await add_mailbox(scoped, user_id, name, special_use)
+            await add_mailbox(scoped, user_id, name, special_use, subscribe=True)
 
 
 class MailStore:

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from enclave.imap.wire.framing import Command, tag_of
+from enclave.imap.wire.listing import check_options
 from enclave.imap.wire.tokens import Cursor, ParseError, SeqSet
 
 
@@ -185,7 +186,8 @@ def _list(cursor: Cursor) -> dict[str, Any]:
         patterns.append(cursor.list_mailbox())
     returns: list[str] = []
     status: list[str] = []
-    if cursor.maybe(b" RETURN ") or cursor.maybe(b" return "):
+    if cursor.rest()[:8].upper() == b" RETURN ":
+        cursor.expect(cursor.rest()[:8])
         cursor.expect(b"(")
         while not cursor.maybe(b")"):
             if returns:
@@ -195,6 +197,9 @@ def _list(cursor: Cursor) -> dict[str, Any]:
             if option == "STATUS":
                 cursor.sp()
                 status = _status_items(cursor)
+    refused = check_options(selection, returns)
+    if refused:
+        raise ParseError(refused)
     return {
         "reference": reference, "patterns": patterns, "selection": selection,
         "returns": returns, "status": status,
