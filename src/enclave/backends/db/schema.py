@@ -341,6 +341,8 @@ outbound = Table(
     Column("next_attempt_at", UTCDateTime, nullable=False),
     Column("expires_at", UTCDateTime, nullable=False),
     Column("last_error", Text, nullable=True),
+    # What the sender asked to be told (RFC 3461: NOTIFY, ORCPT, RET, ENVID), as JSON.
+    Column("dsn", Text, nullable=True),
     Column("created_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
     Index("ix_outbound_due", "tenant_id", "status", "next_attempt_at"),
