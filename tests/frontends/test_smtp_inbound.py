@@ -798,6 +798,111 @@ def test_mail_from_single_label_domain_is_accepted(main: MailServer, sender: str
     assert len(with_id(main.data, CAROL, mid)) == 1
 
 
+# --- 10b. CHUNKING and BINARYMIME (RFC 3030) ------------------------------------------------
+
+
+def ehlo_lines(port: int) -> list[str]:
+    with RawSmtp(port) as conn:
+        code, text = conn.command(f"EHLO {CLIENT}")
+        assert code == 250, text
+        return [line.upper() for line in text.splitlines()]
+
+
+def test_mx_offers_chunking_and_binarymime(main: MailServer) -> None:
+    lines = ehlo_lines(main.smtp_port)
+    assert "CHUNKING" in lines and "BINARYMIME" in lines, lines
+    assert "CHUNKING" not in ehlo_lines(main.submission_port)  # the MX only
+
+
+def bdat_transaction(conn: RawSmtp, chunks: list[bytes], *, body: str = "") -> list[str]:
+    """MAIL, RCPT, and one BDAT per chunk (the last with LAST), all pipelined; the replies
+    to the BDATs."""
+    params = f" BODY={body}" if body else ""
+    wire = f"MAIL FROM:<{SENDER}>{params}\r\nRCPT TO:<{CAROL}>\r\n".encode()
+    for n, chunk in enumerate(chunks):
+        last = " LAST" if n == len(chunks) - 1 else ""
+        wire += f"BDAT {len(chunk)}{last}\r\n".encode() + chunk
+    conn.send(wire)
+    assert conn.reply()[0] == 250  # MAIL
+    assert conn.reply()[0] == 250  # RCPT
+    return [f"{code} {text}" for code, text in (conn.reply() for _ in chunks)]
+
+
+def test_bdat_chunks_are_stored_byte_for_byte(main: MailServer) -> None:
+    mid = new_id("bdat")
+    raw = message(CAROL, "in chunks", mid, ".a line that DATA would dot-stuff\n.\nend")
+    cut = [raw[:7], raw[7:300], b"", raw[300:]]  # a header split mid-line, an empty chunk
+    with RawSmtp(main.smtp_port) as conn:
+        assert conn.command(f"EHLO {CLIENT}")[0] == 250
+        answers = bdat_transaction(conn, cut)
+        assert all(a.startswith("250 2.0.0") for a in answers), answers
+        assert "queued as" in answers[-1], answers
+        assert conn.command("NOOP")[0] == 250
+    [copy] = with_id(main.data, CAROL, mid)
+    assert sent_part(copy.raw) == raw
+
+
+def test_binarymime_body_is_stored_as_sent(main: MailServer) -> None:
+    mid = new_id("binary")
+    head = message(CAROL, "binary body", mid).split(b"\r\n\r\n")[0]
+    head = head.replace(b"Content-Transfer-Encoding: 8bit", b"Content-Transfer-Encoding: binary")
+    raw = head + b"\r\n\r\n" + bytes(range(256)) + b"\nbare LF, bare CR\r, NUL \x00\r\n"
+    with RawSmtp(main.smtp_port) as conn:
+        assert conn.command(f"EHLO {CLIENT}")[0] == 250
+        answers = bdat_transaction(conn, [raw[:100], raw[100:]], body="BINARYMIME")
+        assert "queued as" in answers[-1], answers
+        # DATA cannot carry BINARYMIME, and a BDAT transaction takes no DATA
+        assert conn.command(f"MAIL FROM:<{SENDER}> BODY=BINARYMIME")[0] == 250
+        assert conn.command(f"RCPT TO:<{CAROL}>")[0] == 250
+        code, text = conn.command("DATA")
+        assert code == 503 and text.startswith("5.5.1"), (code, text)
+    [copy] = with_id(main.data, CAROL, mid)
+    assert sent_part(copy.raw) == raw
+
+
+def test_bdat_before_rcpt_is_refused_and_its_octets_are_not_commands(main: MailServer) -> None:
+    """A refused chunk is still read in full (RFC 3030 2): what it holds is data, never
+    commands, and the session stays in step."""
+    smuggled = f"RCPT TO:<{VICTIM}>\r\nDATA\r\n".encode()
+    with RawSmtp(main.smtp_port) as conn:
+        assert conn.command(f"EHLO {CLIENT}")[0] == 250
+        conn.send(f"BDAT {len(smuggled)} LAST\r\n".encode() + smuggled)
+        code, text = conn.reply()
+        assert code == 503, text
+        assert conn.command(f"MAIL FROM:<{SENDER}>")[0] == 250
+        conn.send(f"BDAT {len(smuggled)}\r\n".encode() + smuggled)
+        code, text = conn.reply()
+        assert code == 503 and "RCPT" in text, text
+        assert conn.command("NOOP")[0] == 250
+    assert inbox(main.data, VICTIM) == []
+
+
+def test_bdat_over_the_size_limit_is_refused_and_the_session_goes_on(main: MailServer) -> None:
+    chunk = b"x" * 76 + b"\r\n"
+    big = chunk * (MAX_BYTES // len(chunk) + 10)
+    with RawSmtp(main.smtp_port) as conn:
+        assert conn.command(f"EHLO {CLIENT}")[0] == 250
+        assert conn.command(f"MAIL FROM:<{SENDER}>")[0] == 250
+        assert conn.command(f"RCPT TO:<{SMUG}>")[0] == 250
+        conn.send(f"BDAT {len(big)} LAST\r\n".encode() + big)
+        code, text = conn.reply()
+        assert code == 552 and text.startswith("5.3.4"), (code, text)
+        assert conn.command("NOOP")[0] == 250
+        assert conn.command(f"RCPT TO:<{SMUG}>")[0] == 503  # the transaction is gone
+    assert inbox(main.data, SMUG) == []
+
+
+@pytest.mark.parametrize("arg", ["", "ten", "-1", "10 FIRST", "1" * 30])
+def test_bdat_with_a_bad_size_closes_the_connection(main: MailServer, arg: str) -> None:
+    """Without a size nothing can be skipped: 501, then the connection is closed."""
+    with RawSmtp(main.smtp_port) as conn:
+        assert conn.command(f"EHLO {CLIENT}")[0] == 250
+        code, _ = conn.command(f"BDAT {arg}".strip())
+        assert code == 501
+        with pytest.raises((ConnectionError, OSError)):
+            conn.command("NOOP")
+
+
 # --- 11. crash safety ---------------------------------------------------------------------
 
 

@@ -13,6 +13,7 @@ from enclave.core.mail.parse import bare_line_ending
 from enclave.services import Services
 from enclave.smtp import replies
 from enclave.smtp.address import reverse_path_ok
+from enclave.smtp.chunking import is_binary
 from enclave.smtp.received import received_header
 
 log = structlog.get_logger("enclave.smtp")
@@ -46,6 +47,7 @@ class HandlerBase:
     """aiosmtpd hooks (``handle_<VERB>``) common to every listener; each returns a reply."""
 
     advertise_auth = False
+    chunking = False  # BDAT, BODY=BINARYMIME (RFC 3030; smtp.chunking)
     protocol = "ESMTP"
 
     def __init__(self, services: Services, hostname: str) -> None:
@@ -59,7 +61,8 @@ class HandlerBase:
     ) -> list[str]:  # fmt: skip
         session.host_name = hostname
         kept = [r for r in responses[:-1] if self.advertise_auth or not r.startswith("250-AUTH")]
-        return [*kept, "250-PIPELINING", "250-ENHANCEDSTATUSCODES", responses[-1]]
+        extra = ["250-CHUNKING", "250-BINARYMIME"] if self.chunking else []
+        return [*kept, "250-PIPELINING", "250-ENHANCEDSTATUSCODES", *extra, responses[-1]]
 
     async def handle_MAIL(
         self, server: SMTP, session: Session, envelope: Envelope, address: str,
@@ -110,7 +113,12 @@ class HandlerBase:
 
     @staticmethod
     def smuggling(envelope: Envelope) -> bool:
-        return bare_line_ending(envelope.original_content or b"")
+        """A bare CR or LF; in a BINARYMIME body anything goes, so only its header counts."""
+        content = envelope.original_content or b""
+        if is_binary(envelope):
+            end = content.find(b"\r\n\r\n")
+            content = content if end < 0 else content[: end + 4]
+        return bare_line_ending(content)
 
     def trace(self, session: Session, envelope: Envelope, queue_id: str) -> bytes:
         protocol = self.protocol + ("S" if session.ssl else "")

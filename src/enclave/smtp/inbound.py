@@ -27,6 +27,8 @@ RECIPIENTS = "enclave_recipients"
 
 
 class InboundHandler(HandlerBase):
+    chunking = True
+
     async def route_recipient(self, envelope: Envelope, address: str) -> str | None:
         router = self.services.mail_router
         if not await router.is_local_domain(address.rpartition("@")[2]):

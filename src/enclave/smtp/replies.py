@@ -17,6 +17,21 @@ INTERNAL_ERROR = "451 4.3.0 Internal error; try again later"
 TRY_AGAIN = "451 4.3.0 Temporary failure while storing the message; try again later"
 
 
+OK = "250 2.0.0 OK"
+HELO_FIRST = "503 5.5.1 Send EHLO first"
+AUTH_REQUIRED = "530 5.7.0 Authentication required"
+NEED_MAIL = "503 5.5.1 Need MAIL command"
+NEED_RCPT = "503 5.5.1 Need RCPT command"
+NOT_IMPLEMENTED = "502 5.5.1 Command not implemented"
+BDAT_SYNTAX = "501 5.5.4 Syntax: BDAT size [LAST]; closing the connection"
+DATA_AFTER_BDAT = "503 5.5.1 This transaction takes BDAT, not DATA (CHUNKING or BINARYMIME)"
+TOO_MUCH_DATA = "552 5.3.4 Message too big; transaction cancelled"
+
+
+def chunk_received(size: int, total: int) -> str:
+    return f"250 2.0.0 {size} octets received ({total} in all)"
+
+
 def queued(queue_id: str) -> str:
     return f"250 2.0.0 OK: queued as {queue_id}"
 

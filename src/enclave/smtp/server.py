@@ -12,6 +12,7 @@ from aiosmtpd.smtp import SMTP
 
 from enclave.services import Services
 from enclave.smtp import replies
+from enclave.smtp.chunking import ChunkingSMTP
 from enclave.smtp.handler import HandlerBase
 from enclave.smtp.inbound import InboundHandler
 from enclave.smtp.submission import SubmissionHandler
@@ -21,7 +22,7 @@ from enclave.smtp.submission import SubmissionHandler
 logging.getLogger("mail.log").setLevel(logging.ERROR)
 
 
-class EnclaveSMTP(SMTP):
+class EnclaveSMTP(ChunkingSMTP):
     implicit_tls = False
 
     async def smtp_STARTTLS(self, arg: str) -> None:
