@@ -45,7 +45,7 @@ def test_recent_is_reported_to_the_first_session_only(wires: Wires) -> None:
         examine("a1", "Recents", exists=2, uidnext=3, recent=2),
         (b"a2 STATUS Recents (MESSAGES RECENT UNSEEN)\r\n",
          [b'* STATUS "Recents" (MESSAGES 2 RECENT 2 UNSEEN 2)', b"a2 OK STATUS completed"]),
-        select("a3", "Recents", exists=2, uidnext=3, unseen=1, recent=2),
+        select("a3", "Recents", exists=2, uidnext=3, unseen=1, recent=2, closed=True),
         (b"a4 STATUS Recents (RECENT)\r\n",
          [b'* STATUS "Recents" (RECENT 0)', b"a4 OK STATUS completed"]),
     ])  # fmt: skip
@@ -118,6 +118,7 @@ def test_new_keyword_is_announced_in_flags_before_fetch(wires: Wires) -> None:
         (b"a6 COPY 1:2 Keywords2\r\n",
          [b"a6 OK [COPYUID ${keywords2} 1:2 1:2] COPY completed"]),
         (b"a7 SELECT Keywords2\r\n", [
+            b"* OK [CLOSED] previous mailbox closed",
             with_two, PERMANENT_FLAGS.replace(b" \\*)", b" $Hello $World \\*)"),
             b"* 2 EXISTS", b"* 2 RECENT", b"* OK [UIDVALIDITY ${keywords2}] UIDs valid",
             b"* OK [UIDNEXT 3] predicted next UID",

@@ -36,10 +36,20 @@ def append(tag: str, mailbox: str, uid: int, message: tuple[datetime, bytes]) ->
     )  # fmt: skip
 
 
-def select(tag: str, mailbox: str, exists: int, uidnext: int, unseen: int | None = 1) -> Step:
-    """SELECT, exact but for the values that vary (UIDVALIDITY, HIGHESTMODSEQ, RECENT)."""
+def select(
+    tag: str,
+    mailbox: str,
+    exists: int,
+    uidnext: int,
+    unseen: int | None = 1,
+    *,
+    closed: bool = True,
+) -> Step:
+    """SELECT, exact but for the values that vary (UIDVALIDITY, HIGHESTMODSEQ, RECENT);
+    ``closed``: another mailbox was selected, so OK [CLOSED] comes first (RFC 7162 3.2.11)."""
     name = mailbox.lower().encode()
     lines = [
+        *([b"* OK [CLOSED] previous mailbox closed"] if closed else []),
         transcripts.SELECT_FLAGS,
         transcripts.PERMANENT_FLAGS,
         b"* %d EXISTS" % exists,
@@ -74,7 +84,7 @@ def test_imaptest_sort_subject_and_uid_sort(wires: Wires) -> None:
     wire = wires.signed_in("alice")
     count = fill_dated(wire, "SortSubject", sorts.SORT_SUBJECT)
     wire.run([
-        select("s1", "SortSubject", exists=count, uidnext=count + 1),
+        select("s1", "SortSubject", exists=count, uidnext=count + 1, closed=False),
         answer("a1", "SORT (SUBJECT) US-ASCII ALL", b"* SORT 9 10 1 14 3 5 11 6 15 2 7 12 13 8 4"),
         answer("a2", "SORT (REVERSE SUBJECT) US-ASCII ALL",
                b"* SORT 4 8 2 7 12 13 15 6 3 5 11 14 1 9 10"),
@@ -122,7 +132,7 @@ def test_imaptest_sort_arrival_date_size_and_addresses(wires: Wires) -> None:
     ]  # fmt: skip
     for number, (mailbox, mbox, expected) in enumerate(scripts):
         count = fill_dated(wire, mailbox, mbox)
-        steps = [select(f"s{number}", mailbox, exists=count, uidnext=count + 1)]
+        steps = [select(f"s{number}", mailbox, exists=count, uidnext=count + 1, closed=number > 0)]
         for index, (criteria, order) in enumerate(expected):
             steps.append(answer(f"t{number}{index}", f"sort {criteria} us-ascii all",
                                 b"* SORT " + order.encode()))  # fmt: skip
@@ -137,7 +147,7 @@ def test_imaptest_esort_answers_esearch_in_sort_order(wires: Wires) -> None:
     fill_dated(wire, "ESortPlain", sorts.SORT_SIZE)
     fill_dated(wire, "ESort", sorts.SORT_ARRIVAL)
     wire.run([
-        select("s1", "ESortPlain", exists=8, uidnext=9),
+        select("s1", "ESortPlain", exists=8, uidnext=9, closed=False),
         answer("a1", "sort return (min) (arrival) us-ascii 1:5", b'* ESEARCH (TAG "a1") MIN 1'),
         answer("a2", "sort return (max) (arrival) us-ascii 1:5", b'* ESEARCH (TAG "a2") MAX 5'),
         answer("a3", "sort return (all) (arrival) us-ascii 1:5", b'* ESEARCH (TAG "a3") ALL 1:5'),
@@ -159,7 +169,7 @@ def test_sort_with_modseq_reports_the_highest(wires: Wires) -> None:
     fill_dated(wire, "SortModseq", sorts.SORT_ADDRESSES)
     wire.run([
         (b"e1 ENABLE CONDSTORE\r\n", [b"* ENABLED CONDSTORE", b"e1 OK ENABLE completed"]),
-        select("s1", "SortModseq", exists=3, uidnext=4),
+        select("s1", "SortModseq", exists=3, uidnext=4, closed=False),
         (b"a1 STORE 2 +FLAGS.SILENT (\\Flagged)\r\n",
          [b"* 2 FETCH (UID 2 MODSEQ (${flagged}))", b"a1 OK STORE completed"]),
     ])  # fmt: skip
@@ -180,7 +190,7 @@ def test_imaptest_thread_references(wires: Wires) -> None:
     for number in (2, 3, 4, 6, 7):
         fill_dated(wire, f"Thread{number}", getattr(threads, f"THREAD{number}"))
     wire.run([
-        select("s1", "Thread1", exists=3, uidnext=4),
+        select("s1", "Thread1", exists=3, uidnext=4, closed=False),
         answer("a1", "thread references us-ascii all", b"* THREAD (3 2)(1)"),
         *expunge("a2", "1", [1]),
         answer("a3", "thread references us-ascii all", b"* THREAD (2 1)"),
@@ -213,13 +223,13 @@ def test_imaptest_thread5_and_thread8_append_after_expunge(wires: Wires) -> None
         [append(f"p{uid}", "Thread5", uid, message) for uid, message in enumerate(five[:4], 1)]
     )
     wire.run([
-        select("s5", "Thread5", exists=4, uidnext=5),
+        select("s5", "Thread5", exists=4, uidnext=5, closed=False),
         answer("a1", "thread references us-ascii all", b"* THREAD (1 (2 4)(3))"),
         *expunge("a2", "1,2", [2, 1]),
         answer("a3", "thread references us-ascii all", b"* THREAD (1)(2)"),
         (b"a4 UNSELECT\r\n", [b"a4 OK UNSELECT completed"]),
         append("a5", "Thread5", 5, five[4]),
-        select("s6", "Thread5", exists=3, uidnext=6),
+        select("s6", "Thread5", exists=3, uidnext=6, closed=False),
         answer("a6", "thread references us-ascii all", b"* THREAD (1)((2)(3))"),
     ])  # fmt: skip
     fill_dated(wire, "Thread8", threads.THREAD8.rsplit("From ", 1)[0])
@@ -230,7 +240,7 @@ def test_imaptest_thread5_and_thread8_append_after_expunge(wires: Wires) -> None
         answer("b3", "thread references us-ascii all", b"* THREAD (1)"),
         (b"b4 UNSELECT\r\n", [b"b4 OK UNSELECT completed"]),
         append("b5", "Thread8", 3, eight[2]),
-        select("s9", "Thread8", exists=2, uidnext=4),
+        select("s9", "Thread8", exists=2, uidnext=4, closed=False),
         answer("b6", "thread references us-ascii all", b"* THREAD (1 2)"),
     ])  # fmt: skip
     logout(wire)
@@ -241,7 +251,7 @@ def test_imaptest_thread_orderedsubject(wires: Wires) -> None:
     fill_dated(wire, "Ordered", sorts.SORT_SUBJECT)
     fill_dated(wire, "Ordered2", threads.ORDERED2)
     wire.run([
-        select("s1", "Ordered", exists=15, uidnext=16),
+        select("s1", "Ordered", exists=15, uidnext=16, closed=False),
         answer("a1", "thread orderedsubject us-ascii all",
                b"* THREAD (1)(2 (7)(12)(13))(3 (5)(11))(4)(6)(8)(9 10)(14)(15)"),
         select("s2", "Ordered2", exists=8, uidnext=9),
@@ -259,7 +269,7 @@ def test_sort_and_thread_errors(wires: Wires) -> None:
     wire.run([
         (b"a1 SORT (ARRIVAL) UTF-8 ALL\r\n", [b"a1 BAD SORT not allowed when authenticated"]),
         (b"a2 UID THREAD REFERENCES UTF-8 ALL\r\n", [b"a2 BAD THREAD not allowed when authenticated"]),
-        select("s1", "SortErrors", exists=3, uidnext=4),
+        select("s1", "SortErrors", exists=3, uidnext=4, closed=False),
         (b"b1 SORT (BOGUS) UTF-8 ALL\r\n", [b"b1 BAD unknown sort key BOGUS"]),
         (b"b2 SORT (ARRIVAL)\r\n", [b"b2 BAD expected ' ', found ''"]),
         (b"b3 SORT (ARRIVAL) KOI8-R ALL\r\n",

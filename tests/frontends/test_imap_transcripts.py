@@ -37,7 +37,7 @@ LITERAL_AT_END = re.compile(rb"\{([0-9]+)\}\r\n$")
 
 CAPS = (
     b"IMAP4rev1 LITERAL+ SASL-IR ID ENABLE IDLE NAMESPACE UNSELECT UIDPLUS MOVE SPECIAL-USE "
-    b"LIST-EXTENDED LIST-STATUS QUOTA CONDSTORE ESEARCH SORT SORT=DISPLAY THREAD=ORDEREDSUBJECT "
+    b"LIST-EXTENDED LIST-STATUS QUOTA CONDSTORE QRESYNC CHILDREN ESEARCH SORT SORT=DISPLAY THREAD=ORDEREDSUBJECT "
     b"THREAD=REFERENCES ESORT APPENDLIMIT=${appendlimit}"
 )
 GREETING = b"* OK [CAPABILITY " + CAPS + b" STARTTLS LOGINDISABLED] Enclave IMAP ready"
@@ -217,12 +217,15 @@ def select(
     *,
     recent: int | None = None,
     keywords: bytes = b"",
+    closed: bool = False,
 ) -> Step:
     """SELECT of a mailbox whose UIDVALIDITY is ${<mailbox>} and HIGHESTMODSEQ varies. The
     first session to select a mailbox is told that everything in it is recent (the default);
-    ``keywords`` (e.g. b" $Work") are the ones its messages carry."""
+    ``keywords`` (e.g. b" $Work") are the ones its messages carry; ``closed``: another
+    mailbox was selected, so OK [CLOSED] comes first (RFC 7162 3.2.11)."""
     name = mailbox.lower()
     lines = [
+        *([b"* OK [CLOSED] previous mailbox closed"] if closed else []),
         SELECT_FLAGS[:-1] + keywords + b")",
         PERMANENT_FLAGS.replace(b" \\*)", keywords + b" \\*)"),
         b"* %d EXISTS" % exists,
@@ -463,7 +466,7 @@ def test_store_flags_replies(wires: Wires) -> None:
     ])  # fmt: skip
     wire.run([
         (b"c1 EXAMINE Flags\r\n", [
-            SELECT_FLAGS, b"* OK [PERMANENTFLAGS ()] flags", b"* 3 EXISTS", b"* 0 RECENT",
+            b"* OK [CLOSED] previous mailbox closed", SELECT_FLAGS, b"* OK [PERMANENTFLAGS ()] flags", b"* 3 EXISTS", b"* 0 RECENT",
             b"* OK [UIDVALIDITY ${flags}] UIDs valid", b"* OK [UIDNEXT 4] predicted next UID",
             b"* OK [HIGHESTMODSEQ ${flags_modseq2}] modification sequence",
             b"* OK [UNSEEN 2] first unseen", b"c1 OK [READ-ONLY] selected",
@@ -536,7 +539,7 @@ def test_copy_move_and_expunge_with_uidplus(wires: Wires) -> None:
         (b"c4 EXPUNGE\r\n", [b"c4 OK EXPUNGE completed"]),
         (b"c5 STATUS Target (MESSAGES UIDNEXT)\r\n",
          [b'* STATUS "Target" (MESSAGES 6 UIDNEXT 7)', b"c5 OK STATUS completed"]),
-        select("c6", "Target", exists=6, uidnext=7, unseen=1),
+        select("c6", "Target", exists=6, uidnext=7, unseen=1, closed=True),
         (b"c7 STORE 1:* +FLAGS.SILENT (\\Deleted)\r\n", [b"c7 OK STORE completed"]),
         (b"c8 CLOSE\r\n", [b"c8 OK CLOSE completed"]),
         (b"c9 STATUS Target (MESSAGES)\r\n", [b'* STATUS "Target" (MESSAGES 0)', b"c9 OK STATUS completed"]),

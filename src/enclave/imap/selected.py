@@ -11,8 +11,8 @@ from enclave.imap import fetch
 from enclave.imap.searching import Searchable
 from enclave.imap.view import View
 from enclave.imap.wire import response
-from enclave.imap.wire.commands import FetchItem, Request
-from enclave.imap.wire.search import BODY_KEYS, HEADER_KEYS, ROW_KEYS, key_names, matches
+from enclave.imap.wire.commands import FetchItem, Request, Resync
+from enclave.imap.wire.search import BODY_KEYS, HEADER_KEYS, ROW_KEYS, in_set, key_names, matches
 
 if TYPE_CHECKING:
     from enclave.core.principal import Principal
@@ -26,6 +26,7 @@ class SelectedCommands:
     services: Services
     view: View | None
     condstore: bool
+    qresync: bool  # ENABLE QRESYNC: VANISHED replaces EXPUNGE (RFC 7162 3.2)
 
     # Provided by the session (the connection and the signed-in user).
     async def send(self, data: bytes) -> None:
@@ -44,7 +45,13 @@ class SelectedCommands:
     # --- selecting -----------------------------------------------------------------------
 
     async def _select(self, request: Request, readonly: bool) -> None:
-        self.view = None
+        resync = request.args["qresync"]
+        if resync is not None and not self.qresync:
+            await self.send(response.tagged(request.tag, "BAD", "ENABLE QRESYNC first"))
+            return
+        if self.view is not None:  # RFC 7162 3.2.11: the old mailbox's responses end here
+            self.view = None
+            await self.send(response.untagged("OK [CLOSED] previous mailbox closed"))
         name = self.mailbox_name(request.args["mailbox"])
         mailboxes = self.services.mailboxes
         box = await mailboxes.get(self.user, name)
@@ -71,6 +78,8 @@ class SelectedCommands:
             lines.append(f"OK [UNSEEN {unseen}] first unseen")
         for line in lines:
             await self.send(response.untagged(line))
+        if resync is not None and resync.uidvalidity == info.uidvalidity:
+            await self._resync(view, resync)
         self.view = view
         await self.ok(request, "selected", "READ-ONLY" if readonly else "READ-WRITE")
 
@@ -123,8 +132,11 @@ class SelectedCommands:
         if allow_expunge and view.held_expunges:
             for uid in sorted(view.held_expunges, reverse=True):
                 seq = view.remove(uid)
-                if seq is not None:
+                if seq is not None and not self.qresync:
                     await self.send(response.untagged(f"{seq} EXPUNGE"))
+            if self.qresync:
+                vanished = response.sequence_set(view.held_expunges)
+                await self.send(response.untagged(b"VANISHED " + vanished))
             view.held_expunges.clear()
         before = view.exists
         updates: list[int] = []
@@ -150,6 +162,28 @@ class SelectedCommands:
             await self.send(response.fetch(seq or 0, [(b"UID", b"%d" % state.uid), *items]))
         view.modseq = info.highestmodseq if not view.held_expunges else view.modseq
         view.mailbox = info
+
+    async def _resync(self, view: View, resync: Resync) -> None:
+        """SELECT (QRESYNC ...): what was expunged and what changed since the client's modseq,
+        limited to the UIDs it says it knows (RFC 7162 3.2.5)."""
+        _, changed, gone = await self.services.mailboxes.changes(
+            self.user, view.mailbox.id, resync.modseq
+        )
+        largest = max(view.mailbox.uidnext - 1, 1)
+        known = resync.known_uids
+        vanished = [u for u in gone if known is None or in_set(u, known, largest)]
+        if vanished:
+            line = b"VANISHED (EARLIER) " + response.sequence_set(vanished)
+            await self.send(response.untagged(line))
+        for state in changed:
+            seq = view.seq(state.uid)
+            if seq is None or (known is not None and not in_set(state.uid, known, largest)):
+                continue
+            await self.send(response.fetch(seq, [
+                (b"UID", b"%d" % state.uid),
+                (b"FLAGS", response.flags(sorted(view.flags_of(state.uid)))),
+                (b"MODSEQ", b"(%d)" % view.modseqs.get(state.uid, state.modseq)),
+            ]))  # fmt: skip
 
     async def _claim_recent(self, view: View, info: MailboxInfo, arrived: list[int]) -> None:
         """New messages are \\Recent for the first session to see them (RFC 3501 2.3.2);
@@ -194,11 +228,25 @@ class SelectedCommands:
         view = self._view()
         changed_since = request.args["changed_since"]
         items = request.args["items"]
+        if request.args["vanished"] and not (request.uid and self.qresync):
+            await self.send(
+                response.tagged(request.tag, "BAD", "VANISHED needs UID FETCH and QRESYNC")
+            )
+            return
         if changed_since is not None or any(item.name == "MODSEQ" for item in items):
             await self.enable_condstore()
         uids = await self._targets(request, changed_since)
         if uids is None:
             return
+        if request.args["vanished"]:  # RFC 7162 3.2.6: expunged UIDs of the set first
+            _, _, gone = await self.services.mailboxes.changes(
+                self.user, view.mailbox.id, changed_since
+            )
+            largest = max(view.mailbox.uidnext - 1, 1)
+            vanished = [u for u in gone if in_set(u, request.args["sequence"], largest)]
+            if vanished:
+                line = b"VANISHED (EARLIER) " + response.sequence_set(vanished)
+                await self.send(response.untagged(line))
         rows = await self.services.mailboxes.rows(self.user, view.mailbox.id, uids)
         if fetch.sets_seen(items) and not view.readonly:
             unseen = [row.uid for row in rows if "\\Seen" not in row.flags]
@@ -217,7 +265,7 @@ class SelectedCommands:
         )
         out: list[bytes] = []
         pending = 0
-        gone = len(uids) - len(rows)  # expunged by another session since the view knew them
+        missing = len(uids) - len(rows)  # expunged by another session since the view knew them
         for row in rows:
             seq = view.seq(row.uid)
             if seq is None:
@@ -236,7 +284,7 @@ class SelectedCommands:
                     with_uid=request.uid, with_modseq=view.condstore,
                 )  # fmt: skip
             except NotFound:  # its content went with an expunge meanwhile: the rest still come
-                gone += 1
+                missing += 1
                 continue
             line = response.fetch(seq, pairs)
             out.append(line)
@@ -247,7 +295,7 @@ class SelectedCommands:
                 pending = 0
         await self.send(b"".join(out))
         await self.refresh(allow_expunge=request.uid)
-        if gone:
+        if missing:
             await self.send(response.tagged(
                 request.tag, "NO", "some of the requested messages no longer exist",
                 "EXPUNGEISSUED",

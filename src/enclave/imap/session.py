@@ -77,6 +77,8 @@ SELECTED = AUTHENTICATED | {
     "SORT", "THREAD",
 }  # fmt: skip
 
+ENABLEABLE = frozenset({"CONDSTORE", "QRESYNC"})  # what ENABLE switches on (RFC 5161)
+
 # Core errors -> (status, response code), in one table.
 ERRORS: dict[type[EnclaveError], tuple[str, str | None]] = {
     QuotaExceeded: ("NO", "OVERQUOTA"),
@@ -114,6 +116,7 @@ class Session(SelectedCommands, SortCommands):
         self.principal: Principal | None = None
         self.view: View | None = None
         self.condstore = False
+        self.qresync = False
         self.secure = writer.get_extra_info("sslcontext") is not None
         peer = writer.get_extra_info("peername")
         self.peer = str(peer[0]) if isinstance(peer, tuple) else None
@@ -237,7 +240,7 @@ class Session(SelectedCommands, SortCommands):
     def capabilities(self) -> str:
         caps = ["IMAP4rev1", "LITERAL+", "SASL-IR", "ID", "ENABLE", "IDLE", "NAMESPACE", "UNSELECT",
                 "UIDPLUS", "MOVE", "SPECIAL-USE", "LIST-EXTENDED", "LIST-STATUS", "QUOTA",
-                "CONDSTORE", "ESEARCH", "SORT", "SORT=DISPLAY", "THREAD=ORDEREDSUBJECT",
+                "CONDSTORE", "QRESYNC", "CHILDREN", "ESEARCH", "SORT", "SORT=DISPLAY", "THREAD=ORDEREDSUBJECT",
                 "THREAD=REFERENCES", "ESORT", f"APPENDLIMIT={self.append_limit}"]  # fmt: skip
         if not self.secure:
             caps += ["STARTTLS", "LOGINDISABLED"]
@@ -346,7 +349,9 @@ class Session(SelectedCommands, SortCommands):
             raise Invalid(str(exc)) from None
 
     async def do_ENABLE(self, request: Request) -> None:
-        enabled = [c for c in request.args["capabilities"] if c == "CONDSTORE"]
+        enabled = [c for c in dict.fromkeys(request.args["capabilities"]) if c in ENABLEABLE]
+        if "QRESYNC" in enabled:  # implies CONDSTORE (RFC 7162 3.2.3)
+            self.qresync = True
         if enabled:
             await self.enable_condstore()
             await self.send(response.untagged("ENABLED " + " ".join(enabled)))

@@ -106,13 +106,26 @@ def _fetch(cursor: Cursor) -> dict[str, Any]:
     else:
         items = _fetch_item(cursor)
     changed_since = None
-    if cursor.maybe(b" ("):  # RFC 7162: (CHANGEDSINCE n)
-        if cursor.atom().upper() != "CHANGEDSINCE":
-            raise ParseError("unknown FETCH modifier")
-        cursor.sp()
-        changed_since = cursor.number()
-        cursor.expect(b")")
-    return {"sequence": sequence, "items": items, "changed_since": changed_since}
+    vanished = False
+    if cursor.maybe(b" ("):  # RFC 7162: (CHANGEDSINCE n [VANISHED])
+        while True:
+            modifier = cursor.atom().upper()
+            if modifier == "CHANGEDSINCE" and changed_since is None:
+                cursor.sp()
+                changed_since = cursor.number()
+            elif modifier == "VANISHED" and not vanished:
+                vanished = True
+            else:
+                raise ParseError(f"unknown FETCH modifier {modifier}")
+            if cursor.maybe(b")"):
+                break
+            cursor.sp()
+        if vanished and changed_since is None:
+            raise ParseError("VANISHED needs CHANGEDSINCE")
+    return {
+        "sequence": sequence, "items": items, "changed_since": changed_since,
+        "vanished": vanished,
+    }  # fmt: skip
 
 
 def _store(cursor: Cursor) -> dict[str, Any]:
@@ -148,14 +161,53 @@ def _copy(cursor: Cursor) -> dict[str, Any]:
     return {"sequence": sequence, "mailbox": cursor.astring()}
 
 
+@dataclass(frozen=True)
+class Resync:
+    """SELECT's QRESYNC parameter (RFC 7162 3.2.5): what the client last knew."""
+
+    uidvalidity: int
+    modseq: int
+    known_uids: SeqSet | None = None
+
+
 def _mailbox(cursor: Cursor) -> dict[str, Any]:
     cursor.sp()
     mailbox = cursor.astring()
     condstore = False
-    if cursor.maybe(b" ("):  # SELECT/EXAMINE parameters: (CONDSTORE)
-        condstore = cursor.atom().upper() == "CONDSTORE"
-        cursor.expect(b")")
-    return {"mailbox": mailbox, "condstore": condstore}
+    resync: Resync | None = None
+    if cursor.maybe(b" ("):  # SELECT/EXAMINE parameters: (CONDSTORE) (QRESYNC (...))
+        while True:
+            name = cursor.atom().upper()
+            if name == "CONDSTORE":
+                condstore = True
+            elif name == "QRESYNC" and resync is None:
+                cursor.sp()
+                resync = _resync(cursor)
+            else:
+                raise ParseError(f"unknown SELECT parameter {name}")
+            if cursor.maybe(b")"):
+                break
+            cursor.sp()
+    return {"mailbox": mailbox, "condstore": condstore, "qresync": resync}
+
+
+def _resync(cursor: Cursor) -> Resync:
+    cursor.expect(b"(")
+    uidvalidity = cursor.nz_number()
+    cursor.sp()
+    modseq = cursor.number()
+    known: SeqSet | None = None
+    if cursor.maybe(b" "):
+        if cursor.peek() != ord("("):
+            known = cursor.sequence_set()
+            cursor.maybe(b" ")
+        if cursor.maybe(b"("):  # seq-match-data: a hint the server may ignore (3.2.5.2)
+            cursor.sequence_set()
+            cursor.sp()
+            cursor.sequence_set()
+            cursor.expect(b")")
+    cursor.expect(b")")
+    return Resync(uidvalidity, modseq, known)
 
 
 def _rename(cursor: Cursor) -> dict[str, Any]:
@@ -377,4 +429,13 @@ class UnknownCommand(ParseError):
         self.name = name
 
 
-__all__ = ["FetchItem", "ParseError", "Request", "SeqSet", "UnknownCommand", "parse", "tag_of"]
+__all__ = [
+    "FetchItem",
+    "ParseError",
+    "Request",
+    "Resync",
+    "SeqSet",
+    "UnknownCommand",
+    "parse",
+    "tag_of",
+]
