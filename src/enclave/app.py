@@ -52,6 +52,7 @@ from enclave.core.principal import Principal
 from enclave.core.ratelimit import FailureLimiter
 from enclave.core.tenancy import TenantService
 from enclave.imap.fetch import derive as imap_forms
+from enclave.imap.fetch import minimal as imap_minimal_forms
 from enclave.services import Services
 
 log = structlog.get_logger("enclave")
@@ -115,7 +116,8 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
         search = DocumentSearch(db, content, open_search_index(db))
         router = MailRouter(db, audit, authz)
         bus = ChangeBus()
-        store = MailStore(db, content, bus, derive=imap_forms)  # IMAP's, kept at delivery
+        # IMAP's forms, kept at delivery (minimal ones for a message that takes too long)
+        store = MailStore(db, content, bus, derive=imap_forms, degraded=imap_minimal_forms)
         dkim = DkimSigner(db, keys)
         dns = DnsClient(settings.dns.nameservers, settings.dns.port, settings.dns.timeout_seconds)
         queue = OutboundQueue(

@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 from typing import BinaryIO
 
+import httpx
 import pytest
 
 from tests.frontends.mailserver import MailServer
@@ -162,3 +163,106 @@ def test_password_hashing_blocks_the_event_loop(server: MailServer) -> None:
     latencies.sort()
     p95 = latencies[int(0.95 * (len(latencies) - 1))]
     assert len(latencies) >= 10 and p95 < 0.1, (p95, latencies[-1], len(latencies))
+
+
+def _latencies_while(server: MailServer, work: threading.Thread) -> list[float]:
+    """/healthz and an IMAP NOOP of a signed-in client, timed every 20 ms while ``work`` runs."""
+    watcher = connect(server, "alice")
+    latencies = []
+    with httpx.Client(base_url=server.url, timeout=30) as web:
+        work.start()
+        while work.is_alive():
+            started = time.perf_counter()
+            assert web.get("/healthz").status_code == 200
+            assert watcher.noop()[0] == "OK"
+            latencies.append(time.perf_counter() - started)
+            time.sleep(max(0.0, 0.02 - latencies[-1]))
+    work.join()
+    watcher.logout()
+    return latencies
+
+
+def _deliver_raw(server: MailServer, to: str, message: bytes, replies: list[object]) -> None:
+    with server.mx(timeout=120) as mx:
+        replies.append(mx.sendmail("sender@remote.example", [to], message))
+
+
+def _newest(client: imaplib.IMAP4, items: str) -> bytes:
+    typ, data = client.select("INBOX")
+    assert typ == "OK"
+    typ, fetched = client.fetch(data[0].decode(), items)
+    assert typ == "OK", fetched
+    return b"".join(part if isinstance(part, bytes) else b"".join(part) for part in fetched)
+
+
+def test_unauthenticated_mail_freezes_the_server(server: MailServer) -> None:
+    """300,000 addresses (7,500 Cc fields of forty, 7 MB) over the MX: the kept forms are
+    parsed off the event loop and bounded; the message is stored whole, FETCH ENVELOPE
+    answers. (Folded into one To: field, dkimpy's header parser in the DMARC check is
+    quadratic: see smtp/authentication.py.)"""
+    fields = b"".join(
+        b"Cc: " + b", ".join(b"c%d.%d@example.org" % (f, n) for n in range(40)) + b"\r\n"
+        for f in range(7_500)
+    )
+    message = (
+        b"From: sender@remote.example\r\nTo: bob@acme.example\r\n" + fields
+        + b"Subject: many recipients\r\nMessage-ID: <many@remote.example>\r\n\r\nhello\r\n"
+    )  # fmt: skip
+    replies: list[object] = []
+    work = threading.Thread(
+        target=_deliver_raw, args=(server, "bob@acme.example", message, replies)
+    )
+    latencies = _latencies_while(server, work)
+    assert replies == [{}]  # accepted
+    assert max(latencies) < 0.5, (max(latencies), len(latencies))
+    _check_newest(server, message)
+
+
+def test_append_of_300000_folded_addresses_stalls_no_one(server: MailServer) -> None:
+    """The same through APPEND, in the shape first reported: one To: folding 300,000
+    addresses (7 MB) took /healthz to 9.4 s."""
+    addresses = ",\r\n ".join(f"user{n}@example.org" for n in range(300_000))
+    message = (
+        b"From: sender@remote.example\r\nTo: " + addresses.encode()
+        + b"\r\nSubject: many recipients\r\nMessage-ID: <many@remote.example>\r\n\r\nhello\r\n"
+    )  # fmt: skip
+    replies: list[object] = []
+
+    def append() -> None:
+        client = connect(server, "bob")
+        replies.append(client.append("INBOX", None, None, message)[0])
+        client.logout()
+
+    latencies = _latencies_while(server, threading.Thread(target=append))
+    assert replies == ["OK"]
+    assert max(latencies) < 0.5, (max(latencies), len(latencies))
+    _check_newest(server, message)
+
+
+def _check_newest(server: MailServer, message: bytes) -> None:
+    client = connect(server, "bob")
+    envelope = _newest(client, "(ENVELOPE)")
+    assert b'"many recipients"' in envelope and b"<many@remote.example>" in envelope
+    assert len(envelope) < 200_000  # the rendered address lists are bounded
+    # The message itself is whole: header fields and all of it.
+    fields = _newest(client, "(BODY.PEEK[HEADER.FIELDS (SUBJECT)])")
+    assert b"Subject: many recipients" in fields
+    assert message in _newest(client, "(BODY.PEEK[])")
+    client.logout()
+
+
+def test_mime_nested_1000_levels_is_never_delivered(server: MailServer) -> None:
+    """Summarising a deeply nested message raised RecursionError at delivery: 451 for ever.
+    Now it is delivered, with the forms its structure allows."""
+    head = b"From: sender@remote.example\r\nSubject: nested\r\n"
+    for level in range(1000):
+        head += b'Content-Type: multipart/mixed; boundary="b%d"\r\n\r\n--b%d\r\n' % (level, level)
+    message = head + b"\r\ninnermost\r\n"
+    replies: list[object] = []
+    _deliver_raw(server, "bob@acme.example", message, replies)
+    assert replies == [{}]
+    client = connect(server, "bob")
+    structure = _newest(client, "(BODYSTRUCTURE)")
+    assert b"BODYSTRUCTURE (" in structure
+    assert message in _newest(client, "(BODY.PEEK[])")
+    client.logout()

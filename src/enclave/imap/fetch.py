@@ -7,12 +7,18 @@ no message reads; the whole message is read only for items the kept forms cannot
 
 from __future__ import annotations
 
+import asyncio
+import re
 from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
 from enclave.core.mail.mailboxes import MessageRow
 from enclave.imap.wire import response
 from enclave.imap.wire.commands import FetchItem
+from enclave.imap.wire.headers import Field, envelope, split_fields
 from enclave.imap.wire.message import Message, is_header_section
+
+T = TypeVar("T")
 
 CONTENT_ITEMS = frozenset(
     {"ENVELOPE", "BODY", "BODYSTRUCTURE", "RFC822", "RFC822.HEADER", "RFC822.TEXT"}
@@ -35,20 +41,123 @@ def sets_seen(items: list[FetchItem]) -> bool:
 FORMS_VERSION = "1"
 
 
-def derive(raw: bytes) -> dict[str, str]:
-    """The forms kept with each message at delivery (bytes as latin-1, which round-trips)."""
-    message = Message(raw)
-    return {
+# What the kept forms may grow to, whatever the message (its bytes are stored whole anyway):
+# ENVELOPE names the first MAX_ADDRESSES addresses of each address field and at most
+# MAX_VALUE octets of any field; a header block over MAX_KEPT_HEADER is kept without the
+# fields that do not fit, marked "partial" (header sections are then read from the message).
+MAX_ADDRESSES = 1000
+MAX_VALUE = 64 * 1024
+MAX_KEPT_HEADER = 256 * 1024
+ADDRESS_FIELDS = frozenset({b"from", b"sender", b"reply-to", b"to", b"cc", b"bcc"})
+ENVELOPE_FIELDS = ADDRESS_FIELDS | {b"date", b"subject", b"in-reply-to", b"message-id"}
+_ADDRESS_SYNTAX = re.compile(rb'\\.|["(),<>]', re.DOTALL)
+INLINE_PARSE = 256 * 1024  # larger messages are parsed in a thread when FETCH needs them
+
+
+def first_addresses(value: bytes, budget: int = MAX_ADDRESSES) -> tuple[bytes, int]:
+    """The leading part of an address list holding at most ``budget`` whole addresses in at
+    most MAX_VALUE octets (commas in quoted strings, comments and routes do not count), and
+    about how many addresses it holds."""
+    if len(value) <= MAX_VALUE and value.count(b",") < budget:
+        return value, value.count(b",") + 1
+    quoted, comments, angles, commas, cut = False, 0, 0, 0, 0
+    for found in _ADDRESS_SYNTAX.finditer(value, 0, min(len(value), MAX_VALUE)):
+        char = found.group()
+        if len(char) == 2:  # a quoted pair
+            continue
+        if quoted:
+            quoted = char != b'"'
+        elif comments:
+            comments += {b"(": 1, b")": -1}.get(char, 0)
+        elif char == b'"':
+            quoted = True
+        elif char == b"(":
+            comments = 1
+        elif char in b"<>":
+            angles = max(0, angles + (1 if char == b"<" else -1))
+        elif char == b"," and not angles:
+            commas, cut = commas + 1, found.start()
+            if commas >= budget:
+                return value[:cut], commas
+    if len(value) <= MAX_VALUE:
+        return value, commas + 1
+    return value[:cut], commas
+
+
+def _envelope_fields(fields: list[Field]) -> list[Field]:
+    """The fields ENVELOPE is made of, bounded: MAX_VALUE octets each, MAX_ADDRESSES
+    addresses for each address field name (over all the fields of that name)."""
+    out = []
+    left = dict.fromkeys(ADDRESS_FIELDS, MAX_ADDRESSES)
+    for f in fields:
+        if f.key is None or f.key not in ENVELOPE_FIELDS:
+            continue
+        if f.key in left:
+            if left[f.key] <= 0:
+                continue
+            value, used = first_addresses(f.value, left[f.key])
+            left[f.key] -= used
+        else:
+            value = f.value[:MAX_VALUE]
+        out.append(f if value is f.value else Field(f.key, b"", value))
+    return out
+
+
+def _kept_header(fields: list[Field], header: bytes) -> tuple[bytes, bool]:
+    """The header block to keep, and whether fields were left out of it."""
+    if len(header) <= MAX_KEPT_HEADER:
+        return header, False
+    kept, size = [], 2
+    for f in fields:
+        if f.key and size + len(f.raw) <= MAX_KEPT_HEADER:
+            kept.append(f.raw if f.raw.endswith(b"\n") else f.raw + b"\r\n")
+            size += len(kept[-1])
+    return b"".join(kept) + b"\r\n", True
+
+
+def _forms(header: bytes, body: bytes, structure: bytes) -> dict[str, str]:
+    fields = split_fields(header)
+    kept, partial = _kept_header(fields, header)
+    forms = {
         "imap": FORMS_VERSION,
-        "envelope": message.envelope().decode("latin-1"),
-        "body": message.bodystructure(extended=False).decode("latin-1"),
-        "bodystructure": message.bodystructure(extended=True).decode("latin-1"),
-        "header": (message.section("HEADER") or b"").decode("latin-1"),
+        "envelope": envelope(_envelope_fields(fields)).decode("latin-1"),
+        "body": body.decode("latin-1"),
+        "bodystructure": structure.decode("latin-1"),
+        "header": kept.decode("latin-1"),
     }
+    if partial:
+        forms["partial"] = "1"
+    return forms
+
+
+def derive(raw: bytes) -> dict[str, str]:
+    """The forms kept with each message at delivery (bytes as latin-1, which round-trips).
+    Input-sized work: callers run it in a thread. Never raises: a message whose structure
+    cannot be rendered gets the ``minimal`` forms."""
+    message = Message(raw)
+    try:
+        header = message.section("HEADER") or b""
+        body = message.bodystructure(extended=False)
+        structure = message.bodystructure(extended=True)
+        return _forms(header, body, structure)
+    except Exception:  # hostile input must never cost the message
+        return minimal(raw)
+
+
+def minimal(raw: bytes) -> dict[str, str]:
+    """Degraded forms, cheap to make for any message: the ENVELOPE from its (bounded) header,
+    the body as one text part. For messages ``derive`` failed on or took too long for."""
+    end = raw.find(b"\r\n\r\n", 0, 4 * MAX_KEPT_HEADER)
+    header = raw[: end + 4] if end >= 0 else raw[: min(len(raw), MAX_KEPT_HEADER)]
+    size, lines = len(raw) - len(header), raw.count(b"\n", len(header))
+    body = b'("TEXT" "PLAIN" ("CHARSET" "US-ASCII") NIL NIL "8BIT" %d %d)' % (size, lines)
+    structure = body[:-1] + b" NIL NIL NIL NIL)"
+    return _forms(header, body, structure)
 
 
 def kept_header(forms: dict[str, str] | None) -> bytes | None:
-    """The header block kept at delivery, if the forms are current."""
+    """The header block kept at delivery, if the forms are current (it may lack fields that
+    did not fit: good enough for SEARCH, not for FETCH)."""
     if forms is None or forms.get("imap") != FORMS_VERSION:
         return None
     return forms["header"].encode("latin-1")
@@ -70,20 +179,29 @@ class Source:
             self._message = Message(await self._load())
         return self._message
 
+    @staticmethod
+    async def _parsed(message: Message, call: Callable[[Message], T]) -> T:
+        """``call(message)``: in a thread when parsing the message is input-sized work."""
+        if message.size > INLINE_PARSE:
+            return await asyncio.to_thread(call, message)
+        return call(message)
+
     async def form(self, name: str) -> bytes:
         if self._forms is not None:
             return self._forms[name].encode("latin-1")
         message = await self.message()
         if name == "envelope":
-            return message.envelope()
-        return message.bodystructure(extended=name == "bodystructure")
+            return await self._parsed(message, Message.envelope)
+        extended = name == "bodystructure"
+        return await self._parsed(message, lambda m: m.bodystructure(extended=extended))
 
     async def section(self, spec: str) -> bytes | None:
-        if self._forms is not None and is_header_section(spec):
+        forms = self._forms
+        if forms is not None and not forms.get("partial") and is_header_section(spec):
             if self._header is None:
-                self._header = Message(self._forms["header"].encode("latin-1"))
-            return self._header.section(spec)
-        return (await self.message()).section(spec)
+                self._header = Message(forms["header"].encode("latin-1"))
+            return await self._parsed(self._header, lambda m: m.section(spec))
+        return await self._parsed(await self.message(), lambda m: m.section(spec))
 
 
 def _partial(data: bytes, item: FetchItem) -> bytes:

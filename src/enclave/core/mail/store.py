@@ -4,10 +4,12 @@ and modification sequence, committed in the same transaction as the object's ref
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 import uuid
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -19,7 +21,7 @@ from enclave.core import clock
 from enclave.core.content import ContentStore, ObjectSealer, StoredObject
 from enclave.core.errors import IntegrityError, NotFound, QuotaExceeded
 from enclave.core.events import ChangeBus
-from enclave.core.mail.parse import summarise
+from enclave.core.mail.parse import ENVELOPE_HEADERS, VERSION, summarise
 
 INBOX = "INBOX"
 # The special-use set (RFC 6154) every user gets, created on first use.
@@ -41,6 +43,16 @@ META_LABEL = "message-meta"
 # raw bytes and sealed with the meta (IMAP keeps its ENVELOPE and BODYSTRUCTURE there). The
 # store treats them as opaque strings.
 Derive = Callable[[bytes], dict[str, str]]
+
+# Summarising is input-sized work (a header can fold 300,000 addresses; MIME can nest without
+# end): it runs in threads of its own, at most PARSE_SLOTS at once, never on the event loop.
+# After PARSE_SECONDS the message is stored with degraded forms (the caller's ``degraded``
+# and a minimal summary) and the thread's late result is dropped; the message itself is
+# always kept whole. Header values in the summary are cut at MAX_SUMMARY_VALUE octets.
+PARSE_SLOTS = 2
+PARSE_SECONDS = 20.0
+MAX_SUMMARY_VALUE = 16 * 1024
+_parsers = ThreadPoolExecutor(max_workers=PARSE_SLOTS, thread_name_prefix="enclave-parse")
 
 
 def open_meta(sealer: ObjectSealer, message_id: str, sealed: bytes) -> dict[str, Any]:
@@ -116,12 +128,56 @@ async def ensure_mailboxes(scoped: Scoped, user_id: str) -> None:
 
 class MailStore:
     def __init__(
-        self, db: Database, content: ContentStore, bus: ChangeBus, derive: Derive | None = None
+        self,
+        db: Database,
+        content: ContentStore,
+        bus: ChangeBus,
+        derive: Derive | None = None,
+        degraded: Derive | None = None,
     ) -> None:
         self._db = db
         self._content = content
         self._bus = bus
         self._derive = derive
+        self._degraded = degraded
+        self._slots = asyncio.Semaphore(PARSE_SLOTS)
+
+    def _summarise(self, raw: bytes) -> dict[str, Any]:
+        """In a parser thread. Never raises: hostile structure must not cost the message."""
+        try:
+            summary = summarise(raw)
+        except Exception:  # e.g. RecursionError for MIME nested a thousand levels deep
+            summary = _minimal_summary(raw)
+        envelope = summary["envelope"]
+        for name, value in envelope.items():
+            if value is not None and len(value) > MAX_SUMMARY_VALUE:
+                envelope[name] = value[:MAX_SUMMARY_VALUE]
+        if self._derive is not None:
+            try:
+                summary["derived"] = self._derive(raw)
+            except Exception:
+                if self._degraded is None:
+                    raise
+                summary["derived"] = self._degraded(raw)
+        return summary
+
+    async def summary(self, raw: bytes) -> dict[str, Any]:
+        """What the meta keeps about ``raw``, computed off the event loop and in bounded
+        time; a slot is held until its thread really ends, even after a time-out."""
+        await self._slots.acquire()
+        try:
+            running = asyncio.get_running_loop().run_in_executor(_parsers, self._summarise, raw)
+        except BaseException:
+            self._slots.release()
+            raise
+        running.add_done_callback(lambda _: self._slots.release())
+        try:
+            return await asyncio.wait_for(asyncio.shield(running), PARSE_SECONDS)
+        except TimeoutError:
+            summary = _minimal_summary(raw)
+            if self._degraded is not None:
+                summary["derived"] = await asyncio.to_thread(self._degraded, raw)
+            return summary
 
     async def deliver(
         self,
@@ -138,10 +194,7 @@ class MailStore:
         the one with the given special use). All or nothing: returns after the commit is
         durable."""
         scope = TenantScope(tenant_id)
-        summary = summarise(raw)
-        if self._derive is not None:
-            summary["derived"] = self._derive(raw)
-        meta = json.dumps(summary).encode()
+        meta = json.dumps(await self.summary(raw)).encode()
         when = internal_date or clock.now()
         flag_text = " ".join(sorted(set(flags)))
         delivered: list[Delivered] = []
@@ -221,6 +274,18 @@ class MailStore:
 
     async def raw(self, tenant_id: str, message: StoredMessage) -> bytes:
         return await self._content.read(TenantScope(tenant_id), message.blob)
+
+
+def _minimal_summary(raw: bytes) -> dict[str, Any]:
+    """A summary for a message that could not be summarised (in time): no envelope
+    headers, the whole message as one opaque part."""
+    return {
+        "version": VERSION,
+        "envelope": dict.fromkeys(ENVELOPE_HEADERS),
+        "structure": {"type": "application", "subtype": "octet-stream", "params": {},
+                      "encoding": "7bit", "size": len(raw), "lines": raw.count(b"\n")},
+        "degraded": True,
+    }  # fmt: skip
 
 
 def _message(mailbox: str, row: Any) -> StoredMessage:
