@@ -9,6 +9,8 @@ from typing import Any
 import typer
 
 from enclave.cli.common import DataOption, out, run, show
+from enclave.core.bounds import INT64_MAX
+from enclave.core.documents.libraries import MAX_KEEP_DAYS
 from enclave.core.principal import Principal
 from enclave.services import Services
 
@@ -22,9 +24,15 @@ TenantOption = typer.Option(..., "--tenant", help="Tenant name.")
 def library_create(
     name: str,
     tenant: str = TenantOption,
-    quota: int | None = typer.Option(None, "--quota-bytes", help="Size limit, all versions."),
-    keep_versions: int | None = typer.Option(None, "--keep-versions", help="Keep N versions."),
-    keep_days: int | None = typer.Option(None, "--keep-days", help="Keep versions D days."),
+    quota: int | None = typer.Option(
+        None, "--quota-bytes", min=0, max=INT64_MAX, help="Size limit, all versions."
+    ),
+    keep_versions: int | None = typer.Option(
+        None, "--keep-versions", min=1, max=INT64_MAX, help="Keep N versions."
+    ),
+    keep_days: int | None = typer.Option(
+        None, "--keep-days", min=1, max=MAX_KEEP_DAYS, help="Keep versions D days."
+    ),
     data: str | None = DataOption,
 ) -> None:
     """Create a shared library."""
@@ -110,7 +118,9 @@ def library_hold(
 @labels.command("define")
 def label_define(
     name: str,
-    rank: int = typer.Option(..., "--rank", help="Higher is more sensitive."),
+    rank: int = typer.Option(
+        ..., "--rank", min=-INT64_MAX - 1, max=INT64_MAX, help="Higher is more sensitive."
+    ),
     tenant: str = TenantOption,
     managed_only: bool = typer.Option(
         False, "--managed-download-only", help="Downloads only to managed clients."

@@ -18,9 +18,11 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
+from enclave.core.bounds import INT64_MAX
+from enclave.core.documents.libraries import MAX_KEEP_DAYS
 from enclave.core.errors import Invalid, NotFound, PreconditionFailed
 from enclave.web import openapi
-from enclave.web.common import body, int_param, principal, services
+from enclave.web.common import body, int_field, int_param, int_required, principal, services
 from enclave.web.documents_common import (
     entity_tag,
     etag_of,
@@ -31,7 +33,6 @@ from enclave.web.documents_common import (
     node_json,
     path_of,
     plain,
-    required,
     snippet_html,
 )
 
@@ -52,8 +53,9 @@ async def create_library(request: Request) -> Response:
     who = await principal(request)
     data = await body(request, "name")
     library = await services(request).libraries.create(
-        who, who.tenant_id or "", data["name"], quota_bytes=field(data, "quota_bytes", int),
-        keep_versions=field(data, "keep_versions", int), keep_days=field(data, "keep_days", int),
+        who, who.tenant_id or "", data["name"], quota_bytes=int_field(data, "quota_bytes"),
+        keep_versions=int_field(data, "keep_versions", 1),
+        keep_days=int_field(data, "keep_days", 1, MAX_KEEP_DAYS),
     )  # fmt: skip
     return JSONResponse(library_json(library), status_code=201)
 
@@ -199,7 +201,7 @@ async def restore_version(request: Request) -> Response:
     who = await principal(request)
     data = await body(request, "path")
     node = await services(request).documents.restore_version(
-        who, library_id_of(request), data["path"], required(data, "version", int)
+        who, library_id_of(request), data["path"], int_required(data, "version", 1)
     )
     return JSONResponse(node_json(node))
 
@@ -235,7 +237,7 @@ async def take_lock(request: Request) -> Response:
     lock = await services(request).locks.lock(
         who, library_id_of(request), data["path"], depth=field(data, "depth", str, "0") or "0",
         exclusive=bool(field(data, "exclusive", bool, True)),
-        owner=field(data, "owner", str, "") or "", seconds=field(data, "seconds", int),
+        owner=field(data, "owner", str, "") or "", seconds=int_field(data, "seconds", -1),
     )  # fmt: skip
     return JSONResponse(plain(lock), status_code=201)
 
@@ -252,7 +254,7 @@ async def refresh_lock(request: Request) -> Response:
     who = await principal(request)
     data = await body(request)
     lock = await services(request).locks.refresh(
-        who, library_id_of(request), request.path_params["token"], field(data, "seconds", int)
+        who, library_id_of(request), request.path_params["token"], int_field(data, "seconds", -1)
     )
     return JSONResponse(plain(lock))
 
@@ -310,7 +312,8 @@ async def define_label(request: Request) -> Response:
     who = await principal(request)
     data = await body(request)
     label = await services(request).labels.define(
-        who, who.tenant_id or "", request.path_params["name"], required(data, "rank", int),
+        who, who.tenant_id or "", request.path_params["name"],
+        int_required(data, "rank", -INT64_MAX - 1),
         managed_download_only=bool(field(data, "managed_download_only", bool, False)),
         share_group=field(data, "share_group", str),
     )  # fmt: skip
@@ -375,7 +378,7 @@ async def search(request: Request) -> Response:
         raise Invalid("q: what to search for")
     hits = await svc.search.query(
         who, text, library_id=request.query_params.get("library") or None,
-        limit=min(max(int_param(request, "limit", 20), 1), 100),
+        limit=min(int_param(request, "limit", 20, 1), 100),
         managed=managed_client(request),
     )  # fmt: skip
     return JSONResponse({"hits": [

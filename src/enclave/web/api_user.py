@@ -135,7 +135,7 @@ async def revoke_app_password(request: Request) -> Response:
 async def audit_entries(request: Request) -> Response:
     who = await principal(request)
     after = int_param(request, "after", 0)
-    limit = int_param(request, "limit", 100)
+    limit = int_param(request, "limit", 100, 1)
     rows = await services(request).audit_access.entries(who, who.tenant_id, after, limit)
     return JSONResponse(rows)
 

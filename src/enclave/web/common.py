@@ -1,4 +1,5 @@
-"""Request helpers shared by the API modules: the caller's principal, JSON bodies."""
+"""Request helpers shared by the API modules: the caller's principal, JSON bodies, bounded
+integers."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from starlette.responses import JSONResponse
 
 from enclave.core import clock
 from enclave.core.auth import SignedIn
+from enclave.core.bounds import INT64_MAX, bounded, parse_int
 from enclave.core.errors import AuthenticationFailed, Invalid
 from enclave.core.principal import Principal
 from enclave.services import Services
@@ -60,8 +62,9 @@ async def body(request: Request, *required: str) -> dict[str, Any]:
             raise PayloadTooLarge(f"body larger than {MAX_JSON_BYTES} bytes")
     try:
         data = json.loads(raw)
-    except ValueError:
-        raise Invalid("body is not valid JSON") from None
+        json.dumps(data, ensure_ascii=False).encode("utf-8")  # no lone surrogates (\ud800)
+    except (ValueError, RecursionError):
+        raise Invalid("body is not valid JSON (UTF-8)") from None
     if not isinstance(data, dict):
         raise Invalid("body must be a JSON object")
     missing = [name for name in required if not isinstance(data.get(name), str)]
@@ -70,14 +73,27 @@ async def body(request: Request, *required: str) -> dict[str, Any]:
     return data
 
 
-def int_param(request: Request, name: str, default: int) -> int:
+def int_param(
+    request: Request, name: str, default: int, low: int = 0, high: int = INT64_MAX
+) -> int:
+    """An integer query parameter in ``[low, high]`` (400 naming it otherwise)."""
     value = request.query_params.get(name)
     if value is None or value == "":
         return default
-    try:
-        return int(value)
-    except ValueError:
-        raise Invalid(f"{name} must be an integer") from None
+    return parse_int(value, name, low, high)
+
+
+def int_field(data: dict[str, Any], name: str, low: int = 0, high: int = INT64_MAX) -> int | None:
+    """An optional integer JSON field in ``[low, high]`` (absent or null: None). Every integer
+    a handler takes from a request passes here, through ``int_required`` or ``int_param``."""
+    value = data.get(name)
+    return None if value is None else bounded(value, name, low, high)
+
+
+def int_required(data: dict[str, Any], name: str, low: int = 0, high: int = INT64_MAX) -> int:
+    if data.get(name) is None:
+        raise Invalid(f"{name} is required")
+    return bounded(data[name], name, low, high)
 
 
 def signed_in(request: Request, result: SignedIn, **extra: Any) -> JSONResponse:

@@ -19,6 +19,7 @@ from enclave.backends.db.platform import Scoped, transaction
 from enclave.backends.db.scoped import TenantScope
 from enclave.core.audit import AuditEvent, AuditLog
 from enclave.core.authz import Authorizer
+from enclave.core.bounds import INT64_MAX, bounded
 from enclave.core.documents import paths
 from enclave.core.documents.lookup import tenant_scope
 from enclave.core.errors import Conflict, Forbidden, NotFound
@@ -104,6 +105,7 @@ class Labels:
     ) -> Label:
         """Add or change a label (tenant administrators)."""
         paths.check_name(name)
+        bounded(rank, "rank", -INT64_MAX - 1)
         await self._authz.tenant_admin(actor, tenant_id, "label.define", f"label:{name}")
         async with transaction(self._db, write=True) as tx:
             scoped = await tx.scoped(TenantScope(tenant_id))

@@ -13,6 +13,7 @@ from enclave.backends.db.scoped import TenantScope
 from enclave.core import clock
 from enclave.core.audit import AuditEvent, AuditLog
 from enclave.core.authz import Authorizer
+from enclave.core.bounds import INT64_MAX
 from enclave.core.documents import paths
 from enclave.core.documents.access import Level
 from enclave.core.documents.labels import check_sharing
@@ -22,6 +23,7 @@ from enclave.core.errors import Conflict, Forbidden, Invalid, NotFound
 from enclave.core.principal import Principal, Realm, Role
 
 SUBJECT_KINDS = ("user", "group", "tenant")
+MAX_KEEP_DAYS = 36_500  # a century: "now minus keep_days" must stay a representable date
 
 
 async def add_library(scoped: Scoped, name: str, owner_id: str | None, **policy: int | None) -> str:
@@ -123,8 +125,12 @@ class Libraries:
     ) -> Library:
         paths.check_name(name)
         await self._authz.tenant_admin(actor, tenant_id, "library.create", f"library:{name}")
-        if keep_versions is not None and keep_versions < 1:
-            raise Invalid("keep at least one version")
+        if keep_versions is not None and not 1 <= keep_versions <= INT64_MAX:
+            raise Invalid(f"keep_versions must be between 1 and {INT64_MAX}")
+        if keep_days is not None and not 1 <= keep_days <= MAX_KEEP_DAYS:
+            raise Invalid(f"keep_days must be between 1 and {MAX_KEEP_DAYS}")
+        if quota_bytes is not None and not 0 <= quota_bytes <= INT64_MAX:
+            raise Invalid(f"quota_bytes must be between 0 and {INT64_MAX}")
         async with transaction(self._db, write=True) as tx:
             scoped = await tx.scoped(TenantScope(tenant_id))
             if await scoped.libraries.by_name(name) is not None:
