@@ -40,6 +40,7 @@ import json
 import os
 import re
 import shutil
+import socket
 import ssl
 import subprocess
 import sys
@@ -319,29 +320,41 @@ def error_kinds(entries: Sequence[str]) -> dict[str, int]:
 # Servers
 
 
-def imaps_available() -> bool:
-    """Whether this Enclave has an implicit-TLS IMAP listener (setting listen.imaps_port)."""
+def implicit_tls_settings() -> list[str]:
+    """This Enclave's implicit-TLS port settings (listen.imaps_port, listen.submissions_port):
+    each gets a free port, so no fixed default collides with another server on the machine."""
     if ENCLAVE_SRC:
         sys.path.insert(0, str(ENCLAVE_SRC[0]))
     try:
         from enclave.config import ListenSettings
     except ImportError:
-        return False
-    return "imaps_port" in ListenSettings.model_fields
+        return []
+    return [
+        name for name in ("imaps_port", "submissions_port") if name in ListenSettings.model_fields
+    ]
 
 
 class EnclaveServer(Enclave):
-    """imap_bench's Enclave, with imaptest's two users and (if asked) an implicit-TLS port."""
+    """imap_bench's Enclave, with imaptest's two users and free ports for the implicit-TLS
+    listeners it has."""
 
-    def __init__(self, work: Path, imaps: bool) -> None:
+    def __init__(self, work: Path, tls_settings: Sequence[str] = ()) -> None:
         super().__init__(work)
-        self.imaps_port = free_port() if imaps else 0
+        self.tls_ports = {name: free_port() for name in tls_settings}
+        self.imaps_port = self.tls_ports.get("imaps_port", 0)
 
     def env(self) -> dict[str, str]:
         env = super().env()
-        if self.imaps_port:
-            env["ENCLAVE_LISTEN__IMAPS_PORT"] = str(self.imaps_port)
+        env.update({f"ENCLAVE_LISTEN__{k.upper()}": str(v) for k, v in self.tls_ports.items()})
         return env
+
+    def wait_imaps(self, timeout: float = 30) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with contextlib.suppress(OSError), socket.create_connection((HOST, self.imaps_port), 2):
+                return
+            time.sleep(0.1)
+        raise RuntimeError(f"nothing listens on the IMAPS port {self.imaps_port}")
 
     def prepare(self) -> None:
         self.cli("init", "--hostname", "mx.imaptest.test")
@@ -445,7 +458,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 2
         print(f"note: skipping Dovecot ({why})")
         servers.remove("dovecot")
-    imaps = args.via == "imaps" or (args.via == "auto" and imaps_available())
+    tls_settings = implicit_tls_settings()
+    if args.via == "imaps" and "imaps_port" not in tls_settings:
+        print("--via imaps: this Enclave has no listen.imaps_port", file=sys.stderr)
+        return 2
+    imaps = args.via == "imaps" or (args.via == "auto" and "imaps_port" in tls_settings)
     print("machine: " + ", ".join(f"{k} {v}" for k, v in host_facts().items()))
     print(f"imaptest {binary}, tests {tests_dir}, enclave {enclave_revision()}, Enclave via "
           f"{'implicit TLS (listen.imaps_port)' if imaps else 'the STARTTLS relay'}")  # fmt: skip
@@ -460,11 +477,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             with contextlib.ExitStack() as stack:
                 target: EnclaveServer | DovecotServer
                 if name == "enclave":
-                    target = EnclaveServer(work, imaps)
+                    target = EnclaveServer(work, tls_settings)
                     target.prepare()
                     target.start()
                     stack.callback(target.stop)
                     if imaps:
+                        target.wait_imaps()
                         endpoint = Endpoint(HOST, target.imaps_port, tls=True)
                     else:
                         relay = stack.enter_context(
