@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from enclave.core.errors import Conflict, Forbidden, Invalid, NotFound
+from enclave.core.documents.metadata import (
+    MAX_PROPERTIES,
+    MAX_PROPERTIES_CHARS,
+    MAX_PROPERTY_CHANGES,
+)
+from enclave.core.errors import Conflict, Forbidden, Invalid, NotFound, QuotaExceeded
 from enclave.core.principal import Principal
 from enclave.services import Services
 
@@ -86,3 +91,40 @@ async def test_labels_limit_downloads_sharing_and_declassification(
     await labels.remove(alice, tenant, "SECRET")
     audit = await services.audit_access.entries(alice, "acme", 0, 1000)
     assert sum(e["action"] == "document.label" for e in audit) == 3
+
+
+async def test_properties_are_bounded_per_change_and_per_node_and_copied_in_batches(
+    services: Services, two_tenants: dict[str, Principal]
+) -> None:
+    """A PROPPATCH of 20,000 properties held the write lock for 52 s (two statements each):
+    a change is at most MAX_PROPERTY_CHANGES, a node holds at most MAX_PROPERTIES, and a copy
+    carries them along in batches."""
+    bob, docs, meta = two_tenants["bob"], services.documents, services.metadata
+    lib = (await services.libraries.personal(bob)).id
+    await docs.write(bob, lib, "full.txt", b"f")
+    with pytest.raises(Invalid):
+        await meta.set_properties(
+            bob, lib, "full.txt", {f"{{urn:x}}p{i}": "v" for i in range(MAX_PROPERTY_CHANGES + 1)}
+        )
+    for name in ("{urn:x}1st", "two words", "{urn:x}", "{a{b}c", "{ns\x00}x"):
+        with pytest.raises(Invalid):
+            await meta.set_properties(bob, lib, "full.txt", {name: "v"})
+    for start in range(0, MAX_PROPERTIES, MAX_PROPERTY_CHANGES):
+        batch = {f"{{urn:x}}p{i}": f"value {i}" for i in range(start, start + MAX_PROPERTY_CHANGES)}
+        await meta.set_properties(bob, lib, "full.txt", batch)
+    with pytest.raises(QuotaExceeded):
+        await meta.set_properties(bob, lib, "full.txt", {"{urn:x}one-more": "v"})
+    # replacing and removing stay possible at the limit
+    await meta.set_properties(bob, lib, "full.txt", {"{urn:x}p0": "new", "{urn:x}p1": None})
+    await meta.set_properties(bob, lib, "full.txt", {"{urn:x}one-more": "v"})
+    got = (await meta.get(bob, lib, "full.txt")).properties
+    assert len(got) == MAX_PROPERTIES and got["{urn:x}p0"] == "new" and "{urn:x}p1" not in got
+    await docs.copy(bob, lib, "full.txt", lib, "copy.txt", overwrite=False)
+    assert (await meta.get(bob, lib, "copy.txt")).properties == got
+    # the values' total is bounded too
+    await docs.write(bob, lib, "big.txt", b"b")
+    big = "x" * 60_000
+    await meta.set_properties(bob, lib, "big.txt", {f"{{urn:x}}b{i}": big for i in range(17)})
+    with pytest.raises(QuotaExceeded):
+        await meta.set_properties(bob, lib, "big.txt", {"{urn:x}b17": big})
+    assert 17 * 60_000 <= MAX_PROPERTIES_CHARS < 18 * 60_000

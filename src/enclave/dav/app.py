@@ -3,6 +3,7 @@
     DavAuth (ASGI: who is asking)  ->  a2wsgi (wsgidav runs in its thread pool)
       ->  _with_principal (WSGI: the principal and the request into the environ and
           ``resources.REQUEST``; 201 for created targets)
+      ->  door.guarded (WSGI: bodies, XML and headers bounded and checked, or refused)
       ->  WsgiDAVApp (our provider; lock storage and property manager on the core services)
 
 Locks (``dav.locks``) and dead properties (``dav.properties``) are the core's, in the
@@ -28,7 +29,7 @@ from wsgidav.error_printer import ErrorPrinter
 from wsgidav.request_resolver import RequestResolver
 from wsgidav.wsgidav_app import WsgiDAVApp
 
-from enclave.dav import auth
+from enclave.dav import auth, door
 from enclave.dav.bridge import Bridge
 from enclave.dav.locks import CoreLockStorage
 from enclave.dav.properties import CorePropertyManager
@@ -119,7 +120,8 @@ def create_dav_app(services: Services, token_of: auth.TokenOf) -> ASGIApp:
     logging.getLogger("wsgidav").setLevel(logging.ERROR)
     bridge = Bridge()
     provider = EnclaveProvider(services, bridge)
-    wsgi = WSGIMiddleware(_with_principal(WsgiDAVApp(_config(provider))), workers=WORKERS)  # type: ignore[arg-type]
+    dav = door.guarded(WsgiDAVApp(_config(provider)))  # bounded, well-formed requests only
+    wsgi = WSGIMiddleware(_with_principal(dav), workers=WORKERS)  # type: ignore[arg-type]
     authenticated = auth.DavAuth(wsgi, services, token_of)  # type: ignore[arg-type]
 
     async def app(scope: Scope, receive: Receive, send: Send) -> None:

@@ -16,9 +16,7 @@ from __future__ import annotations
 
 from datetime import UTC
 from typing import TYPE_CHECKING, Any
-from xml.sax.saxutils import escape
 
-from wsgidav import xml_tools
 from wsgidav.dav_error import (
     HTTP_FORBIDDEN,
     HTTP_NOT_FOUND,
@@ -28,6 +26,7 @@ from wsgidav.dav_error import (
 
 from enclave.core.documents import paths
 from enclave.core.documents.locks import Lock
+from enclave.dav import stored_xml
 from enclave.dav.resources import current_environ, principal_of, ref_url
 
 if TYPE_CHECKING:
@@ -43,18 +42,6 @@ def forget(environ: dict[str, Any]) -> None:
     environ.pop(CACHE, None)
 
 
-def owner_xml(owner: str) -> bytes:
-    """The lock's owner as the XML element wsgidav shows in lockdiscovery: a WebDAV client's
-    ``DAV:owner`` as it sent it, the JSON API's plain text wrapped in one."""
-    if not owner:
-        return b""
-    try:
-        xml_tools.string_to_xml(owner)
-    except Exception:
-        return f'<D:owner xmlns:D="DAV:">{escape(owner)}</D:owner>'.encode()
-    return owner.encode("utf-8")
-
-
 def as_dict(located: Located, lock: Lock) -> LockDict:
     expires = lock.expires_at
     if expires.tzinfo is None:
@@ -64,7 +51,7 @@ def as_dict(located: Located, lock: Lock) -> LockDict:
         "type": "write",
         "scope": "exclusive" if lock.exclusive else "shared",
         "depth": lock.depth,
-        "owner": owner_xml(lock.owner),
+        "owner": stored_xml.owner_element(lock.owner),
         "timeout": lock.timeout,
         "expire": expires.timestamp(),
         "token": lock.token,

@@ -20,13 +20,20 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from wsgidav.dav_error import HTTP_BAD_REQUEST, HTTP_FORBIDDEN, HTTP_NOT_FOUND, DAVError
+from wsgidav.dav_error import (
+    HTTP_BAD_REQUEST,
+    HTTP_FORBIDDEN,
+    HTTP_INSUFFICIENT_STORAGE,
+    HTTP_NOT_FOUND,
+    DAVError,
+)
 
 from enclave.backends.db.platform import transaction
 from enclave.core.documents.lookup import tenant_scope
-from enclave.core.documents.metadata import MAX_PROPERTY_BYTES
+from enclave.core.documents.metadata import MAX_PROPERTY_BYTES, MAX_PROPERTY_NAME
 from enclave.core.documents.model import Library, Node
 from enclave.core.principal import Principal
+from enclave.dav import stored_xml
 from enclave.dav.resources import current_environ, principal_of, tokens_of
 from enclave.services import Services
 
@@ -36,7 +43,6 @@ if TYPE_CHECKING:
 CACHE = "enclave.dav.props"  # environ key: {(library id, path): {name: value}}
 PENDING = "enclave.dav.proppatch"  # environ key: {(library id, path): Batch}
 LISTED = "enclave.dav.props.listed"  # environ key: {(library id, path): node id}
-MAX_NAME = 512
 
 Key = tuple[str, str]
 
@@ -52,11 +58,15 @@ class Batch:
 
 def _checked(name: str, value: str | None) -> None:
     """What the core would refuse, refused per property in the dry run (so the reply says
-    which property failed)."""
-    if not name or len(name) > MAX_NAME:
-        raise DAVError(HTTP_BAD_REQUEST, context_info=f"property names are 1-{MAX_NAME} chars")
+    which property failed): 507 for a value the server will not record (RFC 4918 9.2)."""
+    if not name or len(name) > MAX_PROPERTY_NAME:
+        raise DAVError(
+            HTTP_BAD_REQUEST, context_info=f"property names are 1-{MAX_PROPERTY_NAME} chars"
+        )
     if value is not None and len(value.encode("utf-8")) > MAX_PROPERTY_BYTES:
-        raise DAVError(HTTP_FORBIDDEN, context_info=f"values are at most {MAX_PROPERTY_BYTES}")
+        raise DAVError(
+            HTTP_INSUFFICIENT_STORAGE, context_info=f"values are at most {MAX_PROPERTY_BYTES}"
+        )
 
 
 def listed(environ: dict[str, Any], library: Library, nodes: list[Node]) -> None:
@@ -130,8 +140,16 @@ class CorePropertyManager:
         return cache[key]
 
     def get_properties(self, norm_url: str, environ: dict[str, Any] | None = None) -> list[str]:
+        """The names to list; one that cannot name an XML element (planted below the front
+        ends) is left out, or the whole reply could not be built."""
         environ, located = self._locate(environ, norm_url)
-        return [] if located is None else list(self._properties(environ, located))
+        if located is None:
+            return []
+        names = list(self._properties(environ, located))
+        kept = [name for name in names if stored_xml.renderable(name)]
+        if len(kept) < len(names):
+            stored_xml.log.warning("stored property names that are not XML names left out")
+        return kept
 
     def get_property(
         self, norm_url: str, name: str, environ: dict[str, Any] | None = None

@@ -110,8 +110,10 @@ class EnclaveProvider(DAVProvider):  # type: ignore[misc]
             raise
         return node
 
-    def get_resource_inst(self, path: str, environ: dict[str, Any]) -> Any:
+    def get_resource_inst(self, path: str | None, environ: dict[str, Any]) -> Any:
         self._count_get_resource_inst += 1
+        if path is None:  # wsgidav asks for the parent of the root this way (DELETE /dav/)
+            return None
         parts = self.split(path)
         if not parts:
             return Index("/", environ, None)

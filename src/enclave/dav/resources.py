@@ -20,9 +20,11 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from wsgidav import util
+from wsgidav.dav_error import HTTP_FORBIDDEN, HTTP_NOT_FOUND, DAVError
 from wsgidav.dav_provider import DAVCollection
 
 from enclave.core.principal import Principal
+from enclave.dav import stored_xml
 
 if TYPE_CHECKING:
     from enclave.dav.provider import EnclaveProvider
@@ -89,6 +91,16 @@ class Resource:
         whole = self.provider.mount_path + self.provider.share_path + self.get_preferred_path()
         return quote(whole, safe=HREF_SAFE)
 
+    def get_property_value(self, name: str) -> Any:
+        """wsgidav's, but a dead property's stored value always renders (``stored_xml``)."""
+        manager = self.provider.prop_manager
+        if name.startswith("{DAV:}") or manager is None:
+            return super().get_property_value(name)  # type: ignore[misc]
+        value = manager.get_property(self.get_ref_url(), name, self.environ)
+        if value is None:
+            raise DAVError(HTTP_NOT_FOUND)
+        return stored_xml.element(name, value)
+
 
 class Index(Resource, DAVCollection):  # type: ignore[misc]
     """``/`` (the two indexes) or ``/files/`` and ``/libraries/`` (the libraries the principal
@@ -103,6 +115,18 @@ class Index(Resource, DAVCollection):  # type: ignore[misc]
 
     def prevent_locking(self) -> bool:
         return True  # nothing to lock: the indexes are not stored anywhere
+
+    def handle_delete(self) -> bool:
+        """An index is not stored anywhere, so it cannot be deleted, and wsgidav would delete
+        what it lists one by one instead (``DELETE /dav/files/`` emptied every library the
+        principal could write; ``/dav/files/me/a/..%2f..%2f`` reaches it)."""
+        raise DAVError(HTTP_FORBIDDEN, context_info="an index cannot be deleted")
+
+    def handle_copy(self, dest_path: str, *, depth_infinity: bool) -> bool:
+        raise DAVError(HTTP_FORBIDDEN, context_info="an index cannot be copied")
+
+    def handle_move(self, dest_path: str) -> bool:
+        raise DAVError(HTTP_FORBIDDEN, context_info="an index cannot be moved")
 
     def get_member_names(self) -> list[str]:
         if self.kind is None:

@@ -11,6 +11,8 @@ from sqlalchemy.engine import RowMapping
 from enclave.backends.db import schema as s
 from enclave.backends.db.scoped import ScopedRepo
 
+CHUNK = 500  # ids or names per IN (...) list, well under every dialect's parameter limit
+
 
 class LibrariesRepo(ScopedRepo):
     table = s.libraries
@@ -84,8 +86,19 @@ class NodesRepo(ScopedRepo):
         )
         return await self._all(query.order_by(s.doc_nodes.c.deleted_at.desc()))
 
+    async def add_many(self, rows: list[dict[str, Any]]) -> None:
+        for start in range(0, len(rows), CHUNK):
+            await self._insert_many(rows[start : start + CHUNK])
+
     async def change(self, node_id: str, **values: Any) -> None:
         await self._conn.execute(self._update().where(s.doc_nodes.c.id == node_id).values(**values))
+
+    async def change_many(self, node_ids: list[str], **values: Any) -> None:
+        for start in range(0, len(node_ids), CHUNK):
+            chunk = node_ids[start : start + CHUNK]
+            await self._conn.execute(
+                self._update().where(s.doc_nodes.c.id.in_(chunk)).values(**values)
+            )
 
     async def remove(self, node_id: str) -> None:
         await self._conn.execute(self._delete().where(s.doc_nodes.c.id == node_id))
@@ -110,6 +123,20 @@ class VersionsRepo(ScopedRepo):
 
     async def add(self, **values: Any) -> None:
         await self._insert(**values)
+
+    async def add_many(self, rows: list[dict[str, Any]]) -> None:
+        for start in range(0, len(rows), CHUNK):
+            await self._insert_many(rows[start : start + CHUNK])
+
+    async def total_size(self, node_ids: list[str]) -> int:
+        """Bytes held by every version of these nodes."""
+        total = 0
+        for start in range(0, len(node_ids), CHUNK):
+            query = self._select(func.coalesce(func.sum(s.doc_versions.c.size), 0)).where(
+                s.doc_versions.c.node_id.in_(node_ids[start : start + CHUNK])
+            )
+            total += int((await self._conn.execute(query)).scalar_one())
+        return total
 
     async def of_node(self, node_id: str) -> list[RowMapping]:
         query = self._select().where(s.doc_versions.c.node_id == node_id)
@@ -182,19 +209,70 @@ class LocksRepo(ScopedRepo):
 
 
 class PropsRepo(ScopedRepo):
+    """Custom (WebDAV dead) properties. Changes come in batches of bounded size: one DELETE
+    and one executemany INSERT per batch, never a statement per property."""
+
     table = s.doc_props
 
     async def of_node(self, node_id: str) -> list[RowMapping]:
         query = self._select().where(s.doc_props.c.node_id == node_id)
         return await self._all(query.order_by(s.doc_props.c.name))
 
+    async def of_nodes(self, node_ids: list[str]) -> list[RowMapping]:
+        """The properties of several nodes (for copying a subtree)."""
+        rows: list[RowMapping] = []
+        for start in range(0, len(node_ids), CHUNK):
+            query = self._select().where(s.doc_props.c.node_id.in_(node_ids[start : start + CHUNK]))
+            rows += await self._all(query)
+        return rows
+
+    async def footprint(self, node_id: str) -> tuple[int, int]:
+        """How many properties a node has, and the characters of their values together."""
+        query = self._select(
+            func.count(), func.coalesce(func.sum(func.length(s.doc_props.c.value)), 0)
+        ).where(s.doc_props.c.node_id == node_id)
+        count, size = (await self._conn.execute(query)).one()
+        return int(count), int(size)
+
+    async def sizes(self, node_id: str, names: list[str]) -> dict[str, int]:
+        """The value lengths (characters) of those of ``names`` the node has."""
+        found: dict[str, int] = {}
+        for start in range(0, len(names), CHUNK):
+            query = self._select(s.doc_props.c.name, func.length(s.doc_props.c.value)).where(
+                s.doc_props.c.node_id == node_id,
+                s.doc_props.c.name.in_(names[start : start + CHUNK]),
+            )
+            for name, size in (await self._conn.execute(query)).all():
+                found[name] = int(size)
+        return found
+
     async def put(self, node_id: str, name: str, value: str) -> None:
-        await self.remove(node_id, name)
-        await self._insert(node_id=node_id, name=name, value=value)
+        await self.put_many(node_id, {name: value})
+
+    async def put_many(self, node_id: str, values: dict[str, str]) -> None:
+        """Set several properties of a node (replacing those that exist)."""
+        await self.remove_many(node_id, list(values))
+        await self._insert_many(
+            [{"node_id": node_id, "name": name, "value": value} for name, value in values.items()]
+        )
+
+    async def add_many(self, rows: list[dict[str, str]]) -> None:
+        """New rows (node_id, name, value) for nodes that have none of these names yet."""
+        for start in range(0, len(rows), CHUNK):
+            await self._insert_many(rows[start : start + CHUNK])
 
     async def remove(self, node_id: str, name: str) -> int:
-        query = self._delete().where(s.doc_props.c.node_id == node_id, s.doc_props.c.name == name)
-        return (await self._conn.execute(query)).rowcount
+        return await self.remove_many(node_id, [name])
+
+    async def remove_many(self, node_id: str, names: list[str]) -> int:
+        removed = 0
+        for start in range(0, len(names), CHUNK):
+            query = self._delete().where(
+                s.doc_props.c.node_id == node_id,
+                s.doc_props.c.name.in_(names[start : start + CHUNK]),
+            )
+            removed += (await self._conn.execute(query)).rowcount
+        return removed
 
 
 class LabelsRepo(ScopedRepo):

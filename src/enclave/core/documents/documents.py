@@ -20,6 +20,7 @@ from enclave.backends.db.platform import Scoped, Tx, transaction
 from enclave.backends.db.scoped import TenantScope
 from enclave.core import clock
 from enclave.core.audit import AuditEvent, AuditLog
+from enclave.core.bounds import bounded
 from enclave.core.content import ContentStore, ObjectSealer, StoredObject
 from enclave.core.documents import paths
 from enclave.core.documents.access import Level
@@ -82,6 +83,8 @@ class Documents:
         """A document's content (the current version unless one is named), streamed.
         ``managed``: the front end vouches that the client is a managed one (labels may
         forbid downloads to others)."""
+        if version is not None:
+            bounded(version, "version", 1)
         async with located(self._db, principal, library_id, path, Level.READ) as here:
             place, scoped = here.place, here.scoped
             if place.node["folder"]:
@@ -266,6 +269,7 @@ class Documents:
         *, tokens: Tokens = None,
     ) -> Node:  # fmt: skip
         """Make an earlier version current again, as a new version (history is kept)."""
+        bounded(number, "version", 1)
         async with located(self._db, principal, library_id, path, Level.WRITE, write=True) as here:
             place, scoped = here.place, here.scoped
             await check_unlocked(scoped, principal, library_id, paths.split(place.path), tokens)
@@ -357,8 +361,9 @@ class Documents:
                     source.node["id"], parent_id=target.node["id"], name=name,
                     modified_at=clock.now(), modified_by=principal.id,
                 )  # fmt: skip
-                for row in subtree:
-                    await scoped.nodes.change(row["id"], library_id=target.library["id"])
+                await scoped.nodes.change_many(
+                    [row["id"] for row in subtree], library_id=target.library["id"]
+                )
                 await release_below(scoped, library_id, paths.split(source.path))
                 node_id = source.node["id"]
             else:
@@ -371,22 +376,24 @@ class Documents:
 
     @staticmethod
     async def _versions_size(scoped: Scoped, rows: list[Any]) -> int:
-        total = 0
-        for row in rows:
-            total += sum(int(v["size"]) for v in await scoped.versions.of_node(row["id"]))
-        return total
+        return await scoped.versions.total_size([row["id"] for row in rows])
 
     async def _copy_tree(
         self, scoped: Scoped, principal: Principal, subtree: list[Any], target: Place, name: str
     ) -> str:
         """New nodes for a live subtree (listed folders first); documents get their current
-        version as version 1, sharing the stored content."""
+        version as version 1, sharing the stored content; dead properties go along. Rows are
+        written in batches (executemany), so the write transaction grows by a few statements
+        per 500 nodes or properties, not by several per node and per property."""
         now = clock.now()
         new_ids = {subtree[0]["parent_id"]: target.node["id"]}
+        nodes: list[dict[str, Any]] = []
+        versions: list[dict[str, Any]] = []
+        blobs: dict[str, int] = {}
         for row in subtree:
             node_id = str(uuid.uuid4())
             new_ids[row["id"]] = node_id
-            await scoped.nodes.add(
+            nodes.append(dict(
                 id=node_id, library_id=target.library["id"], parent_id=new_ids[row["parent_id"]],
                 name=name if row is subtree[0] else row["name"], folder=row["folder"],
                 version=0 if row["folder"] else 1, blob=row["blob"], size=row["size"],
@@ -394,16 +401,25 @@ class Documents:
                 modified_at=now, modified_by=principal.id, legal_hold=False,
                 title=row["title"], description=row["description"], tags=row["tags"],
                 label=row["label"],
-            )  # fmt: skip
-            for prop in await scoped.props.of_node(row["id"]):  # dead properties go along
-                await scoped.props.put(node_id, prop["name"], prop["value"])
+            ))  # fmt: skip
             if not row["folder"]:
-                await scoped.blobs.incref(row["blob"], 1)
-                await scoped.versions.add(
+                blobs[row["blob"]] = blobs.get(row["blob"], 0) + 1
+                versions.append(dict(
                     id=str(uuid.uuid4()), node_id=node_id, number=1, blob=row["blob"],
                     size=row["size"], content_type=row["content_type"], created_at=now,
                     created_by=principal.id,
-                )  # fmt: skip
+                ))  # fmt: skip
+        await scoped.nodes.add_many(nodes)  # parents before children: subtree order
+        for blob, copies in blobs.items():
+            await scoped.blobs.incref(blob, copies)
+        await scoped.versions.add_many(versions)
+        props = await scoped.props.of_nodes([row["id"] for row in subtree])
+        await scoped.props.add_many(
+            [
+                {"node_id": new_ids[p["node_id"]], "name": p["name"], "value": p["value"]}
+                for p in props
+            ]
+        )
         return str(new_ids[subtree[0]["id"]])
 
     # --- deleting ------------------------------------------------------------------------

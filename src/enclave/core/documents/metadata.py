@@ -8,6 +8,7 @@ is; lowering or removing one (declassifying) needs manage access.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,10 +21,16 @@ from enclave.core.documents.labels import check_sharing
 from enclave.core.documents.locks import Tokens, check_unlocked
 from enclave.core.documents.lookup import Place, located
 from enclave.core.documents.search import DocumentSearch
-from enclave.core.errors import Forbidden, Invalid, NotFound
+from enclave.core.errors import Forbidden, Invalid, NotFound, QuotaExceeded
 from enclave.core.principal import Principal
 
-MAX_PROPERTY_BYTES = 64 * 1024
+MAX_PROPERTY_BYTES = 64 * 1024  # one value, UTF-8
+MAX_PROPERTY_NAME = 512  # characters of a Clark name, {namespace}local
+MAX_PROPERTY_CHANGES = 200  # properties set or removed by one call (one PROPPATCH)
+MAX_PROPERTIES = 1000  # properties one document or folder holds
+MAX_PROPERTIES_CHARS = 1024 * 1024  # characters of all one node's values together
+# A Clark name: an optional {namespace} (no braces inside) and an XML NCName-like local part
+_CLARK = re.compile(r"(?:\{[^{}\x00-\x20\x7f]*\})?[^\W\d][\w.\-]*")
 MAX_TAGS = 64
 UNSET: Any = object()  # "leave as it is", as opposed to None ("clear it")
 
@@ -35,6 +42,20 @@ class DocumentMetadata:
     tags: list[str]
     label: str | None
     properties: dict[str, str] = field(default_factory=dict)
+
+
+def check_property_changes(changes: dict[str, str | None]) -> None:
+    """What a batch of property changes must satisfy on its own (before any transaction)."""
+    if len(changes) > MAX_PROPERTY_CHANGES:
+        raise Invalid(f"at most {MAX_PROPERTY_CHANGES} properties change at once")
+    for name, value in changes.items():
+        if not name or len(name) > MAX_PROPERTY_NAME or not _CLARK.fullmatch(name):
+            raise Invalid(
+                f"a property is named {{namespace}}local (an XML name), at most "
+                f"{MAX_PROPERTY_NAME} characters"
+            )
+        if value is not None and len(value.encode("utf-8", "surrogatepass")) > MAX_PROPERTY_BYTES:
+            raise Invalid(f"a property value is at most {MAX_PROPERTY_BYTES} bytes")
 
 
 def _tags(text: str | None) -> list[str]:
@@ -60,20 +81,32 @@ class Metadata:
         self, principal: Principal, library_id: str, path: str,
         changes: dict[str, str | None], *, tokens: Tokens = None,
     ) -> None:  # fmt: skip
-        """Set (or, with None, remove) custom properties, all or none (PROPPATCH)."""
-        for name, value in changes.items():
-            if not name or len(name) > 512:
-                raise Invalid("a property needs a name of at most 512 characters")
-            if value is not None and len(value.encode()) > MAX_PROPERTY_BYTES:
-                raise Invalid(f"a property value is at most {MAX_PROPERTY_BYTES} bytes")
+        """Set (or, with None, remove) custom properties, all or none (PROPPATCH). Everything
+        that grows with the request is checked before the write transaction; inside it, one
+        aggregate query, one DELETE and one INSERT, whatever the number of changes."""
+        check_property_changes(changes)
         async with located(self._db, principal, library_id, path, Level.WRITE, write=True) as here:
             place, scoped = here.place, here.scoped
+            node_id = place.node["id"]
             await check_unlocked(scoped, principal, library_id, paths.split(place.path), tokens)
-            for name, value in changes.items():
-                if value is None:
-                    await scoped.props.remove(place.node["id"], name)
-                else:
-                    await scoped.props.put(place.node["id"], name, value)
+            count, size = await scoped.props.footprint(node_id)
+            existing = await scoped.props.sizes(node_id, list(changes))
+            # names replaced or removed leave the counts first; what is set comes in
+            new_count = count - len(existing) + sum(1 for v in changes.values() if v is not None)
+            new_size = size - sum(existing.values()) + sum(len(v) for v in changes.values() if v)
+            if new_count > MAX_PROPERTIES and new_count > count:
+                raise QuotaExceeded(
+                    f"a document or folder holds at most {MAX_PROPERTIES} properties"
+                )
+            if new_size > MAX_PROPERTIES_CHARS and new_size > size:
+                raise QuotaExceeded(
+                    f"the properties of a document or folder hold at most {MAX_PROPERTIES_CHARS} "
+                    "characters together"
+                )
+            await scoped.props.remove_many(node_id, [n for n, v in changes.items() if v is None])
+            await scoped.props.put_many(
+                node_id, {n: v for n, v in changes.items() if v is not None}
+            )
 
     async def describe(
         self, principal: Principal, library_id: str, path: str, *,
