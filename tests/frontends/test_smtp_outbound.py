@@ -805,6 +805,130 @@ def test_smtputf8_recipient_delivered_when_next_hop_offers_it(
     assert not [m for m in stored(deployment.data, ALICE, "INBOX") if subject.encode() in m[1]]
 
 
+# --- DSN (RFC 3461) on submission --------------------------------------------------------------
+
+
+def submit_dsn(
+    server: MailServer, deployment: Deployment, recipients: list[str], subject: str,
+    mail_options: list[str], rcpt_options: list[str], body: str = "Hello there.\r\n",
+) -> None:  # fmt: skip
+    with secure(server, deployment) as client:
+        assert client.has_extn("dsn"), client.esmtp_features
+        login(client, ALICE, PASSWORD)
+        raw = message(ALICE, recipients[0], subject, body)
+        refused = client.sendmail(ALICE, recipients, raw, mail_options, rcpt_options)
+        assert refused == {}, refused
+
+
+def reports(data: Path, needle: bytes) -> list[bytes]:
+    return [raw for _, raw in stored(data, ALICE, "INBOX") if needle in raw]
+
+
+def test_dsn_success_is_reported_relayed_when_the_next_hop_accepts(
+    server: MailServer, deployment: Deployment, fresh_sink: Sink
+) -> None:
+    """NOTIFY=SUCCESS and a next hop without DSN: the sender hears "relayed", with ENVID
+    and ORCPT given back and (RET=HDRS) the header only."""
+    subject = unique("dsn relayed")
+    recipient = f"carl.{uuid.uuid4().hex[:6]}@remote.example"
+    submit_dsn(
+        server, deployment, [recipient], subject, ["RET=HDRS", "ENVID=QQ+2B314"],
+        ["NOTIFY=SUCCESS,FAILURE", f"ORCPT=rfc822;{recipient.upper()}"], body="SECRET BODY\r\n",
+    )  # fmt: skip
+    wait_until(lambda: fresh_sink.handler.find(subject.encode()), "the remote delivery")
+    _, raw = wait_for_mail(deployment.data, ALICE, "INBOX", subject.encode())
+    assert headers(raw, "Subject") == ["Successful Mail Delivery Report"]
+    [block] = dsn_recipients(raw)
+    assert block["Action"] == "relayed" and block["Status"] == "2.0.0"
+    assert block["Final-Recipient"] == f"rfc822; {recipient}"
+    assert block["Original-Recipient"] == f"rfc822; {recipient.upper()}"
+    assert "Original-Envelope-Id: QQ+314" in raw.decode()  # xtext decoded
+    assert b"SECRET BODY" not in raw and b"text/rfc822-headers" in raw
+
+
+def test_dsn_never_suppresses_the_bounce(
+    server: MailServer, deployment: Deployment, fresh_sink: Sink
+) -> None:
+    subject = unique("dsn never")
+    recipient = f"reject.{uuid.uuid4().hex[:6]}@remote.example"
+    submit_dsn(server, deployment, [recipient], subject, [], ["NOTIFY=NEVER"])
+    wait_until(lambda: fresh_sink.handler.attempts_for(recipient), "the refused attempt")
+    wait_until(lambda: not queued(deployment.data), "an empty queue")
+    time.sleep(1.0)  # a report, if one were made, is stored right after the row settles
+    assert reports(deployment.data, subject.encode()) == []
+
+
+@pytest.mark.parametrize("ret", ["FULL", "HDRS"])
+def test_dsn_ret_decides_what_a_bounce_returns(
+    server: MailServer, deployment: Deployment, fresh_sink: Sink, ret: str
+) -> None:
+    subject = unique(f"dsn ret {ret}")
+    recipient = f"reject.{uuid.uuid4().hex[:6]}@remote.example"
+    body = f"the body {uuid.uuid4().hex}\r\n"
+    submit_dsn(server, deployment, [recipient], subject, [f"RET={ret}"], ["NOTIFY=FAILURE"], body)
+    _, raw = wait_for_mail(deployment.data, ALICE, "INBOX", subject.encode())
+    [block] = dsn_recipients(raw)
+    assert block["Action"] == "failed" and block["Status"] == "5.1.1"
+    if ret == "FULL":
+        assert body.encode() in raw and b"Content-Type: message/rfc822" in raw
+    else:
+        assert body.encode() not in raw and b"text/rfc822-headers" in raw
+
+
+def test_dsn_delay_is_reported_once(
+    server: MailServer, deployment: Deployment, fresh_sink: Sink
+) -> None:
+    subject = unique("dsn delay")
+    recipient = f"later.{uuid.uuid4().hex[:6]}@remote.example"
+    submit_dsn(server, deployment, [recipient], subject, [], ["NOTIFY=DELAY,FAILURE"])
+    wait_until(lambda: fresh_sink.handler.attempts_for(recipient) >= 3, "three attempts")
+    found = reports(deployment.data, subject.encode())
+    assert len(found) == 1, found
+    assert headers(found[0], "Subject") == ["Delayed Mail (still being retried)"]
+    [block] = dsn_recipients(found[0])
+    assert block["Action"] == "delayed" and block["Status"] == "4.2.0", block["Status"]
+    [row] = [r for r in queued(deployment.data) if r["recipient"] == recipient]
+    assert delete_queued(deployment.data, row["queue_id"]) == 1
+
+
+def test_dsn_success_for_a_local_recipient_is_delivered(
+    server: MailServer, deployment: Deployment
+) -> None:
+    subject = unique("dsn local")
+    submit_dsn(server, deployment, [BOB], subject, ["ENVID=local1"], ["NOTIFY=SUCCESS"])
+    wait_for_mail(deployment.data, BOB, "INBOX", subject.encode(), timeout=0)
+    found = reports(deployment.data, subject.encode())
+    assert len(found) == 1, found
+    [block] = dsn_recipients(found[0])
+    assert block["Action"] == "delivered" and block["Final-Recipient"] == f"rfc822; {BOB}"
+
+
+MALFORMED_DSN = {
+    "notify-never-and-more": ("RCPT", "NOTIFY=NEVER,SUCCESS"),
+    "notify-unknown": ("RCPT", "NOTIFY=SOMETIMES"),
+    "notify-twice": ("RCPT", "NOTIFY=SUCCESS NOTIFY=FAILURE"),
+    "orcpt-no-type": ("RCPT", "ORCPT=bob@acme.example"),
+    "orcpt-bad-xtext": ("RCPT", "ORCPT=rfc822;bob+zz@acme.example"),
+    "ret-unknown": ("MAIL", "RET=EVERYTHING"),
+    "envid-too-long": ("MAIL", "ENVID=" + "x" * 101),
+}
+
+
+@pytest.mark.parametrize(("verb", "param"), list(MALFORMED_DSN.values()), ids=list(MALFORMED_DSN))
+def test_malformed_dsn_parameters_are_refused(
+    server: MailServer, deployment: Deployment, verb: str, param: str
+) -> None:
+    with secure(server, deployment) as client:
+        login(client, ALICE, PASSWORD)
+        if verb == "RCPT":
+            assert client.mail(ALICE)[0] == 250
+            code, text = client.docmd("RCPT", f"TO:<{BOB}> {param}")
+        else:
+            code, text = client.docmd("MAIL", f"FROM:<{ALICE}> {param}")
+        assert code == 501 and text.startswith(b"5.5.4"), (code, text)
+        assert client.noop()[0] == 250
+
+
 # --- 10. inbound authentication results (on the running server; quarantine at the end) ------
 
 

@@ -4,7 +4,8 @@ STARTTLS and AUTH when relaying through a smarthost. Returns a verdict per recip
 from __future__ import annotations
 
 import ssl
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 import aiosmtplib
 
@@ -13,6 +14,7 @@ import aiosmtplib
 class Outcome:
     code: int  # SMTP reply code; 0 when the host could not be reached
     message: str
+    dsn_passed: bool = False  # the host took the DSN request on (it reports from now on)
 
     @property
     def delivered(self) -> bool:
@@ -21,6 +23,17 @@ class Outcome:
     @property
     def permanent(self) -> bool:
         return 500 <= self.code < 600
+
+
+@dataclass(frozen=True)
+class DsnParams:
+    """A sender's DSN request (RFC 3461), passed on to a next hop that offers DSN: MAIL's
+    RET and ENVID, RCPT's NOTIFY and ORCPT (address type, address) per recipient."""
+
+    ret: str | None = None
+    envid: str | None = None
+    notify: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    orcpt: Mapping[str, tuple[str, str]] = field(default_factory=dict)
 
 
 def _no_verify() -> ssl.SSLContext:
@@ -51,6 +64,32 @@ def ascii_form(address: str) -> str | None:
         return None
 
 
+def _xtext(text: str) -> str:
+    """RFC 3461 4: printable ASCII but '+' and '=', the rest as +HH."""
+    return "".join(
+        ch if 0x21 <= ord(ch) <= 0x7E and ch not in "+=" else f"+{ord(ch):02X}"
+        for ch in text
+        if ord(ch) < 0x80
+    )
+
+
+def _mail_dsn(dsn: DsnParams) -> list[str]:
+    options = [f"RET={dsn.ret}"] if dsn.ret else []
+    if dsn.envid:
+        options.append(f"ENVID={_xtext(dsn.envid)}")
+    return options
+
+
+def _rcpt_dsn(dsn: DsnParams, recipient: str) -> list[str]:
+    """NOTIFY as asked (none: the next hop's default) and ORCPT when it is ASCII."""
+    notify = dsn.notify.get(recipient)
+    options = [f"NOTIFY={','.join(notify)}"] if notify else []
+    orcpt = dsn.orcpt.get(recipient)
+    if orcpt and orcpt[1].isascii():
+        options.append(f"ORCPT={orcpt[0]};{_xtext(orcpt[1])}")
+    return options
+
+
 def _needs_utf8(host: str, address: str, role: str) -> Outcome:
     return Outcome(
         553,
@@ -71,6 +110,7 @@ async def send(
     username: str | None = None,
     password: str | None = None,
     verify_tls: bool = False,
+    dsn: DsnParams | None = None,
 ) -> dict[str, Outcome]:
     """One SMTP transaction. Connection problems and whole-transaction refusals give every
     recipient the same outcome; RCPT refusals are per recipient. Addresses that are not
@@ -117,11 +157,15 @@ async def send(
         if not data.isascii() and client.supports_extension("8bitmime"):
             options.append("BODY=8BITMIME")
         encoding = "utf-8" if international else "ascii"
+        passing = dsn is not None and client.supports_extension("dsn")
+        if passing and dsn is not None:
+            options += _mail_dsn(dsn)
         await client.mail(sender, options=options, encoding=encoding)
         accepted: list[str] = []
         for recipient, form in wire.items():
+            rcpt_options = _rcpt_dsn(dsn, recipient) if passing and dsn else []
             try:
-                reply = await client.rcpt(form, encoding=encoding)
+                reply = await client.rcpt(form, options=rcpt_options, encoding=encoding)
                 outcomes[recipient] = Outcome(reply.code, reply.message)
                 accepted.append(recipient)
             except aiosmtplib.SMTPRecipientRefused as refused:
@@ -131,7 +175,7 @@ async def send(
         if accepted:
             reply = await client.data(data)
             for recipient in accepted:
-                outcomes[recipient] = Outcome(reply.code, reply.message)
+                outcomes[recipient] = Outcome(reply.code, reply.message, dsn_passed=passing)
         return outcomes
     except aiosmtplib.SMTPResponseException as exc:
         return dict.fromkeys(recipients, Outcome(exc.code, exc.message))

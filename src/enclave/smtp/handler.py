@@ -9,6 +9,7 @@ import structlog
 from aiosmtpd.smtp import SMTP, Envelope, Session, TLSSetupException
 
 from enclave.core import clock
+from enclave.core.mail.dsn import DsnRequest
 from enclave.core.mail.parse import bare_line_ending
 from enclave.services import Services
 from enclave.smtp import replies
@@ -34,6 +35,19 @@ def peer_address(session: Session) -> str | None:
     return None
 
 
+DSN_MAIL = "enclave_dsn_mail"  # (RET, ENVID) of MAIL, kept by the protocol (smtp.server)
+DSN_RCPT = "enclave_dsn_rcpt"  # RCPT address -> RecipientDsn
+
+
+def dsn_request(envelope: Envelope) -> DsnRequest | None:
+    """The sender's DSN request (RFC 3461) for this transaction, if any was made."""
+    ret, envid = getattr(envelope, DSN_MAIL, None) or (None, None)
+    recipients = getattr(envelope, DSN_RCPT, None) or {}
+    if ret is None and envid is None and not recipients:
+        return None
+    return DsnRequest(ret=ret, envid=envid, recipients=dict(recipients))
+
+
 def envelope_list(envelope: Envelope, name: str) -> list[Any]:
     """Per-transaction lists kept on the envelope (aiosmtpd makes a new one per MAIL)."""
     found: list[Any] | None = getattr(envelope, name, None)
@@ -48,6 +62,7 @@ class HandlerBase:
 
     advertise_auth = False
     chunking = False  # BDAT, BODY=BINARYMIME (RFC 3030; smtp.chunking)
+    dsn = False  # NOTIFY, ORCPT, RET, ENVID (RFC 3461; smtp.server, smtp.dsnparams)
     protocol = "ESMTP"
 
     def __init__(self, services: Services, hostname: str) -> None:
@@ -62,6 +77,7 @@ class HandlerBase:
         session.host_name = hostname
         kept = [r for r in responses[:-1] if self.advertise_auth or not r.startswith("250-AUTH")]
         extra = ["250-CHUNKING", "250-BINARYMIME"] if self.chunking else []
+        extra += ["250-DSN"] if self.dsn else []
         return [*kept, "250-PIPELINING", "250-ENHANCEDSTATUSCODES", *extra, responses[-1]]
 
     async def handle_MAIL(

@@ -10,10 +10,12 @@ from typing import Any
 
 from aiosmtpd.smtp import SMTP
 
+from enclave.core.mail.dsn import RecipientDsn
 from enclave.services import Services
 from enclave.smtp import replies
 from enclave.smtp.chunking import ChunkingSMTP
-from enclave.smtp.handler import HandlerBase
+from enclave.smtp.dsnparams import DsnSyntax, take_mail, take_rcpt
+from enclave.smtp.handler import DSN_MAIL, DSN_RCPT, HandlerBase
 from enclave.smtp.inbound import InboundHandler
 from enclave.smtp.submission import SubmissionHandler
 
@@ -30,6 +32,39 @@ class EnclaveSMTP(ChunkingSMTP):
             await self.push("554 5.5.1 TLS is already active")
             return
         await super().smtp_STARTTLS(arg)
+
+    @property
+    def dsn(self) -> bool:
+        return bool(getattr(self.event_handler, "dsn", False))
+
+    async def smtp_MAIL(self, arg: str | None) -> None:
+        ret = envid = None
+        if arg and self.dsn:
+            try:
+                arg, ret, envid = take_mail(arg)
+            except DsnSyntax as bad:
+                await self.push(str(bad))
+                return
+        fresh = self.envelope is not None and not self.envelope.mail_from
+        await super().smtp_MAIL(arg)
+        if fresh and self.envelope is not None and self.envelope.mail_from:
+            setattr(self.envelope, DSN_MAIL, (ret, envid))
+
+    async def smtp_RCPT(self, arg: str | None) -> None:
+        request = None
+        if arg and self.dsn:
+            try:
+                arg, request = take_rcpt(arg)
+            except DsnSyntax as bad:
+                await self.push(str(bad))
+                return
+        before = len(self.envelope.rcpt_tos) if self.envelope is not None else 0
+        await super().smtp_RCPT(arg)
+        envelope = self.envelope
+        if request is not None and envelope is not None and len(envelope.rcpt_tos) > before:
+            asked: dict[str, RecipientDsn] = getattr(envelope, DSN_RCPT, {})
+            asked[envelope.rcpt_tos[-1]] = request
+            setattr(envelope, DSN_RCPT, asked)
 
     async def smtp_AUTH(self, arg: str) -> None:
         # aiosmtpd answers a wrong number of arguments without an enhanced status code

@@ -13,7 +13,7 @@ from enclave.core import context
 from enclave.core.errors import AuthenticationFailed, Forbidden, QuotaExceeded
 from enclave.core.principal import Principal
 from enclave.smtp import replies
-from enclave.smtp.handler import HandlerBase, envelope_list, peer_address
+from enclave.smtp.handler import HandlerBase, dsn_request, envelope_list, peer_address
 
 log = structlog.get_logger("enclave.smtp")
 LOCAL = "enclave_local"
@@ -28,6 +28,7 @@ def _malformed() -> AuthResult:
 
 class SubmissionHandler(HandlerBase):
     advertise_auth = True
+    dsn = True
 
     async def _login(self, server: SMTP, login: bytes, password: bytes) -> AuthResult:
         try:
@@ -102,6 +103,7 @@ class SubmissionHandler(HandlerBase):
                 envelope_list(envelope, LOCAL),
                 envelope_list(envelope, REMOTE),
                 raw,
+                dsn_request(envelope),
             )
         except Forbidden as refused:
             return replies.sender_refused(str(refused))

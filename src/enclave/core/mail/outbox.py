@@ -14,16 +14,18 @@ from email.utils import getaddresses
 from enclave.backends.db.engine import Database
 from enclave.backends.db.platform import transaction
 from enclave.backends.db.scoped import TenantScope
-from enclave.core import names
+from enclave.core import clock, names
 from enclave.core.errors import Forbidden, Invalid
+from enclave.core.mail import dsn
+from enclave.core.mail.dsn import DsnRequest
 from enclave.core.mail.routing import MailRouter, Recipient
 from enclave.core.mail.store import MailStore
 from enclave.core.principal import Principal, Realm
 
 # Signs a message for the sender's domain (DKIM); returns the bytes to send.
 Signer = Callable[[str, bytes], Awaitable[bytes]]
-# Queues a message for remote recipients; returns the queue id.
-Enqueue = Callable[[Principal, str, list[str], bytes], Awaitable[str]]
+# Queues a message for remote recipients (with the sender's DSN request); returns its id.
+Enqueue = Callable[[Principal, str, list[str], bytes, DsnRequest | None], Awaitable[str]]
 
 
 def header_senders(raw: bytes) -> list[str]:
@@ -48,8 +50,10 @@ class Outbox:
         store: MailStore,
         signer: Signer | None = None,
         enqueue: Enqueue | None = None,
+        hostname: str = "localhost",
     ) -> None:
         self._db = db
+        self._hostname = hostname  # the reporting MTA in delivery reports
         self._router = router
         self._store = store
         self._signer = signer
@@ -82,8 +86,10 @@ class Outbox:
         local: list[Recipient],
         remote: list[str],
         raw: bytes,
+        request: DsnRequest | None = None,
     ) -> Submitted:
-        """Sign, deliver locally, file the Sent copy, queue the rest; returns after commit."""
+        """Sign, deliver locally, file the Sent copy, queue the rest; returns after commit.
+        Local recipients whose NOTIFY asks for SUCCESS get the sender a "delivered" report."""
         if not await self.may_send_as(principal, mail_from):
             raise Forbidden(f"{principal.name} may not send as {mail_from}")
         for author in header_senders(raw):  # the From a reader sees, which DKIM will vouch for
@@ -107,5 +113,30 @@ class Outbox:
             await self._store.deliver(tenant_id, user_ids, message)
         queue_id = uuid.uuid4().hex[:12].upper()
         if remote and self._enqueue is not None:
-            queue_id = await self._enqueue(principal, mail_from, remote, message)
+            queue_id = await self._enqueue(principal, mail_from, remote, message, request)
+        if request is not None:
+            await self._report_delivered(principal, mail_from, local, message, request)
         return Submitted(queue_id=queue_id, local=len(local), remote=len(remote))
+
+    async def _report_delivered(
+        self,
+        principal: Principal,
+        mail_from: str,
+        local: list[Recipient],
+        message: bytes,
+        request: DsnRequest,
+    ) -> None:
+        entries = []
+        for recipient in local:
+            address = recipient.address
+            asked = request.of(address)
+            if dsn.wants(request, address, "delivered"):
+                orcpt = asked.orcpt if asked else None
+                entries.append(dsn.Entry(address, "delivered", "2.0.0", None, orcpt))
+        if entries:
+            now = clock.now()
+            report = dsn.report(
+                reporting_mta=self._hostname, sender=mail_from, entries=entries,
+                original=message, request=request, arrival=now, now=now,
+            )  # fmt: skip
+            await self._store.deliver(principal.tenant_id or "", [principal.id], report)

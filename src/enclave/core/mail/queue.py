@@ -22,7 +22,7 @@ import structlog
 from enclave.backends.db.engine import Database
 from enclave.backends.db.platform import Scoped, Tx, transaction
 from enclave.backends.db.scoped import TenantScope
-from enclave.backends.smtp_client import Outcome
+from enclave.backends.smtp_client import DsnParams, Outcome
 from enclave.core import clock
 from enclave.core.audit import AuditEvent, AuditLog
 from enclave.core.authz import Authorizer
@@ -51,6 +51,7 @@ class Transport(Protocol):
         username: str | None = None,
         password: str | None = None,
         verify_tls: bool = False,
+        dsn: DsnParams | None = None,
     ) -> dict[str, Outcome]: ...
 
 
@@ -106,7 +107,12 @@ class OutboundQueue:
     # --- adding --------------------------------------------------------------------------
 
     async def enqueue(
-        self, principal: Principal, mail_from: str, recipients: list[str], message: bytes
+        self,
+        principal: Principal,
+        mail_from: str,
+        recipients: list[str],
+        message: bytes,
+        request: dsn.DsnRequest | None = None,
     ) -> str:
         queue_id = uuid.uuid4().hex[:12].upper()
         now = clock.now()
@@ -124,6 +130,7 @@ class OutboundQueue:
                     next_attempt_at=now,
                     expires_at=now + self._policy.max_age,
                     last_error=None,
+                    dsn=request.row(recipient) if request else None,
                     created_at=now,
                     updated_at=now,
                 )
@@ -181,8 +188,9 @@ class OutboundQueue:
         except NotFound:
             outcomes = dict.fromkeys(recipients, Outcome(554, "5.3.0 queued message lost"))
         else:
+            asked = dsn.DsnRequest.from_rows([(r["dsn"], r["recipient"]) for r in rows])
             try:
-                outcomes = await self._send(domain, first["mail_from"], recipients, data)
+                outcomes = await self._send(domain, first["mail_from"], recipients, data, asked)
             except Exception as exc:  # a fault of ours or the library's: retry on schedule
                 log.exception("sending failed", queue_id=first["queue_id"], domain=domain)
                 reason = f"4.3.0 {type(exc).__name__}: {exc}"
@@ -209,9 +217,20 @@ class OutboundQueue:
             log.exception("releasing claimed rows failed; they are queued again at start-up")
 
     async def _send(
-        self, domain: str, mail_from: str, recipients: list[str], data: bytes
+        self,
+        domain: str,
+        mail_from: str,
+        recipients: list[str],
+        data: bytes,
+        asked: dsn.DsnRequest,
     ) -> dict[str, Outcome]:
         policy = self._policy
+        params = DsnParams(
+            ret=asked.ret,
+            envid=asked.envid,
+            notify={r: d.notify for r, d in asked.recipients.items() if d.notify},
+            orcpt={r: d.orcpt for r, d in asked.recipients.items() if d.orcpt},
+        )
         if policy.smarthost is not None:
             host, port = policy.smarthost
             user, password = policy.smarthost_login or (None, None)
@@ -226,6 +245,7 @@ class OutboundQueue:
                 username=user,
                 password=password,
                 verify_tls=user is not None,
+                dsn=params,
             )
         try:
             hosts = await self._mx(domain)
@@ -243,6 +263,7 @@ class OutboundQueue:
                 data,
                 helo=policy.hostname,
                 time_limit=policy.timeout,
+                dsn=params,
             )
             if any(o.code for o in outcomes.values()):  # the host answered: its word counts
                 break
@@ -251,24 +272,41 @@ class OutboundQueue:
     async def _settle(
         self, scope: TenantScope, rows: list[Any], outcomes: dict[str, Outcome]
     ) -> None:
+        """Record each row's outcome, then report what the sender asked to hear of (RFC
+        3461): failures unless NOTIFY says otherwise, "relayed" for NOTIFY=SUCCESS when the
+        next hop does not take the request on, "delayed" once for NOTIFY=DELAY."""
         now = clock.now()
-        failures: list[tuple[str, str, str]] = []
+        entries: dict[str, list[dsn.Entry]] = defaultdict(list)  # by action
         async with transaction(self._db, write=True) as tx:
             scoped = await tx.scoped(scope)
             for row in rows:
-                outcome = outcomes.get(row["recipient"], Outcome(0, "no reply"))
+                recipient = row["recipient"]
+                outcome = outcomes.get(recipient, Outcome(0, "no reply"))
+                asked = dsn.DsnRequest.from_row(row["dsn"], recipient)
+                orcpt = rcpt.orcpt if (rcpt := asked.of(recipient)) else None
+                reply = f"{outcome.code} {outcome.message}".strip()
                 expired = not outcome.delivered and now >= row["expires_at"]
                 if outcome.delivered or outcome.permanent or expired:
                     if not await scoped.outbound.remove(row["id"]):
                         continue  # deleted by an administrator meanwhile: nothing to settle
                     await scoped.blobs.incref(row["blob"], -1)
-                    if not outcome.delivered:
-                        status = dsn.status_code(outcome.code, outcome.message, expired=expired)
-                        failures.append(
-                            (row["recipient"], status, f"{outcome.code} {outcome.message}".strip())
+                    if outcome.delivered:
+                        if not outcome.dsn_passed and dsn.wants(asked, recipient, "relayed"):
+                            entry = dsn.Entry(recipient, "relayed", "2.0.0", reply, orcpt)
+                            entries["relayed"].append(entry)
+                        continue
+                    status = dsn.status_code(outcome.code, outcome.message, expired=expired)
+                    log.info("delivery failed", recipient=recipient, status=status, reason=reply)
+                    if dsn.wants(asked, recipient, "failed"):
+                        entries["failed"].append(
+                            dsn.Entry(recipient, "failed", status, reply, orcpt)
                         )
                     continue
                 attempts = int(row["attempts"]) + 1
+                if attempts == 1 and dsn.wants(asked, recipient, "delayed"):
+                    status = dsn.status_code(outcome.code, outcome.message)
+                    status = status if status.startswith("4") else "4.0.0"
+                    entries["delayed"].append(dsn.Entry(recipient, "delayed", status, reply, orcpt))
                 schedule = self._policy.retry_schedule
                 delay = schedule[min(attempts - 1, len(schedule) - 1)]
                 await scoped.outbound.change(
@@ -276,23 +314,19 @@ class OutboundQueue:
                     status="queued",
                     attempts=attempts,
                     next_attempt_at=min(now + timedelta(seconds=delay), row["expires_at"]),
-                    last_error=f"{outcome.code} {outcome.message}"[:1000],
+                    last_error=reply[:1000],
                     updated_at=now,
                 )
-        for recipient, status, diagnostic in failures:
-            log.info("delivery failed", recipient=recipient, status=status, reason=diagnostic)
-        if failures:
+        for found in entries.values():
             try:
-                await self._bounce(scope, rows[0], failures)
+                await self._report(scope, rows[0], found)
             except Exception:  # the rows are settled; the report alone is lost
-                log.exception("bounce failed", queue_id=rows[0]["queue_id"])
+                log.exception("delivery report failed", queue_id=rows[0]["queue_id"])
 
-    async def _bounce(
-        self, scope: TenantScope, row: Any, failures: list[tuple[str, str, str]]
-    ) -> None:
+    async def _report(self, scope: TenantScope, row: Any, entries: list[dsn.Entry]) -> None:
         sender = row["mail_from"]
         if not sender:
-            return  # never bounce a bounce
+            return  # never report on a report
         target = await self._router.resolve(sender)
         if target is None:
             return
@@ -300,11 +334,12 @@ class OutboundQueue:
             original = await self._content.read(scope, row["blob"])
         except NotFound:
             original = b""
-        report = dsn.failure_report(
+        report = dsn.report(
             reporting_mta=self._policy.hostname,
             sender=sender,
-            failures=failures,
-            original_headers=dsn.headers_of(original),
+            entries=entries,
+            original=original,
+            request=dsn.DsnRequest.from_row(row["dsn"], row["recipient"]),
             arrival=row["created_at"],
             now=clock.now(),
         )
