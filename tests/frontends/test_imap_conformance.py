@@ -274,3 +274,41 @@ def test_fetch_of_a_message_another_session_expunged_returns_the_rest(wires: Wir
     ])  # fmt: skip
     logout(first)
     logout(second)
+
+
+def test_search_update_follows_the_mailbox_and_partial_slices(wires: Wires) -> None:
+    """RFC 5267: SEARCH RETURN (UPDATE) keeps telling ADDTO/REMOVEFROM (REMOVEFROM before
+    the EXPUNGEs, numbered as before them) until CANCELUPDATE; PARTIAL m:n returns positions
+    m to n of the result (NIL past its end; m:n in either order)."""
+    wire = wires.signed_in("bob")
+    fill(wire, "Contexts", NOTE, NOTE, NOTE, NOTE, NOTE)
+    wire.run([
+        select("a1", "Contexts", exists=5, uidnext=6, unseen=1),
+        (b"a2 SEARCH RETURN (UPDATE) BODY body SEEN\r\n",
+         [b'* ESEARCH (TAG "a2")', b"a2 OK SEARCH completed"]),
+        (b"a3 STORE 1,2,4 +FLAGS.SILENT (\\Seen)\r\n",
+         [b'* ESEARCH (TAG "a2") ADDTO (1 1:2,4)', b"a3 OK STORE completed"]),
+        (b"a4 STORE 1:2 -FLAGS.SILENT (\\Seen)\r\n",
+         [b'* ESEARCH (TAG "a2") REMOVEFROM (1 1:2)', b"a4 OK STORE completed"]),
+        (b"a5 STORE 3:5 +FLAGS.SILENT (\\Deleted)\r\n", [b"a5 OK STORE completed"]),
+        (b"a6 EXPUNGE\r\n", [
+            b'* ESEARCH (TAG "a2") REMOVEFROM (1 4)',
+            b"* 5 EXPUNGE", b"* 4 EXPUNGE", b"* 3 EXPUNGE", b"a6 OK EXPUNGE completed",
+        ]),
+        (b"a7 UID SEARCH RETURN (UPDATE ALL) UNSEEN\r\n",
+         [b'* ESEARCH (TAG "a7") UID ALL 1:2', b"a7 OK SEARCH completed"]),
+        (b"a8 APPEND Contexts (\\Seen) {%d+}\r\n%s\r\n" % (len(NOTE), NOTE), [
+            b"* 3 EXISTS", b"* 3 RECENT", b'* ESEARCH (TAG "a2") ADDTO (1 3)',
+            b"a8 OK [APPENDUID ${contexts} 6] APPEND completed",
+        ]),
+        (b'a9 CANCELUPDATE "a2"\r\n', [b"a9 OK CANCELUPDATE completed"]),
+        (b'b1 CANCELUPDATE "a2"\r\n', [b"b1 BAD no search 'a2'"]),
+        (b"b2 STORE 1 +FLAGS.SILENT (\\Seen)\r\n",
+         [b'* ESEARCH (TAG "a7") UID REMOVEFROM (1 1)', b"b2 OK STORE completed"]),
+        (b"b3 SEARCH RETURN (PARTIAL 3:2) ALL\r\n",
+         [b'* ESEARCH (TAG "b3") PARTIAL (2:3 2:3)', b"b3 OK SEARCH completed"]),
+        (b"b4 SEARCH RETURN (PARTIAL 4:9) ALL\r\n",
+         [b'* ESEARCH (TAG "b4") PARTIAL (4:9 NIL)', b"b4 OK SEARCH completed"]),
+        (b"b5 SEARCH RETURN (PARTIAL 1:*) ALL\r\n", [b"b5 BAD expected a number"]),
+    ])  # fmt: skip
+    logout(wire)

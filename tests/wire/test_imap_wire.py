@@ -7,7 +7,13 @@ from datetime import UTC, date, datetime, timedelta, timezone
 import pytest
 
 from enclave.imap.wire import mutf7, response
-from enclave.imap.wire.commands import FetchItem, TaggedParseError, UnknownCommand, parse
+from enclave.imap.wire.commands import (
+    FetchItem,
+    Resync,
+    TaggedParseError,
+    UnknownCommand,
+    parse,
+)
 from enclave.imap.wire.framing import (
     Command,
     CommandFramer,
@@ -169,8 +175,22 @@ def test_store_forms() -> None:
 
 def test_mailbox_commands() -> None:
     assert one(b'a SELECT "Sent Items" (CONDSTORE)\r\n').args == {
-        "mailbox": b"Sent Items", "condstore": True,
+        "mailbox": b"Sent Items", "condstore": True, "qresync": None,
     }  # fmt: skip
+    resync = one(b"a SELECT INBOX (QRESYNC (67890007 20050715194045000 41,43:211,214:541))\r\n")
+    assert resync.args["qresync"] == Resync(
+        67890007, 20050715194045000, ((41, 41), (43, 211), (214, 541))
+    )
+    hinted = one(b"a EXAMINE INBOX (QRESYNC (1 2 1:* (1:3 4:6)) CONDSTORE)\r\n")
+    assert hinted.args["qresync"] == Resync(1, 2, ((1, None),)) and hinted.args["condstore"]
+    for bad in (b"a SELECT INBOX (QRESYNC)\r\n", b"a SELECT INBOX (FOO)\r\n",
+                b"a SELECT INBOX (QRESYNC (0 1))\r\n"):  # fmt: skip
+        with pytest.raises(TaggedParseError):
+            one(bad)
+    fetched = one(b"a UID FETCH 1:* FLAGS (CHANGEDSINCE 9 VANISHED)\r\n")
+    assert fetched.args["changed_since"] == 9 and fetched.args["vanished"]
+    with pytest.raises(TaggedParseError):
+        one(b"a UID FETCH 1:* FLAGS (VANISHED)\r\n")
     listed = one(
         b'a LIST (SUBSCRIBED) "" ("INBOX" "Arch*") RETURN (SPECIAL-USE STATUS (MESSAGES UNSEEN))\r\n'
     )

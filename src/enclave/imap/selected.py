@@ -8,11 +8,10 @@ from typing import TYPE_CHECKING, Any
 from enclave.core.errors import NotFound
 from enclave.core.mail.mailboxes import MailboxInfo, MessageRow
 from enclave.imap import fetch
-from enclave.imap.searching import Searchable
 from enclave.imap.view import View
 from enclave.imap.wire import response
 from enclave.imap.wire.commands import FetchItem, Request, Resync
-from enclave.imap.wire.search import BODY_KEYS, HEADER_KEYS, ROW_KEYS, in_set, key_names, matches
+from enclave.imap.wire.search import in_set
 
 if TYPE_CHECKING:
     from enclave.core.principal import Principal
@@ -28,19 +27,22 @@ class SelectedCommands:
     condstore: bool
     qresync: bool  # ENABLE QRESYNC: VANISHED replaces EXPUNGE (RFC 7162 3.2)
 
-    # Provided by the session (the connection and the signed-in user).
-    async def send(self, data: bytes) -> None:
-        raise NotImplementedError
+    if TYPE_CHECKING:  # provided by the session and SearchCommands
 
-    async def ok(self, request: Request, text: str | None = None, code: str | None = None) -> None:
-        raise NotImplementedError
+        async def send(self, data: bytes) -> None: ...
 
-    @property
-    def user(self) -> Principal:
-        raise NotImplementedError
+        async def ok(
+            self, request: Request, text: str | None = None, code: str | None = None
+        ) -> None: ...
 
-    def mailbox_name(self, raw: bytes) -> str:
-        raise NotImplementedError
+        @property
+        def user(self) -> Principal: ...
+
+        def mailbox_name(self, raw: bytes) -> str: ...
+
+        async def _contexts_expunging(self, view: View, uids: set[int]) -> None: ...
+
+        async def _contexts_changed(self, view: View, uids: list[int]) -> None: ...
 
     # --- selecting -----------------------------------------------------------------------
 
@@ -130,6 +132,7 @@ class SelectedCommands:
         )
         view.held_expunges.update(uid for uid in gone if view.seq(uid) is not None)
         if allow_expunge and view.held_expunges:
+            await self._contexts_expunging(view, view.held_expunges)
             for uid in sorted(view.held_expunges, reverse=True):
                 seq = view.remove(uid)
                 if seq is not None and not self.qresync:
@@ -162,6 +165,8 @@ class SelectedCommands:
             await self.send(response.fetch(seq or 0, [(b"UID", b"%d" % state.uid), *items]))
         view.modseq = info.highestmodseq if not view.held_expunges else view.modseq
         view.mailbox = info
+        touched = [s.uid for s in changed if s.uid not in view.held_expunges]
+        await self._contexts_changed(view, touched)
 
     async def _resync(self, view: View, resync: Resync) -> None:
         """SELECT (QRESYNC ...): what was expunged and what changed since the client's modseq,
@@ -337,56 +342,6 @@ class SelectedCommands:
             return
         await self.ok(request)
 
-    async def do_SEARCH(self, request: Request) -> None:
-        view = self._view()
-        key = request.args["key"]
-        if "MODSEQ" in key_names(key):
-            await self.enable_condstore()
-        found = await self._search(view, key)
-        numbers = [uid if request.uid else seq for seq, uid, _ in found]
-        uses_modseq = "MODSEQ" in key_names(key)
-        returns = request.args["returns"]
-        if returns is not None:
-            await self.send(_esearch(request, numbers, returns, found if uses_modseq else []))
-        else:
-            line = "SEARCH" + "".join(f" {n}" for n in numbers)
-            if uses_modseq and found:
-                line += f" (MODSEQ {max(m for _, _, m in found)})"
-            await self.send(response.untagged(line))
-        await self.refresh(allow_expunge=request.uid)
-        await self.ok(request)
-
-    async def _search(self, view: View, key: Any) -> list[tuple[int, int, int]]:
-        """(seq, uid, modseq) of the matching messages, reading only what the keys need:
-        flags and numbers from the view, dates and sizes from the rows, header keys from the
-        header blocks kept at delivery, message content only for BODY and TEXT."""
-        names = key_names(key)
-        body = bool(names & BODY_KEYS)
-        header = bool(names & HEADER_KEYS) and not body
-        mailboxes, box = self.services.mailboxes, view.mailbox.id
-        uids = list(view.uids)
-        rows = (
-            {row.uid: row for row in await mailboxes.rows(self.user, box, uids)}
-            if body or header or names & ROW_KEYS
-            else {}
-        )
-        forms = await mailboxes.derived(self.user, box, uids) if header else {}
-        found: list[tuple[int, int, int]] = []
-        largest_uid = uids[-1] if uids else 0
-        for seq, uid in enumerate(uids, start=1):
-            row = rows.get(uid)
-            if row is None and rows:
-                continue  # expunged since the view was loaded
-            kept = fetch.kept_header(forms.get(uid))
-            raw = None
-            if row is not None and (body or (header and kept is None)):
-                raw = await mailboxes.content(self.user, row)
-            modseq = view.modseqs.get(uid, 0)
-            subject = Searchable(seq, uid, view.flags_of(uid), modseq, row, kept, raw)
-            if matches(key, subject, largest_seq=view.exists, largest_uid=largest_uid):
-                found.append((seq, uid, modseq))
-        return found
-
     # --- COPY, MOVE, EXPUNGE -------------------------------------------------------------
 
     async def _copy(self, request: Request, *, move: bool) -> None:
@@ -441,29 +396,3 @@ def _flag_lines(view: View) -> list[str]:
     known = " ".join((*SYSTEM_FLAGS, *sorted(view.keywords)))
     permanent = "" if view.readonly else f"{known} \\*"
     return [f"FLAGS ({known})", f"OK [PERMANENTFLAGS ({permanent})] flags"]
-
-
-def _esearch(
-    request: Request, numbers: list[int], returns: list[str], found: list[tuple[int, int, int]]
-) -> bytes:
-    """RFC 4731: * ESEARCH (TAG "x") [UID] MIN n MAX n COUNT n ALL set."""
-    wanted = returns or ["ALL"]
-    parts = [f'(TAG "{request.tag}")'] + (["UID"] if request.uid else [])
-    if numbers:
-        if "MIN" in wanted:
-            parts.append(f"MIN {min(numbers)}")
-        if "MAX" in wanted:
-            parts.append(f"MAX {max(numbers)}")
-        if "ALL" in wanted:
-            parts.append("ALL " + response.sequence_set(numbers).decode())
-    if "COUNT" in wanted:
-        parts.append(f"COUNT {len(numbers)}")
-    if found:  # the modseq of the one message MIN or MAX names, else the highest (RFC 4731 3.2)
-        by_number = {uid if request.uid else seq: modseq for seq, uid, modseq in found}
-        if wanted == ["MIN"]:
-            parts.append(f"MODSEQ {by_number[min(numbers)]}")
-        elif wanted == ["MAX"]:
-            parts.append(f"MODSEQ {by_number[max(numbers)]}")
-        else:
-            parts.append(f"MODSEQ {max(by_number.values())}")
-    return response.untagged("ESEARCH " + " ".join(parts))

@@ -8,7 +8,7 @@ State table (what each state accepts; anything else is ``BAD``):
                        CREATE DELETE RENAME SUBSCRIBE UNSUBSCRIBE LIST LSUB STATUS APPEND
                        NAMESPACE ENABLE IDLE GETQUOTA GETQUOTAROOT
     selected:          all of authenticated, plus CHECK CLOSE UNSELECT EXPUNGE SEARCH FETCH
-                       STORE COPY MOVE SORT THREAD and their UID forms
+                       STORE COPY MOVE SORT THREAD CANCELUPDATE and their UID forms
 
 LOGIN and AUTHENTICATE are refused until STARTTLS (LOGINDISABLED): credentials never cross
 the wire in clear. Replies are written only after the change they report is committed.
@@ -37,6 +37,7 @@ from enclave.core.errors import (
     QuotaExceeded,
 )
 from enclave.core.principal import Principal
+from enclave.imap.searching import SearchCommands
 from enclave.imap.selected import SelectedCommands
 from enclave.imap.sorting import SortCommands
 from enclave.imap.view import View
@@ -74,7 +75,7 @@ AUTHENTICATED = ANY_STATE | {
 }  # fmt: skip
 SELECTED = AUTHENTICATED | {
     "CHECK", "CLOSE", "UNSELECT", "EXPUNGE", "SEARCH", "FETCH", "STORE", "COPY", "MOVE",
-    "SORT", "THREAD",
+    "SORT", "THREAD", "CANCELUPDATE",
 }  # fmt: skip
 
 ENABLEABLE = frozenset({"CONDSTORE", "QRESYNC"})  # what ENABLE switches on (RFC 5161)
@@ -97,7 +98,7 @@ def error_reply(exc: EnclaveError) -> tuple[str, str | None]:
     return ("NO", "SERVERBUG")
 
 
-class Session(SelectedCommands, SortCommands):
+class Session(SelectedCommands, SearchCommands, SortCommands):
     def __init__(
         self,
         services: Services,
@@ -240,7 +241,7 @@ class Session(SelectedCommands, SortCommands):
     def capabilities(self) -> str:
         caps = ["IMAP4rev1", "LITERAL+", "SASL-IR", "ID", "ENABLE", "IDLE", "NAMESPACE", "UNSELECT",
                 "UIDPLUS", "MOVE", "SPECIAL-USE", "LIST-EXTENDED", "LIST-STATUS", "QUOTA",
-                "CONDSTORE", "QRESYNC", "CHILDREN", "ESEARCH", "SORT", "SORT=DISPLAY", "THREAD=ORDEREDSUBJECT",
+                "CONDSTORE", "QRESYNC", "CHILDREN", "ESEARCH", "CONTEXT=SEARCH", "SORT", "SORT=DISPLAY", "THREAD=ORDEREDSUBJECT",
                 "THREAD=REFERENCES", "ESORT", f"APPENDLIMIT={self.append_limit}"]  # fmt: skip
         if not self.secure:
             caps += ["STARTTLS", "LOGINDISABLED"]

@@ -5,10 +5,14 @@ from __future__ import annotations
 
 from bisect import bisect_left
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from enclave.core.mail.mailboxes import SYSTEM_FLAGS, MailboxInfo, MessageState
 from enclave.imap.wire.search import in_set
 from enclave.imap.wire.tokens import SeqSet
+
+if TYPE_CHECKING:
+    from enclave.imap.searching import SearchContext
 
 
 @dataclass
@@ -23,6 +27,7 @@ class View:
     held_expunges: set[int] = field(default_factory=set)
     recent: set[int] = field(default_factory=set)  # \Recent for this session alone
     keywords: set[str] = field(default_factory=set)  # announced in FLAGS
+    contexts: dict[str, SearchContext] = field(default_factory=dict)  # SEARCH (UPDATE) by tag
 
     @classmethod
     def load(

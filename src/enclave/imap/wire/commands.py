@@ -6,8 +6,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
+from enclave.imap.wire.binary import is_binary_section
 from enclave.imap.wire.framing import Command, tag_of
 from enclave.imap.wire.listing import check_options
 from enclave.imap.wire.tokens import Cursor, ParseError, SeqSet
@@ -22,11 +24,12 @@ class FetchItem:
 
     @property
     def label(self) -> str:
-        """How the item is named in the response (BODY.PEEK answers as BODY)."""
+        """How the item is named in the response (BODY.PEEK answers as BODY, BINARY.PEEK as
+        BINARY)."""
         if self.section is None:
             return self.name
         origin = f"<{self.partial[0]}>" if self.partial else ""
-        return f"BODY[{self.section}]{origin}"
+        return f"{self.name}[{self.section}]{origin}"
 
 
 @dataclass(frozen=True)
@@ -46,6 +49,11 @@ SIMPLE_ITEMS = frozenset({
     "ENVELOPE", "FLAGS", "INTERNALDATE", "RFC822", "RFC822.HEADER", "RFC822.SIZE",
     "RFC822.TEXT", "BODY", "BODYSTRUCTURE", "UID", "MODSEQ",
 })  # fmt: skip
+# Items with a [section]: what the client names -> the item (the .PEEK forms set no \Seen).
+SECTION_ITEMS = {
+    "BODY": "BODY", "BODY.PEEK": "BODY", "BINARY": "BINARY", "BINARY.PEEK": "BINARY",
+    "BINARY.SIZE": "BINARY.SIZE",
+}  # fmt: skip
 STATUS_ITEMS = frozenset(
     {"MESSAGES", "RECENT", "UIDNEXT", "UIDVALIDITY", "UNSEEN", "HIGHESTMODSEQ", "SIZE"}
 )
@@ -78,15 +86,19 @@ def _fetch_item(cursor: Cursor) -> list[FetchItem]:
     name = cursor.word().upper()
     if name in MACROS:
         return [FetchItem(n) for n in MACROS[name]]
-    if name in ("BODY", "BODY.PEEK", "BINARY", "BINARY.PEEK") and cursor.peek() == ord("["):
+    if name in SECTION_ITEMS and cursor.peek() == ord("["):
         section = _section(cursor)
+        kind = SECTION_ITEMS[name]
+        if kind != "BODY" and not is_binary_section(section):  # RFC 3516: part numbers only
+            raise ParseError(f"{name} takes part numbers only")
         partial = None
-        if cursor.maybe(b"<"):
+        if kind != "BINARY.SIZE" and cursor.maybe(b"<"):
             start = cursor.number()
             cursor.expect(b".")
             partial = (start, cursor.nz_number())
             cursor.expect(b">")
-        return [FetchItem("BODY", section=section, peek=name.endswith(".PEEK"), partial=partial)]
+        peek = name.endswith(".PEEK") or kind == "BINARY.SIZE"
+        return [FetchItem(kind, section=section, peek=peek, partial=partial)]
     if name not in SIMPLE_ITEMS:
         raise ParseError(f"unknown FETCH item {name}")
     return [FetchItem(name)]
@@ -112,7 +124,7 @@ def _fetch(cursor: Cursor) -> dict[str, Any]:
             modifier = cursor.atom().upper()
             if modifier == "CHANGEDSINCE" and changed_since is None:
                 cursor.sp()
-                changed_since = cursor.number()
+                changed_since = cursor.mod_sequence()
             elif modifier == "VANISHED" and not vanished:
                 vanished = True
             else:
@@ -137,7 +149,7 @@ def _store(cursor: Cursor) -> dict[str, Any]:
         if cursor.atom().upper() != "UNCHANGEDSINCE":
             raise ParseError("unknown STORE modifier")
         cursor.sp()
-        unchanged_since = cursor.number()
+        unchanged_since = cursor.mod_sequence()
         cursor.expect(b") ")
     action = cursor.atom().upper()
     mode = {"FLAGS": "set", "+FLAGS": "add", "-FLAGS": "remove"}
@@ -195,7 +207,7 @@ def _resync(cursor: Cursor) -> Resync:
     cursor.expect(b"(")
     uidvalidity = cursor.nz_number()
     cursor.sp()
-    modseq = cursor.number()
+    modseq = cursor.mod_sequence()
     known: SeqSet | None = None
     if cursor.maybe(b" "):
         if cursor.peek() != ord("("):
@@ -278,10 +290,27 @@ def _status(cursor: Cursor) -> dict[str, Any]:
     return {"mailbox": mailbox, "items": _status_items(cursor)}
 
 
-def _append(cursor: Cursor) -> dict[str, Any]:
-    cursor.sp()
-    mailbox = cursor.astring()
-    cursor.sp()
+@dataclass(frozen=True)
+class AppendMessage:
+    """One message of an APPEND (MULTIAPPEND, RFC 3502: one or more per command): its flags,
+    date and parts, ("TEXT", octets) and, with CATENATE (RFC 4469), ("URL", url) too."""
+
+    flags: tuple[str, ...]
+    date: datetime | None
+    parts: tuple[tuple[str, bytes], ...]
+    catenate: bool = False
+    binary: bool = False  # some of its text came as a literal8 (RFC 3516 4.4)
+
+
+def _append_literal(cursor: Cursor) -> tuple[bytes, bool]:
+    """A message literal: ``{n}`` or the literal8 ``~{n}``; (octets, was a literal8)."""
+    binary = cursor.maybe(b"~")
+    if cursor.peek() != ord("{"):
+        raise ParseError("expected a literal")
+    return cursor.literal(), binary
+
+
+def _append_message(cursor: Cursor) -> AppendMessage:
     flags: list[str] = []
     when = None
     if cursor.peek() == ord("("):
@@ -290,7 +319,46 @@ def _append(cursor: Cursor) -> dict[str, Any]:
     if cursor.peek() == ord('"'):
         when = cursor.date_time()
         cursor.sp()
-    return {"mailbox": mailbox, "flags": flags, "date": when, "message": cursor.literal()}
+    if cursor.rest()[:9].upper() != b"CATENATE ":
+        data, binary = _append_literal(cursor)
+        return AppendMessage(tuple(flags), when, (("TEXT", data),), binary=binary)
+    cursor.expect(cursor.rest()[:9])
+    cursor.expect(b"(")
+    parts: list[tuple[str, bytes]] = []
+    binary = False
+    while True:
+        kind = cursor.atom().upper()
+        cursor.sp()
+        if kind == "TEXT":
+            data, literal8 = _append_literal(cursor)
+            parts.append(("TEXT", data))
+            binary = binary or literal8
+        elif kind == "URL":
+            parts.append(("URL", cursor.astring()))
+        else:
+            raise ParseError(f"unknown CATENATE part {kind}")
+        if cursor.maybe(b")"):
+            break
+        cursor.sp()
+    return AppendMessage(tuple(flags), when, tuple(parts), catenate=True, binary=binary)
+
+
+def _append(cursor: Cursor) -> dict[str, Any]:
+    """APPEND mailbox, then one or more messages (RFC 3502), each [flags] [date] and a
+    literal, a literal8 (RFC 3516) or CATENATE (parts) (RFC 4469). ``flags``, ``date`` and
+    ``message`` (None for CATENATE) repeat the first message's."""
+    cursor.sp()
+    mailbox = cursor.astring()
+    messages: list[AppendMessage] = []
+    while cursor.maybe(b" "):
+        messages.append(_append_message(cursor))
+    if not messages:
+        raise ParseError("APPEND needs a message")
+    first = messages[0]
+    return {
+        "mailbox": mailbox, "messages": messages, "flags": list(first.flags),
+        "date": first.date, "message": None if first.catenate else first.parts[0][1],
+    }  # fmt: skip
 
 
 def _login(cursor: Cursor) -> dict[str, Any]:
@@ -358,6 +426,16 @@ def _thread_args(cursor: Cursor) -> dict[str, Any]:
     return parse_thread(cursor)
 
 
+def _cancelupdate(cursor: Cursor) -> dict[str, Any]:
+    """CANCELUPDATE "tag" ["tag" ...] (RFC 5267 4.2)."""
+    tags = []
+    while cursor.maybe(b" "):
+        tags.append(cursor.string().decode("ascii", "replace"))
+    if not tags:
+        raise ParseError("CANCELUPDATE needs a tag")
+    return {"tags": tags}
+
+
 def _none(cursor: Cursor) -> dict[str, Any]:
     return {}
 
@@ -370,7 +448,7 @@ GRAMMAR: dict[str, Callable[[Cursor], dict[str, Any]]] = {
     "DELETE": _mailbox, "SUBSCRIBE": _mailbox, "UNSUBSCRIBE": _mailbox, "RENAME": _rename,
     "LIST": _list, "LSUB": _list, "STATUS": _status, "APPEND": _append, "FETCH": _fetch,
     "STORE": _store, "COPY": _copy, "MOVE": _copy, "SEARCH": _search_args,
-    "GETQUOTA": _quota_root, "GETQUOTAROOT": _quota_root, "SORT": _sort_args,
+    "GETQUOTA": _quota_root, "GETQUOTAROOT": _quota_root, "CANCELUPDATE": _cancelupdate, "SORT": _sort_args,
     "THREAD": _thread_args,
 }  # fmt: skip
 UID_COMMANDS = frozenset({"FETCH", "STORE", "COPY", "MOVE", "SEARCH", "EXPUNGE", "SORT", "THREAD"})

@@ -23,6 +23,9 @@ FLAG_KEYS = {
 STRING_KEYS = frozenset({"BCC", "BODY", "CC", "FROM", "SUBJECT", "TEXT", "TO"})
 DATE_KEYS = frozenset({"BEFORE", "ON", "SINCE", "SENTBEFORE", "SENTON", "SENTSINCE"})
 RETURN_OPTIONS = frozenset({"MIN", "MAX", "COUNT", "ALL", "SAVE"})
+# SEARCH alone also takes RFC 5267's: UPDATE (keep the result current), CONTEXT (a hint) and
+# PARTIAL m:n (positions m to n of the result).
+SEARCH_RETURN_OPTIONS = RETURN_OPTIONS | {"UPDATE", "CONTEXT", "PARTIAL"}
 Key = tuple[Any, ...]
 # Parentheses, NOT and OR nest keys; a client never needs more than a few levels, and the
 # parser, matcher and planner all recurse, so deeper trees are refused with BAD.
@@ -57,7 +60,7 @@ def _key(cursor: Cursor, charset: str, depth: int = 0) -> Key:
             cursor.sp()
             cursor.atom()
             cursor.sp()
-        return (name, cursor.number())
+        return (name, cursor.mod_sequence() if name == "MODSEQ" else cursor.number())
     if name in ("KEYWORD", "UNKEYWORD"):
         cursor.sp()
         return (name, cursor.flag())
@@ -92,6 +95,7 @@ def parse_search(cursor: Cursor) -> dict[str, Any]:
     """``[RETURN (...)] [CHARSET x] key...`` after SEARCH."""
     cursor.sp()
     returns: list[str] | None = None
+    partial: tuple[int, int] | None = None
     if cursor.rest()[:6].upper() == b"RETURN":
         cursor.expect(cursor.rest()[:6])
         cursor.sp()
@@ -101,9 +105,15 @@ def parse_search(cursor: Cursor) -> dict[str, Any]:
             if returns:
                 cursor.sp()
             option = cursor.atom().upper()
-            if option not in RETURN_OPTIONS:
+            if option not in SEARCH_RETURN_OPTIONS:
                 raise ParseError(f"unknown RETURN option {option}")
             returns.append(option)
+            if option == "PARTIAL":
+                cursor.sp()
+                first = cursor.nz_number()
+                cursor.expect(b":")
+                last = cursor.nz_number()
+                partial = (min(first, last), max(first, last))
         cursor.sp()
     charset = "utf-8"
     if cursor.rest()[:7].upper() == b"CHARSET":
@@ -117,7 +127,7 @@ def parse_search(cursor: Cursor) -> dict[str, Any]:
     keys = [_key(cursor, charset)]
     while cursor.maybe(b" "):
         keys.append(_key(cursor, charset))
-    return {"key": ("AND", keys), "returns": returns}
+    return {"key": ("AND", keys), "returns": returns, "partial": partial}
 
 
 class CharsetNotSupported(ParseError):

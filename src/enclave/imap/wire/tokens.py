@@ -112,6 +112,13 @@ class Cursor:
             raise ParseError("number out of range")
         return value
 
+    def mod_sequence(self) -> int:
+        """A mod-sequence value (RFC 7162 7): 63 bits, not the 32 of other numbers."""
+        found = self._take(frozenset(b"0123456789"), frozenset())
+        if not found or len(found) > 19 or int(found) > 2**63 - 1:
+            raise ParseError("expected a mod-sequence value")
+        return int(found)
+
     def nz_number(self) -> int:
         value = self.number()
         if value == 0:
