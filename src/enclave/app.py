@@ -215,19 +215,6 @@ def server_tls(settings: Settings) -> ssl.SSLContext:
     return context
 
 
-async def _start_imaps(services: Services, port: int, tls: ssl.SSLContext) -> asyncio.Server:
-    """IMAP over TLS from the first byte (RFC 8314): the session sees a TLS transport and
-    offers LOGIN at once, without STARTTLS."""
-    from enclave.imap.session import serve_connection
-
-    async def connected(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await serve_connection(services, tls, reader, writer)
-
-    return await asyncio.start_server(
-        connected, host=services.settings.listen.bind, port=port, ssl=tls, limit=64 * 1024
-    )
-
-
 async def serve(settings: Settings, *, ready: asyncio.Event | None = None) -> None:
     """Run every listener on one event loop until SIGTERM or SIGINT, then stop cleanly."""
     logs.configure()
@@ -269,7 +256,11 @@ async def serve(settings: Settings, *, ready: asyncio.Event | None = None) -> No
         ]
         implicit = {}  # RFC 8314 implicit TLS, beside the STARTTLS listeners; port 0 is off
         if listen.imaps_port:
-            listeners.append(await _start_imaps(services, listen.imaps_port, tls_context))
+            listeners.append(
+                await start_imap(
+                    services, listen.bind, listen.imaps_port, tls_context, implicit=True
+                )
+            )
             implicit["imaps"] = f"{listen.bind}:{listen.imaps_port}"
         if listen.submissions_port:
             listeners.append(

@@ -262,3 +262,36 @@ def test_autoconfig_answers_only_for_hosted_domains(server: MailServer) -> None:
         by_host = http.get(path, headers={"Host": "autoconfig.acme.example"})
         assert by_host.status_code == 200, by_host.text
         assert parse(by_host.content)[0] == ("incomingServer", "imap", server.imaps_port, "SSL")
+
+
+def test_logout_over_imaps_hangs_for_a_client_that_sends_no_close_notify(
+    server: MailServer,
+) -> None:
+    """After LOGOUT the server closes the TCP connection within seconds even when the client
+    never answers TLS's close_notify (imaptest does not; asyncio waited 30 s for it)."""
+    raw = socket.create_connection((HOST, server.imaps_port), timeout=30)
+    wrapped = tls(server).wrap_socket(raw, server_hostname="localhost")
+    reader = wrapped.makefile("rb")
+    assert reader.readline().startswith(b"* OK")
+    wrapped.sendall(b"a LOGOUT\r\n")
+    assert reader.readline().startswith(b"* BYE")
+    assert reader.readline().startswith(b"a OK")
+    started = time.monotonic()
+    wrapped.settimeout(30)
+    try:
+        while wrapped.recv(4096):  # the close_notify ends the TLS stream
+            pass
+    except (ssl.SSLError, OSError):
+        pass
+    # The TCP stream itself must end too, without our close_notify: read the raw socket.
+    plain = socket.fromfd(wrapped.fileno(), socket.AF_INET, socket.SOCK_STREAM)
+    plain.settimeout(30)
+    try:
+        while plain.recv(4096):
+            pass
+    except OSError:
+        pass
+    finally:
+        plain.close()
+        wrapped.close()
+    assert time.monotonic() - started < 10
