@@ -115,7 +115,7 @@ class UserService:
         if tenant_id is None:
             raise NotFound(f"no tenant has the domain of {address}")
         await self._authz.tenant_admin(actor, tenant_id, "user.add", f"user:{address}")
-        password_hash = passwords.hash_password(password) if password else None
+        password_hash = await passwords.hash_password_async(password) if password else None
         async with transaction(self._db, write=True) as tx:
             tenant = await find_tenant(tx, tenant_id)
             scoped = await tx.scoped(TenantScope(tenant.id))
@@ -194,12 +194,9 @@ class UserService:
         )
 
     async def set_password(self, actor: Principal, email: str, password: str) -> User:
+        password_hash = await passwords.hash_password_async(password)  # off the event loop
         return await self._change(
-            actor,
-            email,
-            "user.password",
-            admin_only=False,
-            password_hash=passwords.hash_password(password),
+            actor, email, "user.password", admin_only=False, password_hash=password_hash
         )
 
     # --- app passwords -------------------------------------------------------------------

@@ -131,6 +131,7 @@ class OperatorService:
             raise Invalid(f"operator name {username!r}: letters, digits, '-' and '_' only")
         operator_id = str(uuid.uuid4())
         secret = pyotp.random_base32()
+        password_hash = await passwords.hash_password_async(password)  # before the write lock
         async with transaction(self._db, write=True) as tx:
             if await tx.operators.by_username(username):
                 raise Conflict(f"operator {username!r} already exists")
@@ -139,7 +140,7 @@ class OperatorService:
                 username=username,
                 display_name=display_name or username,
                 status="active",
-                password_hash=passwords.hash_password(password),
+                password_hash=password_hash,
                 totp_secret=self._keys.seal_secret("operator-totp", operator_id, secret.encode()),
                 created_at=clock.now(),
             )
