@@ -7,6 +7,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from sqlalchemy import event
 
 from enclave.config import Settings
 from enclave.core import clock
@@ -279,3 +280,49 @@ async def test_refused_grant_is_audited_without_stalling_writes(
     assert time.monotonic() - started < 5
     audit = await services.audit_access.entries(alice, "acme", 0, 1000)
     assert sum(e["outcome"] == "denied" and e["action"].startswith("library.") for e in audit) == 2
+
+
+async def test_copy_move_and_purge_of_a_big_folder_hold_the_write_lock_per_node(
+    services: Services, two_tenants: dict[str, Principal]
+) -> None:
+    """Copying, moving or purging a subtree wrote several statements per node and per
+    property inside the one write transaction every tenant waits on; now they are batched
+    (a few statements per 500 rows, plus one per distinct stored object). The search index
+    is refreshed afterwards, one short transaction per document, outside it."""
+    bob, docs, meta = two_tenants["bob"], services.documents, services.metadata
+    lib = (await services.libraries.personal(bob)).id
+    await docs.make_folder(bob, lib, "big")
+    for i in range(600):
+        await docs.write(bob, lib, f"big/doc-{i}.txt", b"the same content")
+    props = {f"{{urn:x}}p{i}": "v" for i in range(200)}
+    await meta.set_properties(bob, lib, "big/doc-0.txt", props)
+    statements: list[str] = []
+
+    def count(conn: object, cursor: object, statement: str, *rest: object) -> None:
+        statements.append(statement)
+
+    def in_write_transaction() -> int:
+        """Statements from the operation's BEGIN IMMEDIATE up to the next transaction."""
+        first = next(i for i, s in enumerate(statements) if s.startswith("BEGIN IMMEDIATE"))
+        rest = statements[first + 1 :]
+        end = next((i for i, s in enumerate(rest) if s.startswith("BEGIN")), len(rest))
+        statements.clear()
+        return end
+
+    engine = services.db.engine.sync_engine
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        await docs.copy(bob, lib, "big", lib, "big-copy", overwrite=False)
+        copied = in_write_transaction()
+        await docs.move(bob, lib, "big-copy", lib, "big-moved", overwrite=False)
+        moved = in_write_transaction()
+        await docs.delete(bob, lib, "big-moved")
+        trashed = next(t for t in await docs.trash(bob, lib) if t.name == "big-moved")
+        statements.clear()
+        await docs.purge(bob, lib, trashed.id)
+        purged = in_write_transaction()
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+    assert copied < 60 and moved < 60 and purged < 60, (copied, moved, purged)
+    assert len((await meta.get(bob, lib, "big/doc-0.txt")).properties) == 200
+    assert len(await docs.children(bob, lib, "big")) == 600

@@ -489,6 +489,9 @@ def test_lock_with_an_absurd_timeout(server: Server) -> None:
             assert 0 < int(given.removeprefix("Second-")) <= 7 * 24 * 3600, (timeout, given)
             unlocked = alice.request("UNLOCK", path, headers={"Lock-Token": token})
             assert unlocked.status_code == 204
+        # an owner is shown in every lockdiscovery of everything below the lock: bounded
+        huge_owner = lockinfo.replace("<D:owner>t</D:owner>", f"<D:owner>{'o' * 10_000}</D:owner>")
+        assert alice.request("LOCK", path, content=huge_owner).status_code == 400
 
 
 def test_odd_depth_and_overwrite_headers(server: Server) -> None:

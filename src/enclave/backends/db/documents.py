@@ -103,6 +103,12 @@ class NodesRepo(ScopedRepo):
     async def remove(self, node_id: str) -> None:
         await self._conn.execute(self._delete().where(s.doc_nodes.c.id == node_id))
 
+    async def remove_many(self, node_ids: list[str]) -> None:
+        """Remove nodes, given children before their folders (each chunk is one DELETE)."""
+        for start in range(0, len(node_ids), CHUNK):
+            chunk = node_ids[start : start + CHUNK]
+            await self._conn.execute(self._delete().where(s.doc_nodes.c.id.in_(chunk)))
+
     async def with_label(self, label: str) -> bool:
         query = self._select(s.doc_nodes.c.id).where(s.doc_nodes.c.label == label).limit(1)
         return await self._one(query) is not None
@@ -127,6 +133,13 @@ class VersionsRepo(ScopedRepo):
     async def add_many(self, rows: list[dict[str, Any]]) -> None:
         for start in range(0, len(rows), CHUNK):
             await self._insert_many(rows[start : start + CHUNK])
+
+    async def of_nodes(self, node_ids: list[str]) -> list[RowMapping]:
+        rows: list[RowMapping] = []
+        for start in range(0, len(node_ids), CHUNK):
+            chunk = node_ids[start : start + CHUNK]
+            rows += await self._all(self._select().where(s.doc_versions.c.node_id.in_(chunk)))
+        return rows
 
     async def total_size(self, node_ids: list[str]) -> int:
         """Bytes held by every version of these nodes."""

@@ -526,10 +526,15 @@ class Documents:
 
     @staticmethod
     async def _remove_tree(scoped: Scoped, subtree: list[Any]) -> None:
-        for node in reversed(subtree):  # children before their folders
-            for version in await scoped.versions.of_node(node["id"]):
-                await scoped.blobs.incref(version["blob"], -1)
-            await scoped.nodes.remove(node["id"])
+        """Remove a subtree's nodes (their versions and properties go with them), releasing
+        one reference per version: a few statements per 500 nodes and one per object."""
+        ids = [node["id"] for node in subtree]
+        released: dict[str, int] = {}
+        for version in await scoped.versions.of_nodes(ids):
+            released[version["blob"]] = released.get(version["blob"], 0) + 1
+        for blob, count in released.items():
+            await scoped.blobs.incref(blob, -count)
+        await scoped.nodes.remove_many(ids[::-1])  # children before their folders
 
     async def purge(self, principal: Principal, library_id: str, node_id: str) -> None:
         """Delete a trashed node and everything below it for good (manage access)."""

@@ -34,6 +34,7 @@ Tokens = Collection[str] | None
 
 DEFAULT_TIMEOUT = 3600  # a client that asks for "Infinite" gets the maximum
 MAX_TIMEOUT = 7 * 24 * 3600
+MAX_OWNER = 4096  # characters of the owner a client names (shown in every lockdiscovery)
 INFINITY = "infinity"
 
 
@@ -163,6 +164,8 @@ class Locks:
         allowed", None the default."""
         if depth not in ("0", INFINITY):
             raise Invalid("lock depth is 0 or infinity")
+        if len(owner) > MAX_OWNER:
+            raise Invalid(f"a lock's owner is at most {MAX_OWNER} characters")
         parts = paths.split(path)
         scope = tenant_scope(principal)
         async with transaction(self._db, write=True) as tx:
