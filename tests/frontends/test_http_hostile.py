@@ -494,6 +494,23 @@ def test_lock_with_an_absurd_timeout(server: Server) -> None:
         assert alice.request("LOCK", path, content=huge_owner).status_code == 400
 
 
+def test_range_with_a_five_thousand_digit_position_gives_500(server: Server) -> None:
+    path = f"{HOME}/range.txt"
+    body = b"0123456789" * 100
+    with dav(server) as alice:
+        assert alice.put(path, content=body).status_code == 201
+        for header, status, content in [
+            ("bytes=1-" + "9" * 5000, 206, body[1:]),
+            ("bytes=-" + "9" * 5000, 206, body),
+            ("bytes=" + "9" * 5000 + "-", 416, None),
+            ("bytes=10-19", 206, body[10:20]),
+        ]:
+            reply = alice.get(path, headers={"Range": header})
+            assert reply.status_code == status, (header[:20], reply.status_code)
+            if content is not None:
+                assert reply.content == content
+
+
 def test_odd_depth_and_overwrite_headers(server: Server) -> None:
     path = f"{HOME}/depth.txt"
     with dav(server) as alice:

@@ -14,7 +14,8 @@ worker thread, before anything takes a lock or opens a transaction.
 * **Headers.** ``Destination`` must parse as a URL (400; wsgidav raised ValueError, a 500, on
   ``http://[::1``); ``Content-Length`` is a bounded integer; ``Timeout`` is rewritten to one
   value wsgidav can read (it converts any run of digits with ``int``, and more than 4,300 of
-  them raised), capped at the core's longest lock; PROPFIND with ``Depth: infinity`` (or none,
+  them raised), capped at the core's longest lock; positions in ``Range`` longer than 18
+  digits become 18 nines (the same for any real file; wsgidav raised on them); PROPFIND with ``Depth: infinity`` (or none,
   which means the same) is refused with 403 ``DAV:propfind-finite-depth`` (RFC 4918 9.1), as
   Apache's mod_dav does by default: one request does not get to walk a whole library into one
   reply held in memory.
@@ -23,6 +24,7 @@ worker thread, before anything takes a lock or opens a transaction.
 from __future__ import annotations
 
 import io
+import re
 from collections.abc import Callable, Iterable
 from http import HTTPStatus
 from typing import Any
@@ -46,6 +48,9 @@ XML_METHODS = frozenset({"PROPFIND", "PROPPATCH", "LOCK"})
 STREAMED = frozenset({"PUT"})
 CHUNK = 64 * 1024
 DAV = "{DAV:}"
+
+_LONG_NUMBER = re.compile(r"\d{19,}")  # longer than any file's size
+_FAR = "9" * 18
 
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
@@ -154,6 +159,8 @@ def _timeout(header: str) -> str | None:
 
 def _check_headers(environ: dict[str, Any]) -> None:
     _check_destination(environ)
+    if "HTTP_RANGE" in environ:  # wsgidav int()s each position: past 4,300 digits that raised
+        environ["HTTP_RANGE"] = _LONG_NUMBER.sub(_FAR, str(environ["HTTP_RANGE"]))
     if "HTTP_TIMEOUT" in environ:
         cleaned = _timeout(str(environ["HTTP_TIMEOUT"]))
         if cleaned is None:
