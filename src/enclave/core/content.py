@@ -17,7 +17,7 @@ from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from enclave.backends.blobs import BlobStore
+from enclave.backends.blobs import BlobStore, StagedBlob
 from enclave.backends.db.engine import Database
 from enclave.backends.db.platform import Scoped, Tx, transaction
 from enclave.backends.db.scoped import TenantScope
@@ -57,6 +57,25 @@ class ObjectSealer:
 # Called inside the transaction that records the object: writes the caller's rows that refer
 # to it and returns how many references they hold. Raising rolls everything back.
 Attach = Callable[[Tx, Scoped, StoredObject, ObjectSealer], Awaitable[int]]
+# The same for several objects recorded in one transaction: the references of each, in order.
+AttachMany = Callable[[Tx, Scoped, list[tuple[StoredObject, ObjectSealer]]], Awaitable[list[int]]]
+
+
+@dataclass
+class _Pending:
+    """One object of ``put_many`` on its way: staged, maybe published, then recorded."""
+
+    staged: StagedBlob
+    object_id: str
+    dek: bytes
+    stored: StoredObject
+    published: bool = False
+    twin: bool = False  # the same content is recorded already: this file is surplus
+    sealer: ObjectSealer | None = None
+
+    @property
+    def file_key(self) -> str:
+        return _file_key(self.stored.name, self.object_id)
 
 
 async def _chunks(data: bytes | AsyncIterable[bytes]) -> AsyncIterator[bytes]:
@@ -151,6 +170,90 @@ class ContentStore:
                 await self._blobs.delete(tenant_id, published)
             raise
         return stored
+
+    async def put_many(
+        self, scope: TenantScope, items: list[bytes], attach: AttachMany
+    ) -> list[StoredObject]:
+        """Store several objects and the caller's rows for all of them in ONE write
+        transaction: all or nothing (IMAP MULTIAPPEND). Each object is written as ``put``
+        writes one (staged, fsynced and renamed before the write lock is taken); when
+        anything fails, the files this call published are removed again."""
+        tenant_id = scope.tenant_id
+        name_key = await self._name_key(scope)
+        pending: list[_Pending] = []
+        try:
+            for data in items:
+                staged = await self._blobs.stage(tenant_id)
+                object_id, dek = uuid.uuid4().hex, crypto.new_key()
+                encryptor = crypto.StreamEncryptor(dek, content_aad(tenant_id, object_id))
+                namer = crypto.keyed_hash(name_key)
+                namer.update(data)
+                stored = StoredObject(name=namer.hexdigest(), size=len(data))
+                pending.append(_Pending(staged, object_id, dek, stored))
+                await staged.write(encryptor.update(data))
+                await staged.write(encryptor.finalize())
+            async with transaction(self._db) as tx:
+                blobs = (await tx.scoped(scope)).blobs
+                seen = {p.stored.name for p in pending if await blobs.get(p.stored.name)}
+            for item in pending:  # outside the write lock, as in ``put``
+                if item.stored.name not in seen:
+                    await item.staged.commit(item.file_key)
+                    item.published = True
+            async with transaction(self._db, write=True) as tx:
+                scoped = await tx.scoped(scope)
+                refs = await attach(tx, scoped, await self._record_many(tx, scoped, scope, pending))
+                for item, count in zip(pending, refs, strict=True):
+                    await scoped.blobs.incref(item.stored.name, count)
+        except BaseException:
+            for item in pending:
+                await item.staged.abort()
+                if item.published:
+                    await self._blobs.delete(tenant_id, item.file_key)
+            raise
+        for item in pending:  # committed; surplus copies of content recorded already go
+            if item.twin and item.published:
+                await self._blobs.delete(tenant_id, item.file_key)
+            elif item.twin:
+                await item.staged.abort()
+        return [item.stored for item in pending]
+
+    async def _record_many(
+        self, tx: Tx, scoped: Scoped, scope: TenantScope, pending: list[_Pending]
+    ) -> list[tuple[StoredObject, ObjectSealer]]:
+        """Inside the write transaction: a row (no references yet) for each new object, and
+        each object's sealer; content already stored, or twice in the batch, shares the
+        object recorded first."""
+        out: list[tuple[StoredObject, ObjectSealer]] = []
+        first: dict[str, _Pending] = {}
+        for item in pending:
+            name = item.stored.name
+            existing = await scoped.blobs.get(name)
+            if name in first:
+                item.twin, item.sealer = True, first[name].sealer
+            elif existing is not None:
+                item.twin, item.sealer = True, await self._sealer(tx, scope, existing)
+            else:
+                item.sealer = await self._record(tx, scoped, scope, item)
+            first.setdefault(name, item)
+            assert item.sealer is not None
+            out.append((item.stored, item.sealer))
+        return out
+
+    async def _record(
+        self, tx: Tx, scoped: Scoped, scope: TenantScope, item: _Pending
+    ) -> ObjectSealer:
+        """The row of a new object of ``put_many`` (its data key wrapped under the KEK active
+        now, inside the write lock: rotation-safe)."""
+        if not item.published:  # collected between the two looks (rare): publish now
+            await item.staged.commit(item.file_key)
+            item.published = True
+        version, kek = await self._keys.active_kek(tx, scope.tenant_id)
+        wrapped = self._keys.wrap_data_key(kek, scope.tenant_id, item.object_id, item.dek)
+        await scoped.blobs.add(
+            name=item.stored.name, object_id=item.object_id, kek_version=version,
+            wrapped_key=wrapped, size=item.stored.size, refcount=0, created_at=clock.now(),
+        )  # fmt: skip
+        return ObjectSealer(scope.tenant_id, item.object_id, item.dek)
 
     async def _sealer(self, tx: Tx, scope: TenantScope, row: Any) -> ObjectSealer:
         kek = await self._keys.kek(tx, scope.tenant_id, int(row["kek_version"]))

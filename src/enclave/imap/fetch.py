@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 from enclave.core.mail.mailboxes import MessageRow
-from enclave.imap.wire import response
+from enclave.imap.wire import binary, response
 from enclave.imap.wire.commands import FetchItem
 from enclave.imap.wire.headers import Field, envelope, split_fields
 from enclave.imap.wire.message import Message, is_header_section
@@ -173,6 +173,7 @@ class Source:
         self._load = load
         self._message: Message | None = None
         self._header: Message | None = None
+        self._binary: dict[str, bytes | None] = {}  # BINARY and BINARY.SIZE of one part
 
     async def message(self) -> Message:
         if self._message is None:
@@ -203,6 +204,23 @@ class Source:
             return await self._parsed(self._header, lambda m: m.section(spec))
         return await self._parsed(await self.message(), lambda m: m.section(spec))
 
+    async def binary(self, spec: str) -> bytes | None:
+        """BINARY[spec] (RFC 3516): the part with its transfer encoding undone. Raises
+        binary.UnknownCTE."""
+        if spec not in self._binary:
+            message = await self.message()
+            self._binary[spec] = await self._parsed(message, lambda m: binary.section(m, spec))
+        return self._binary[spec]
+
+
+def _binary_value(data: bytes | None) -> bytes:
+    """A BINARY answer: a literal8 when it holds NUL (RFC 3516 4.3), else a literal."""
+    if data is None:
+        return b"NIL"
+    if binary.needs_literal8(data):
+        return b"~" + response.literal(data)
+    return response.literal(data)
+
 
 def _partial(data: bytes, item: FetchItem) -> bytes:
     if item.partial is None:
@@ -227,7 +245,14 @@ async def render(
         out.append((b"UID", b"%d" % row.uid))
     for item in items:
         name = item.name
-        if item.section is not None:
+        if name == "BINARY.SIZE":
+            found = await source.binary(item.section or "")
+            out.append((item.label.encode(), b"%d" % len(found or b"")))
+        elif name == "BINARY":
+            found = await source.binary(item.section or "")
+            data = _partial(found, item) if found is not None else None
+            out.append((item.label.encode(), _binary_value(data)))
+        elif item.section is not None:
             data = await source.section(item.section)
             value = response.literal(_partial(data, item)) if data is not None else b"NIL"
             out.append((item.label.encode(), value))

@@ -24,6 +24,7 @@ from enclave.core.mail.store import (
     DEFAULT_NAMES,
     INBOX,
     MailStore,
+    NewMessage,
     add_mailbox,
     ensure_mailboxes,
     open_meta,
@@ -524,3 +525,32 @@ class Mailboxes:
             scope.tenant_id, [user_id], raw, mailbox=box.name, flags=clean, internal_date=when
         )
         return box.uidvalidity, delivered[0].uid
+
+    async def append_many(
+        self, principal: Principal, name: str, messages: list[NewMessage]
+    ) -> tuple[int, list[int]]:
+        """Store several uploaded messages, all or none (one transaction; the quota checked
+        for their sum); returns (UIDVALIDITY, their UIDs) after commit."""
+        scope, user_id = self._owner(principal)
+        box = await self.get(principal, name)
+        clean = [
+            NewMessage(m.raw, tuple(normalise_flag(f) for f in m.flags), m.internal_date)
+            for m in messages
+        ]
+        delivered = await self._store.file_many(scope.tenant_id, user_id, box.name, clean)
+        return box.uidvalidity, [item.uid for item in delivered]
+
+    async def message(
+        self, principal: Principal, name: str, uid: int, uidvalidity: int | None = None
+    ) -> bytes:
+        """The content of the user's message ``uid`` in their mailbox ``name`` (checked
+        against ``uidvalidity`` when given): what an IMAP URL names (CATENATE)."""
+        scope, user_id = self._owner(principal)
+        box = await self._row(scope, user_id, name)
+        if uidvalidity is not None and int(box["uidvalidity"]) != uidvalidity:
+            raise NotFound(f"{name} has another UIDVALIDITY now")
+        async with transaction(self._db) as tx:
+            rows = await (await tx.scoped(scope)).messages.by_uids(box["id"], [uid])
+        if not rows:
+            raise NotFound(f"no message {uid} in {name}")
+        return await self._content.read(scope, rows[0]["blob"])

@@ -74,6 +74,15 @@ class Delivered:
 
 
 @dataclass(frozen=True)
+class NewMessage:
+    """A message a user files in one of their mailboxes (IMAP APPEND)."""
+
+    raw: bytes
+    flags: tuple[str, ...] = ()
+    internal_date: datetime | None = None
+
+
+@dataclass(frozen=True)
 class StoredMessage:
     id: str
     mailbox: str
@@ -230,6 +239,46 @@ class MailStore:
         await self._content.put(scope, raw, attach)
         for item in delivered:
             self._bus.publish(item.mailbox_id)
+        return delivered
+
+    async def file_many(
+        self, tenant_id: str, user_id: str, mailbox: str, messages: list[NewMessage]
+    ) -> list[Delivered]:
+        """File several messages in one of the user's mailboxes in ONE transaction (IMAP
+        MULTIAPPEND, RFC 3502): all of them or none. The quota is checked once, for their sum;
+        they get consecutive UIDs and one modseq. Returns after the commit is durable."""
+        scope = TenantScope(tenant_id)
+        metas = [json.dumps(await self.summary(m.raw)).encode() for m in messages]
+        now = clock.now()
+        delivered: list[Delivered] = []
+
+        async def attach(
+            tx: Tx, scoped: Scoped, objects: list[tuple[StoredObject, ObjectSealer]]
+        ) -> list[int]:
+            delivered.clear()
+            await self._check_quota(scoped, user_id, sum(stored.size for stored, _ in objects))
+            await ensure_mailboxes(scoped, user_id)
+            box = await scoped.mailboxes.by_name(user_id, mailbox)
+            if box is None:
+                raise NotFound(f"no mailbox {mailbox}")
+            first, modseq = await scoped.mailboxes.allocate(box["id"], len(objects))
+            batch = zip(messages, metas, objects, strict=True)
+            for offset, (message, meta, (stored, sealer)) in enumerate(batch):
+                message_id = str(uuid.uuid4())
+                await scoped.messages.add(
+                    id=message_id, mailbox_id=box["id"], uid=first + offset, blob=stored.name,
+                    size=stored.size, internal_date=message.internal_date or now,
+                    flags=" ".join(sorted(set(message.flags))), modseq=modseq,
+                    meta=sealer.seal(META_LABEL, meta),
+                )  # fmt: skip
+                delivered.append(
+                    Delivered(user_id, box["name"], first + offset, message_id, box["id"])
+                )
+            return [1] * len(objects)
+
+        await self._content.put_many(scope, [m.raw for m in messages], attach)
+        for mailbox_id in dict.fromkeys(item.mailbox_id for item in delivered):
+            self._bus.publish(mailbox_id)
         return delivered
 
     @staticmethod
