@@ -19,7 +19,16 @@ from enclave.imap import fetch
 from enclave.imap.wire import response
 from enclave.imap.wire.headers import header_values
 from enclave.imap.wire.message import Message
-from enclave.imap.wire.search import BODY_KEYS, HEADER_KEYS, ROW_KEYS, Key, key_names, matches
+from enclave.imap.wire.search import (
+    BODY_KEYS,
+    HEADER_KEYS,
+    ROW_KEYS,
+    Key,
+    bind_saved,
+    key_names,
+    matches,
+)
+from enclave.imap.wire.tokens import SeqSet
 
 if TYPE_CHECKING:
     from enclave.core.principal import Principal
@@ -101,6 +110,7 @@ class SearchCommands:
 
     if TYPE_CHECKING:  # provided by the session and SelectedCommands
         services: Services
+        rev2: bool
 
         @property
         def user(self) -> Principal: ...
@@ -120,23 +130,28 @@ class SearchCommands:
     async def do_SEARCH(self, request: Request) -> None:
         view = self._view()
         key, returns = request.args["key"], request.args["returns"]
+        if returns is None and self.rev2:  # IMAP4rev2 answers every SEARCH with ESEARCH
+            returns = []
         uses_modseq = "MODSEQ" in key_names(key)
         if uses_modseq:
             await self.enable_condstore()
         found = await self._search(view, key)
         numbers = [uid if request.uid else seq for seq, uid, _ in found]
-        if returns is not None:
-            modseqs = found if uses_modseq else []
-            await self.send(_esearch(request, numbers, returns, modseqs))
-            if "UPDATE" in returns:
-                view.contexts[request.tag] = SearchContext(
-                    key, request.uid, {uid for _, uid, _ in found}
-                )
-        else:
+        if returns is None:
             line = "SEARCH" + "".join(f" {n}" for n in numbers)
             if uses_modseq and found:
                 line += f" (MODSEQ {max(m for _, _, m in found)})"
             await self.send(response.untagged(line))
+        else:
+            if "SAVE" in returns:
+                view.saved = _saved(found, returns)
+            if returns != ["SAVE"]:  # SAVE alone answers nothing (RFC 5182 2.1)
+                modseqs = found if uses_modseq else []
+                await self.send(_esearch(request, numbers, returns, modseqs))
+            if "UPDATE" in returns:
+                view.contexts[request.tag] = SearchContext(
+                    key, request.uid, {uid for _, uid, _ in found}
+                )
         await self.refresh(allow_expunge=request.uid)
         await self.ok(request)
 
@@ -158,6 +173,7 @@ class SearchCommands:
         only what the keys need: flags and numbers from the view, dates and sizes from the
         rows, header keys from the header blocks kept at delivery, message content only for
         BODY and TEXT."""
+        key = bind_saved(key, uid_ranges(view.saved))
         names = key_names(key)
         body = bool(names & BODY_KEYS)
         header = bool(names & HEADER_KEYS) and not body
@@ -215,6 +231,20 @@ class SearchCommands:
                 await self.send(_update(tag, context, view, "ADDTO", added, context.found))
 
 
+def _saved(found: list[tuple[int, int, int]], returns: list[str]) -> list[int]:
+    """What RETURN (SAVE) keeps: every match, or with MIN/MAX alone only those (RFC 5182 2.1)."""
+    uids = [uid for _, uid, _ in found]
+    if not uids or set(returns) & {"ALL", "COUNT"} or not set(returns) & {"MIN", "MAX"}:
+        return uids
+    kept = {uids[0]} if "MIN" in returns else set()
+    return sorted(kept | ({uids[-1]} if "MAX" in returns else set()))
+
+
+def uid_ranges(uids: list[int]) -> SeqSet:
+    """UIDs as a sequence set (one range each)."""
+    return tuple((uid, uid) for uid in uids)
+
+
 def _update(
     tag: str, context: SearchContext, view: View, kind: str, uids: set[int], result: set[int]
 ) -> bytes:
@@ -231,7 +261,7 @@ def _esearch(
     request: Request, numbers: list[int], returns: list[str], found: list[tuple[int, int, int]]
 ) -> bytes:
     """RFC 4731: * ESEARCH (TAG "x") [UID] MIN n MAX n COUNT n ALL set; RFC 5267: PARTIAL."""
-    wanted = returns or ["ALL"]
+    wanted = [r for r in returns if r != "SAVE"] or ["ALL"]
     parts = [f'(TAG "{request.tag}")'] + (["UID"] if request.uid else [])
     if numbers:
         if "MIN" in wanted:

@@ -9,7 +9,7 @@ from enclave.core.errors import NotFound
 from enclave.core.mail.mailboxes import MailboxInfo, MessageRow
 from enclave.imap import fetch
 from enclave.imap.view import View
-from enclave.imap.wire import binary, response
+from enclave.imap.wire import response
 from enclave.imap.wire.commands import FetchItem, Request, Resync
 from enclave.imap.wire.search import in_set
 
@@ -26,6 +26,7 @@ class SelectedCommands:
     view: View | None
     condstore: bool
     qresync: bool  # ENABLE QRESYNC: VANISHED replaces EXPUNGE (RFC 7162 3.2)
+    rev2: bool  # ENABLE IMAP4rev2: RFC 9051 (no \\Recent, ESEARCH for SEARCH, UTF-8 names)
 
     if TYPE_CHECKING:  # provided by the session and SearchCommands
 
@@ -39,6 +40,8 @@ class SelectedCommands:
         def user(self) -> Principal: ...
 
         def mailbox_name(self, raw: bytes) -> str: ...
+
+        def wire_name(self, name: str) -> bytes: ...
 
         async def _contexts_expunging(self, view: View, uids: set[int]) -> None: ...
 
@@ -62,21 +65,24 @@ class SelectedCommands:
             self.condstore = True
         view = View.load(info, states, readonly=readonly, condstore=self.condstore)
         recent_from = info.recent_uid  # EXAMINE looks without claiming (RFC 3501 6.3.2)
-        if not readonly and info.uidnext > info.recent_uid:
+        if not readonly and not self.rev2 and info.uidnext > info.recent_uid:
             recent_from = await mailboxes.claim_recent(self.user, box.id, info.uidnext)
-        view.recent = {uid for uid in view.uids if uid >= recent_from}
+        if not self.rev2:  # IMAP4rev2 has no \\Recent (RFC 9051 appendix E)
+            view.recent = {uid for uid in view.uids if uid >= recent_from}
         unseen = next(
             (i + 1 for i, uid in enumerate(view.uids) if "\\Seen" not in view.flags[uid]), None
         )
-        lines = [
-            *_flag_lines(view),
-            f"{view.exists} EXISTS",
-            f"{len(view.recent)} RECENT",
+        lines: list[str | bytes] = [*_flag_lines(view), f"{view.exists} EXISTS"]
+        if self.rev2:  # the mailbox's name as the server spells it, in place of RECENT
+            lines.append(b'LIST () "/" ' + self.wire_name(info.name))
+        else:
+            lines.append(f"{len(view.recent)} RECENT")
+        lines += [
             f"OK [UIDVALIDITY {info.uidvalidity}] UIDs valid",
             f"OK [UIDNEXT {info.uidnext}] predicted next UID",
             f"OK [HIGHESTMODSEQ {info.highestmodseq}] modification sequence",
         ]
-        if unseen is not None:
+        if unseen is not None and not self.rev2:
             lines.append(f"OK [UNSEEN {unseen}] first unseen")
         for line in lines:
             await self.send(response.untagged(line))
@@ -155,7 +161,8 @@ class SelectedCommands:
             await self._claim_recent(view, info, arrived)
         if view.exists != before:
             await self.send(response.untagged(f"{view.exists} EXISTS"))
-            await self.send(response.untagged(f"{len(view.recent)} RECENT"))
+            if not self.rev2:
+                await self.send(response.untagged(f"{len(view.recent)} RECENT"))
         for uid in updates:
             seq = view.seq(uid)
             state = next(s for s in changed if s.uid == uid)
@@ -193,6 +200,8 @@ class SelectedCommands:
     async def _claim_recent(self, view: View, info: MailboxInfo, arrived: list[int]) -> None:
         """New messages are \\Recent for the first session to see them (RFC 3501 2.3.2);
         a read-only session sees them so without taking them from the others."""
+        if self.rev2:
+            return
         first = info.recent_uid
         if not view.readonly:
             first = await self.services.mailboxes.claim_recent(
@@ -291,10 +300,6 @@ class SelectedCommands:
             except NotFound:  # its content went with an expunge meanwhile: the rest still come
                 missing += 1
                 continue
-            except binary.UnknownCTE as exc:  # BINARY of a part it cannot decode (RFC 3516)
-                await self.send(b"".join(out))
-                await self.send(response.tagged(request.tag, "NO", str(exc), "UNKNOWN-CTE"))
-                return
             line = response.fetch(seq, pairs)
             out.append(line)
             pending += len(line)

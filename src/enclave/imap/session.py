@@ -79,10 +79,18 @@ SELECTED = AUTHENTICATED | {
     "SORT", "THREAD", "CANCELUPDATE",
 }  # fmt: skip
 
+CAPABILITIES = (
+    "IMAP4rev1 IMAP4rev2 LITERAL+ SASL-IR ID ENABLE IDLE NAMESPACE UNSELECT UIDPLUS MOVE "
+    "SPECIAL-USE LIST-EXTENDED LIST-STATUS QUOTA CONDSTORE QRESYNC CHILDREN ESEARCH SEARCHRES "
+    "CONTEXT=SEARCH STATUS=SIZE SORT SORT=DISPLAY THREAD=ORDEREDSUBJECT THREAD=REFERENCES ESORT "
+    "BINARY MULTIAPPEND CATENATE"
+).split()
+
 # A client that leaves without TLS's close_notify (many do) would keep the connection for
 # asyncio's default 30 s after LOGOUT.
 TLS_SHUTDOWN_SECONDS = 2.0
-ENABLEABLE = frozenset({"CONDSTORE", "QRESYNC"})  # what ENABLE switches on (RFC 5161)
+# What ENABLE switches on (RFC 5161), by the upper-cased name, with its proper spelling.
+ENABLEABLE = {"CONDSTORE": "CONDSTORE", "QRESYNC": "QRESYNC", "IMAP4REV2": "IMAP4rev2"}
 
 # Core errors -> (status, response code), in one table.
 ERRORS: dict[type[EnclaveError], tuple[str, str | None]] = {
@@ -122,6 +130,7 @@ class Session(SelectedCommands, SearchCommands, SortCommands):
         self.view: View | None = None
         self.condstore = False
         self.qresync = False
+        self.rev2 = False  # ENABLE IMAP4rev2: RFC 9051 behaviour for this connection
         self.secure = writer.get_extra_info("sslcontext") is not None
         peer = writer.get_extra_info("peername")
         self.peer = str(peer[0]) if isinstance(peer, tuple) else None
@@ -246,11 +255,7 @@ class Session(SelectedCommands, SearchCommands, SortCommands):
     # --- any state -----------------------------------------------------------------------
 
     def capabilities(self) -> str:
-        caps = ["IMAP4rev1", "LITERAL+", "SASL-IR", "ID", "ENABLE", "IDLE", "NAMESPACE", "UNSELECT",
-                "UIDPLUS", "MOVE", "SPECIAL-USE", "LIST-EXTENDED", "LIST-STATUS", "QUOTA",
-                "CONDSTORE", "QRESYNC", "CHILDREN", "ESEARCH", "CONTEXT=SEARCH", "SORT", "SORT=DISPLAY", "THREAD=ORDEREDSUBJECT",
-                "THREAD=REFERENCES", "ESORT", "BINARY", "MULTIAPPEND", "CATENATE",
-                f"APPENDLIMIT={self.append_limit}"]  # fmt: skip
+        caps = [*CAPABILITIES, f"APPENDLIMIT={self.append_limit}"]
         if not self.secure:
             caps += ["STARTTLS", "LOGINDISABLED"]
         elif not self.principal:
@@ -350,20 +355,28 @@ class Session(SelectedCommands, SearchCommands, SortCommands):
         assert self.principal is not None
         return self.principal
 
-    @staticmethod
-    def mailbox_name(raw: bytes) -> str:
+    def mailbox_name(self, raw: bytes) -> str:
+        """A name from the client: modified UTF-7, or UTF-8 once IMAP4rev2 is enabled
+        (RFC 9051 5.1)."""
         try:
-            return mutf7.decode(raw)
+            return _utf8_name(raw) if self.rev2 else mutf7.decode(raw)
         except ValueError as exc:
             raise Invalid(str(exc)) from None
+
+    def wire_name(self, name: str) -> bytes:
+        """A name as this client is sent it (a quoted string or literal)."""
+        return response.string(name.encode() if self.rev2 else mutf7.encode(name))
 
     async def do_ENABLE(self, request: Request) -> None:
         enabled = [c for c in dict.fromkeys(request.args["capabilities"]) if c in ENABLEABLE]
         if "QRESYNC" in enabled:  # implies CONDSTORE (RFC 7162 3.2.3)
             self.qresync = True
-        if enabled:
+        self.rev2 = self.rev2 or "IMAP4REV2" in enabled
+        if set(enabled) & {"CONDSTORE", "QRESYNC"}:
             await self.enable_condstore()
-            await self.send(response.untagged("ENABLED " + " ".join(enabled)))
+        if enabled:
+            names = (ENABLEABLE[name] for name in enabled)
+            await self.send(response.untagged("ENABLED " + " ".join(names)))
         await self.ok(request)
 
     async def do_NAMESPACE(self, request: Request) -> None:
@@ -411,9 +424,7 @@ class Session(SelectedCommands, SearchCommands, SortCommands):
     async def _status_line(self, name: str, items: list[str]) -> bytes:
         status = await self.services.mailboxes.status(self.user, name)
         values = b" ".join(item.encode() + b" %d" % status[item] for item in items)
-        return response.untagged(
-            b"STATUS " + response.string(mutf7.encode(name)) + b" (" + values + b")"
-        )
+        return response.untagged(b"STATUS " + self.wire_name(name) + b" (" + values + b")")
 
     async def do_LIST(self, request: Request) -> None:
         await self._list(request, lsub=False)
@@ -424,8 +435,9 @@ class Session(SelectedCommands, SearchCommands, SortCommands):
     async def _list(self, request: Request, *, lsub: bool) -> None:
         args: dict[str, Any] = request.args
         try:  # patterns are not names: an '&' that is no canonical sequence is just text
-            reference = mutf7.decode_pattern(args["reference"])
-            patterns = [reference + mutf7.decode_pattern(p) for p in args["patterns"]]
+            decode = _utf8_name if self.rev2 else mutf7.decode_pattern
+            reference = decode(args["reference"])
+            patterns = [reference + decode(p) for p in args["patterns"]]
         except ValueError as exc:
             raise Invalid(str(exc)) from None
         if patterns == [""] and not lsub:  # the hierarchy delimiter query
@@ -446,7 +458,7 @@ class Session(SelectedCommands, SearchCommands, SortCommands):
         for entry in found:
             line = (
                 verb + b" (" + " ".join(entry.attributes).encode() + b') "/" '
-                + response.string(mutf7.encode(entry.name))
+                + self.wire_name(entry.name)
             )  # fmt: skip
             if entry.childinfo:
                 line += b' (CHILDINFO ("SUBSCRIBED"))'
@@ -458,9 +470,7 @@ class Session(SelectedCommands, SearchCommands, SortCommands):
     async def do_GETQUOTAROOT(self, request: Request) -> None:
         name = self.mailbox_name(request.args["root"])
         await self.services.mailboxes.get(self.user, name)
-        await self.send(
-            response.untagged(b"QUOTAROOT " + response.string(mutf7.encode(name)) + b' ""')
-        )
+        await self.send(response.untagged(b"QUOTAROOT " + self.wire_name(name) + b' ""'))
         await self._quota()
         await self.ok(request)
 
@@ -514,6 +524,14 @@ class Session(SelectedCommands, SearchCommands, SortCommands):
             await self.send(response.tagged(request.tag, "BAD", "expected DONE"))
             return
         await self.ok(request, "IDLE terminated")
+
+
+def _utf8_name(raw: bytes) -> str:
+    """IMAP4rev2 sends names as UTF-8 (RFC 9051 5.1): no control characters in them."""
+    name = raw.decode("utf-8")
+    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in name):
+        raise ValueError("control character in mailbox name")
+    return name
 
 
 async def serve_connection(

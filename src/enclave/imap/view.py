@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 from enclave.core.mail.mailboxes import SYSTEM_FLAGS, MailboxInfo, MessageState
 from enclave.imap.wire.search import in_set
-from enclave.imap.wire.tokens import SeqSet
+from enclave.imap.wire.tokens import SAVED, SeqSet
 
 if TYPE_CHECKING:
     from enclave.imap.searching import SearchContext
@@ -28,6 +28,7 @@ class View:
     recent: set[int] = field(default_factory=set)  # \Recent for this session alone
     keywords: set[str] = field(default_factory=set)  # announced in FLAGS
     contexts: dict[str, SearchContext] = field(default_factory=dict)  # SEARCH (UPDATE) by tag
+    saved: list[int] = field(default_factory=list)  # UIDs of SEARCH RETURN (SAVE): "$"
 
     @classmethod
     def load(
@@ -63,6 +64,8 @@ class View:
 
     def resolve(self, sequence: SeqSet, *, by_uid: bool) -> list[int]:
         """The UIDs a sequence set names, ascending; unknown numbers are skipped (RFC 3501)."""
+        if sequence == SAVED:  # the saved result, less what has been expunged since
+            return [uid for uid in self.saved if uid in self.flags]
         if not self.uids:
             return []
         found: set[int] = set()
@@ -83,6 +86,8 @@ class View:
 
     def contains(self, sequence: SeqSet, uid: int, *, by_uid: bool) -> bool:
         """Whether a sequence set names this message (one test, for a few known UIDs)."""
+        if sequence == SAVED:
+            return uid in self.saved and uid in self.flags
         if by_uid:
             return self.seq(uid) is not None and in_set(uid, sequence, self.uids[-1])
         seq = self.seq(uid)
@@ -90,7 +95,7 @@ class View:
 
     def valid_seq(self, sequence: SeqSet) -> bool:
         """Message numbers beyond EXISTS are an error for non-UID commands."""
-        return all(
+        return sequence == SAVED or all(
             (low is None or low <= self.exists) and (high is None or high <= self.exists)
             for low, high in sequence
         )

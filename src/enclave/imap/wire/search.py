@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any, Protocol
 
-from enclave.imap.wire.tokens import Cursor, ParseError, SeqSet
+from enclave.imap.wire.tokens import SAVED, Cursor, ParseError, SeqSet
 
 FLAG_KEYS = {
     "ANSWERED": ("\\Answered", True), "UNANSWERED": ("\\Answered", False),
@@ -42,7 +42,7 @@ def _key(cursor: Cursor, charset: str, depth: int = 0) -> Key:
             keys.append(_key(cursor, charset, depth + 1))
         return ("AND", keys)
     char = cursor.peek()
-    if char is not None and (chr(char).isdigit() or char == ord("*")):
+    if char is not None and (chr(char).isdigit() or char in b"*$"):
         return ("SEQ", cursor.sequence_set())
     name = cursor.atom().upper()
     if name in ("ALL", "NEW") or name in FLAG_KEYS:
@@ -230,6 +230,20 @@ HEADER_KEYS = frozenset(
 )
 BODY_KEYS = frozenset({"BODY", "TEXT"})
 ROW_KEYS = frozenset({"BEFORE", "ON", "SINCE", "LARGER", "SMALLER"})
+
+
+def bind_saved(key: Key, saved: SeqSet) -> Key:
+    """The key with "$" (the saved result, RFC 5182) replaced by the saved UIDs."""
+    name = key[0]
+    if name in ("SEQ", "UID") and key[1] == SAVED:
+        return ("UID", saved)
+    if name == "AND":
+        return ("AND", [bind_saved(k, saved) for k in key[1]])
+    if name == "OR":
+        return ("OR", bind_saved(key[1], saved), bind_saved(key[2], saved))
+    if name == "NOT":
+        return ("NOT", bind_saved(key[1], saved))
+    return key
 
 
 def key_names(key: Key) -> set[str]:

@@ -25,6 +25,9 @@ _DATE_TIME = re.compile(
     rb"^([ \d]\d)-([A-Za-z]{3})-(\d{4}) (\d{2}):(\d{2}):(\d{2}) ([+-])(\d{2})(\d{2})$"
 )
 SeqSet = tuple[tuple[int | None, int | None], ...]  # (low, high); None stands for "*"
+# "$": the result the last SEARCH RETURN (SAVE) kept (RFC 5182). Its range names no message,
+# so code that does not know the saved result matches nothing with it.
+SAVED: SeqSet = ((0, 0),)
 
 
 class Cursor:
@@ -189,6 +192,8 @@ class Cursor:
     # --- composite -----------------------------------------------------------------------
 
     def sequence_set(self) -> SeqSet:
+        if self.maybe(b"$"):
+            return SAVED
         ranges: list[tuple[int | None, int | None]] = []
         while True:
             low = self._seq_number()
