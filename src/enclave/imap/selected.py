@@ -9,7 +9,7 @@ from enclave.core.errors import NotFound
 from enclave.core.mail.mailboxes import MailboxInfo, MessageRow
 from enclave.imap import fetch
 from enclave.imap.view import View
-from enclave.imap.wire import response
+from enclave.imap.wire import binary, response
 from enclave.imap.wire.commands import FetchItem, Request, Resync
 from enclave.imap.wire.search import in_set
 
@@ -300,6 +300,10 @@ class SelectedCommands:
             except NotFound:  # its content went with an expunge meanwhile: the rest still come
                 missing += 1
                 continue
+            except binary.UnknownCTE as exc:  # BINARY of a part it cannot decode (RFC 3516)
+                await self.send(b"".join(out))
+                await self.send(response.tagged(request.tag, "NO", str(exc), "UNKNOWN-CTE"))
+                return
             line = response.fetch(seq, pairs)
             out.append(line)
             pending += len(line)
