@@ -17,9 +17,9 @@ def crlf(text: bytes) -> bytes:
 
 
 def frame(data: bytes, **kw: int) -> list[object]:
-    framer = CommandFramer(**kw)
+    framer = CommandFramer(**kw)  # type: ignore[arg-type]
     framer.feed(data)
-    events = []
+    events: list[object] = []
     while (event := framer.next_event()) is not None:
         events.append(event)
     return events
