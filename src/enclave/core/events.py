@@ -18,9 +18,10 @@ class ChangeBus:
         self._waiters: dict[str, set[asyncio.Event]] = defaultdict(set)
 
     @contextmanager
-    def watch(self, topic: str) -> Iterator[asyncio.Event]:
-        """An event set whenever ``topic`` changes, for as long as the block runs."""
-        event = asyncio.Event()
+    def watch(self, topic: str, event: asyncio.Event | None = None) -> Iterator[asyncio.Event]:
+        """An event set whenever ``topic`` changes, for as long as the block runs; pass one
+        ``event`` to several watches to be woken by any of their topics."""
+        event = event or asyncio.Event()
         self._waiters[topic].add(event)
         try:
             yield event

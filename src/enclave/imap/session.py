@@ -6,7 +6,7 @@ State table (what each state accepts; anything else is ``BAD``):
     not authenticated: CAPABILITY NOOP LOGOUT ID STARTTLS LOGIN AUTHENTICATE
     authenticated:     the above minus STARTTLS/LOGIN/AUTHENTICATE, plus SELECT EXAMINE
                        CREATE DELETE RENAME SUBSCRIBE UNSUBSCRIBE LIST LSUB STATUS APPEND
-                       NAMESPACE ENABLE IDLE GETQUOTA GETQUOTAROOT
+                       NAMESPACE ENABLE IDLE GETQUOTA GETQUOTAROOT NOTIFY
     selected:          all of authenticated, plus CHECK CLOSE UNSELECT EXPUNGE SEARCH FETCH
                        STORE COPY MOVE SORT THREAD CANCELUPDATE and their UID forms
 
@@ -38,6 +38,7 @@ from enclave.core.errors import (
 )
 from enclave.core.principal import Principal
 from enclave.imap import appending
+from enclave.imap.notifying import NotifyCommands, Watch
 from enclave.imap.searching import SearchCommands
 from enclave.imap.selected import SelectedCommands
 from enclave.imap.sorting import SortCommands
@@ -73,6 +74,7 @@ NOT_AUTHENTICATED = ANY_STATE | {"STARTTLS", "LOGIN", "AUTHENTICATE"}
 AUTHENTICATED = ANY_STATE | {
     "SELECT", "EXAMINE", "CREATE", "DELETE", "RENAME", "SUBSCRIBE", "UNSUBSCRIBE", "LIST",
     "LSUB", "STATUS", "APPEND", "NAMESPACE", "ENABLE", "IDLE", "GETQUOTA", "GETQUOTAROOT",
+    "NOTIFY",
 }  # fmt: skip
 SELECTED = AUTHENTICATED | {
     "CHECK", "CLOSE", "UNSELECT", "EXPUNGE", "SEARCH", "FETCH", "STORE", "COPY", "MOVE",
@@ -83,7 +85,7 @@ CAPABILITIES = (
     "IMAP4rev1 IMAP4rev2 LITERAL+ SASL-IR ID ENABLE IDLE NAMESPACE UNSELECT UIDPLUS MOVE "
     "SPECIAL-USE LIST-EXTENDED LIST-STATUS QUOTA CONDSTORE QRESYNC CHILDREN ESEARCH SEARCHRES "
     "CONTEXT=SEARCH STATUS=SIZE SORT SORT=DISPLAY THREAD=ORDEREDSUBJECT THREAD=REFERENCES ESORT "
-    "BINARY MULTIAPPEND CATENATE"
+    "BINARY MULTIAPPEND CATENATE NOTIFY"
 ).split()
 
 # A client that leaves without TLS's close_notify (many do) would keep the connection for
@@ -110,7 +112,7 @@ def error_reply(exc: EnclaveError) -> tuple[str, str | None]:
     return ("NO", "SERVERBUG")
 
 
-class Session(SelectedCommands, SearchCommands, SortCommands):
+class Session(SelectedCommands, SearchCommands, SortCommands, NotifyCommands):
     def __init__(
         self,
         services: Services,
@@ -131,6 +133,8 @@ class Session(SelectedCommands, SearchCommands, SortCommands):
         self.condstore = False
         self.qresync = False
         self.rev2 = False  # ENABLE IMAP4rev2: RFC 9051 behaviour for this connection
+        self.notify: Watch | None = None  # NOTIFY SET: what to tell between commands
+        self.idling = False  # IDLE refreshes the selected mailbox itself
         self.secure = writer.get_extra_info("sslcontext") is not None
         peer = writer.get_extra_info("peername")
         self.peer = str(peer[0]) if isinstance(peer, tuple) else None
@@ -162,7 +166,7 @@ class Session(SelectedCommands, SearchCommands, SortCommands):
                     else self.settings.login_timeout_seconds
                 )
                 try:
-                    data = await asyncio.wait_for(self.reader.read(65536), timeout)
+                    data = await self._receive(timeout)
                 except TimeoutError:
                     await self.send(response.untagged("BYE Autologout; idle for too long"))
                     return None
@@ -186,6 +190,30 @@ class Session(SelectedCommands, SearchCommands, SortCommands):
             else:
                 return event
 
+    async def _receive(self, seconds: float) -> bytes:
+        """The next bytes from the client; with NOTIFY on, what it asked to hear of is sent
+        while it is quiet (RFC 5465 3)."""
+        if self.notify is None:
+            return await asyncio.wait_for(self.reader.read(65536), seconds)
+        read = asyncio.ensure_future(self.reader.read(65536))
+        try:
+            while self.notify is not None:
+                self.listen()
+                woke = asyncio.ensure_future(self.notify.changed.wait())
+                done, _ = await asyncio.wait(
+                    {read, woke}, timeout=seconds, return_when=asyncio.FIRST_COMPLETED
+                )
+                woke.cancel()
+                if read in done:
+                    return read.result()
+                if not done:
+                    raise TimeoutError
+                await self.notified()
+            return await asyncio.wait_for(read, seconds)
+        finally:
+            if not read.done():
+                read.cancel()
+
     async def run(self) -> None:
         context.source_address.set(self.peer)
         await self.send(
@@ -200,6 +228,7 @@ class Session(SelectedCommands, SearchCommands, SortCommands):
         except (ConnectionError, asyncio.IncompleteReadError):
             pass
         finally:
+            self.stop_notify()
             self.framer.close()
             self.writer.close()
             if self.secure:  # no waiting for a close_notify the client may never send
@@ -496,6 +525,7 @@ class Session(SelectedCommands, SearchCommands, SortCommands):
     async def do_IDLE(self, request: Request) -> None:
         await self.send(response.continuation("idling"))
         topic = self.view.mailbox.id if self.view else None
+        self.idling = True
         with self.services.mailboxes.bus.watch(topic or "-") as changed:
             if self.view:
                 await self.refresh(allow_expunge=True)
@@ -514,6 +544,7 @@ class Session(SelectedCommands, SearchCommands, SortCommands):
                         waiter.cancel()
                         break
             finally:
+                self.idling = False
                 if not line.done():
                     line.cancel()
         command = line.result() if line.done() and not line.cancelled() else None

@@ -67,6 +67,12 @@ class MessageRow:
     blob: str
 
 
+def user_topic(principal: Principal) -> str:
+    """The change-bus topic of a user's mailbox names and subscriptions (NOTIFY MailboxName
+    and SubscriptionChange); mailbox ids are the topics of their contents."""
+    return f"user:{principal.id}"
+
+
 def canonical(name: str) -> str:
     """INBOX is case-insensitive (RFC 3501 5.1); other names are kept as given."""
     clean = name.strip(DELIMITER)
@@ -202,8 +208,7 @@ class Mailboxes:
             existing = set(rows)
             if clean in rows and rows[clean]["noselect"]:  # a kept name becomes a mailbox again
                 await scoped.mailboxes.change(rows[clean]["id"], noselect=False)
-                return _info(await self._box(scoped, user_id, clean))
-            if clean in existing:
+            elif clean in existing:
                 raise Conflict(f"mailbox {clean} already exists")
             parts = clean.split(DELIMITER)
             for depth in range(1, len(parts) + 1):  # create missing parents too (RFC 3501 6.3.3)
@@ -211,7 +216,9 @@ class Mailboxes:
                 if path not in existing:
                     await add_mailbox(scoped, user_id, path)
                     existing.add(path)
-            return _info(await self._box(scoped, user_id, clean))
+            created = _info(await self._box(scoped, user_id, clean))
+        self.bus.publish(user_topic(principal))
+        return created
 
     async def delete(self, principal: Principal, name: str) -> None:
         """Delete a mailbox and its messages. One with children keeps its name as \\Noselect
@@ -249,6 +256,7 @@ class Mailboxes:
                     await scoped.mailboxes.remove(parent["id"])
                     del names[parent["name"]]
         self.bus.publish(box["id"])
+        self.bus.publish(user_topic(principal))
 
     async def rename(self, principal: Principal, old: str, new: str) -> None:
         scope, user_id = self._owner(principal)
@@ -263,14 +271,15 @@ class Mailboxes:
                 raise Conflict(f"mailbox {target} already exists")
             if source == INBOX:  # RFC 3501: move INBOX's messages into a new mailbox
                 await self._move_all(scoped, user_id, box, target)
-                return
-            subscribed = await scoped.subscriptions.of_user(user_id)
-            for row in boxes:  # the mailbox and its children, and their subscriptions
-                if row["name"] == source or row["name"].startswith(source + DELIMITER):
-                    renamed = target + row["name"][len(source) :]
-                    await scoped.mailboxes.change(row["id"], name=renamed)
-                    if row["name"] in subscribed:
-                        await scoped.subscriptions.rename(user_id, row["name"], renamed)
+            else:
+                subscribed = await scoped.subscriptions.of_user(user_id)
+                for row in boxes:  # the mailbox and its children, and their subscriptions
+                    if row["name"] == source or row["name"].startswith(source + DELIMITER):
+                        renamed = target + row["name"][len(source) :]
+                        await scoped.mailboxes.change(row["id"], name=renamed)
+                        if row["name"] in subscribed:
+                            await scoped.subscriptions.rename(user_id, row["name"], renamed)
+        self.bus.publish(user_topic(principal))
 
     async def _move_all(self, scoped: Scoped, user_id: str, inbox: Any, target: str) -> None:
         new_id = await add_mailbox(scoped, user_id, target)
@@ -302,8 +311,9 @@ class Mailboxes:
                 await ensure_mailboxes(scoped, user_id)
                 await self._box(scoped, user_id, clean)
                 await scoped.subscriptions.add(user_id, clean)
-                return
-            await scoped.subscriptions.remove(user_id, clean)  # a name not subscribed: done
+            else:
+                await scoped.subscriptions.remove(user_id, clean)  # a name not subscribed: done
+        self.bus.publish(user_topic(principal))
 
     async def status(self, principal: Principal, name: str) -> dict[str, int]:
         scope, user_id = self._owner(principal)

@@ -12,6 +12,7 @@ from typing import Any
 from enclave.imap.wire.binary import is_binary_section
 from enclave.imap.wire.framing import Command, tag_of
 from enclave.imap.wire.listing import check_options
+from enclave.imap.wire.notify import parse_notify
 from enclave.imap.wire.tokens import Cursor, ParseError, SeqSet
 
 
@@ -448,7 +449,7 @@ GRAMMAR: dict[str, Callable[[Cursor], dict[str, Any]]] = {
     "DELETE": _mailbox, "SUBSCRIBE": _mailbox, "UNSUBSCRIBE": _mailbox, "RENAME": _rename,
     "LIST": _list, "LSUB": _list, "STATUS": _status, "APPEND": _append, "FETCH": _fetch,
     "STORE": _store, "COPY": _copy, "MOVE": _copy, "SEARCH": _search_args,
-    "GETQUOTA": _quota_root, "GETQUOTAROOT": _quota_root, "CANCELUPDATE": _cancelupdate, "SORT": _sort_args,
+    "GETQUOTA": _quota_root, "GETQUOTAROOT": _quota_root, "CANCELUPDATE": _cancelupdate, "NOTIFY": parse_notify, "SORT": _sort_args,
     "THREAD": _thread_args,
 }  # fmt: skip
 UID_COMMANDS = frozenset({"FETCH", "STORE", "COPY", "MOVE", "SEARCH", "EXPUNGE", "SORT", "THREAD"})
