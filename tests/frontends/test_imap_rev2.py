@@ -46,6 +46,9 @@ def test_imap4rev2_names_select_and_search(wires: Wires) -> None:
          [b'* ESEARCH (TAG "b5") UID MIN 1', b"b5 OK SEARCH completed"]),
         (b"b6 UID STORE $ +FLAGS.SILENT (\\Flagged)\r\n", [b"b6 OK STORE completed"]),
         (b"b7 SEARCH FLAGGED\r\n", [b'* ESEARCH (TAG "b7") ALL 1', b"b7 OK SEARCH completed"]),
+        (b"b8 STORE 2 +FLAGS.SILENT (\\Deleted)\r\n", [b"b8 OK STORE completed"]),
+        (b'b9 STATUS "' + NAME + b'" (MESSAGES DELETED)\r\n',
+         [b"* STATUS " + literal + b" (MESSAGES 2 DELETED 1)", b"b9 OK STATUS completed"]),
     ])  # fmt: skip
     logout(wire)
 

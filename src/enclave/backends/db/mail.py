@@ -152,8 +152,9 @@ class MessagesRepo(ScopedRepo):
     async def remove(self, message_id: str) -> None:
         await self._conn.execute(self._delete().where(s.messages.c.id == message_id))
 
-    async def stats(self, mailbox_id: str, recent_from: int) -> tuple[int, int, int, int]:
-        """(messages, unseen, bytes, recent: UIDs from ``recent_from`` on) of a mailbox."""
+    async def stats(self, mailbox_id: str, recent_from: int) -> tuple[int, int, int, int, int]:
+        """(messages, unseen, bytes, recent: UIDs from ``recent_from`` on, deleted) of a
+        mailbox."""
         rows = await self.state(mailbox_id)
         sizes = await self._all(
             self._select(func.coalesce(func.sum(s.messages.c.size), 0).label("size")).where(
@@ -162,7 +163,8 @@ class MessagesRepo(ScopedRepo):
         )
         unseen = sum(1 for row in rows if "\\Seen" not in row["flags"].split())
         recent = sum(1 for row in rows if int(row["uid"]) >= recent_from)
-        return len(rows), unseen, int(sizes[0]["size"]), recent
+        deleted = sum(1 for row in rows if "\\Deleted" in row["flags"].split())
+        return len(rows), unseen, int(sizes[0]["size"]), recent, deleted
 
     async def usage(self, user_id: str) -> int:
         """Bytes of mail a user holds, across all of their mailboxes."""

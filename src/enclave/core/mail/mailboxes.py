@@ -319,7 +319,7 @@ class Mailboxes:
         scope, user_id = self._owner(principal)
         box = await self._row(scope, user_id, name)
         async with transaction(self._db) as tx:
-            count, unseen, size, recent = await (await tx.scoped(scope)).messages.stats(
+            count, unseen, size, recent, deleted = await (await tx.scoped(scope)).messages.stats(
                 box["id"], recent_from=int(box["recent_uid"])
             )
         return {
@@ -330,6 +330,7 @@ class Mailboxes:
             "UNSEEN": unseen,
             "HIGHESTMODSEQ": int(box["highestmodseq"]),
             "SIZE": size,
+            "DELETED": deleted,  # IMAP4rev2
         }
 
     async def quota(self, principal: Principal) -> tuple[int, int | None]:
