@@ -26,6 +26,7 @@ OFFLINEIMAP = shutil.which("offlineimap")
 FETCHMAIL = shutil.which("fetchmail")
 SYNC_USER, SYNC_PASSWORD = "olga@acme.example", "offline password 1"
 FETCH_USER, FETCH_PASSWORD = "fred@acme.example", "fetch password 22"
+TLS_USER, TLS_PASSWORD = "tilda@acme.example", "implicit tls 333"
 
 
 @pytest.fixture(scope="module")
@@ -38,7 +39,11 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MailServer]:
         data,
         [
             [(("user", "add", user, "--password-stdin"), password + "\n")]
-            for user, password in ((SYNC_USER, SYNC_PASSWORD), (FETCH_USER, FETCH_PASSWORD))
+            for user, password in (
+                (SYNC_USER, SYNC_PASSWORD),
+                (FETCH_USER, FETCH_PASSWORD),
+                (TLS_USER, TLS_PASSWORD),
+            )
         ],
     )
     running = MailServer(data).start()
@@ -227,3 +232,50 @@ def test_fetchmail_retrieves_everything_and_keeps_it_seen(
     assert len(client.search(None, "ALL")[1][0].split()) == len(messages)
     assert client.search(None, "UNSEEN")[1] == [b""]
     client.logout()
+
+
+@pytest.mark.skipif(
+    OFFLINEIMAP is None or FETCHMAIL is None, reason="offlineimap3 or fetchmail missing"
+)
+def test_offlineimap_and_fetchmail_over_implicit_tls(server: MailServer, tmp_path: Path) -> None:
+    """Both clients on the IMAPS port (RFC 8314, usually 993): TLS from the first byte."""
+    messages = varied_messages(20, seed=7)
+    client = imap(server, TLS_USER, TLS_PASSWORD)
+    for raw in messages:
+        client.append("INBOX", None, None, raw)
+    client.logout()
+    secret = tmp_path / "secret"
+    secret.write_text(TLS_PASSWORD + "\n")
+    mail, meta = tmp_path / "mail", tmp_path / "meta"
+    mail.mkdir()
+    meta.mkdir()
+    config = tmp_path / "offlineimaprc"
+    config.write_text(
+        f"[general]\naccounts = A\nmetadata = {meta}\nui = basic\n\n"
+        "[Account A]\nlocalrepository = L\nremoterepository = R\n\n"
+        f"[Repository L]\ntype = Maildir\nlocalfolders = {mail}\n\n"
+        f"[Repository R]\ntype = IMAP\nremotehost = localhost\nremoteport = {server.imaps_port}\n"
+        f"remoteuser = {TLS_USER}\nremotepassfile = {secret}\n"
+        f"ssl = yes\nsslcacertfile = {server.data}/tls/cert.pem\n"
+        "folderfilter = lambda name: name == 'INBOX'\n"
+    )
+    offlineimap(config)
+    local = {message_id(p.read_bytes()) for p in (mail / "INBOX").glob("*/*") if p.is_file()}
+    assert local == {message_id(raw) for raw in messages}
+
+    delivered = tmp_path / "delivered"
+    delivered.mkdir()
+    mda = tmp_path / "mda.py"
+    mda.write_text(MDA_SCRIPT)
+    rcfile = tmp_path / "fetchmailrc"
+    rcfile.write_text(
+        f"poll localhost protocol IMAP port {server.imaps_port}\n"
+        f'  user "{TLS_USER}" password "{TLS_PASSWORD}"\n'
+        f"  ssl sslproto tls1.2+ sslcertck sslcertfile {server.data}/tls/cert.pem\n"
+        "  keep fetchall\n"
+    )
+    rcfile.chmod(0o600)
+    done = fetchmail(rcfile, mda, delivered, tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
+    got = {message_id(lf(path.read_bytes())) for path in delivered.iterdir()}
+    assert got == {message_id(raw) for raw in messages}
