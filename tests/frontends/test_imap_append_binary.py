@@ -375,3 +375,21 @@ def test_catenated_message_over_appendlimit_is_too_big(wires: Wires) -> None:
     ])  # fmt: skip
     status(wire, "g3", "Grown", messages=1, uidnext=2)
     logout(wire)
+
+
+def test_catenate_urls_naming_too_much_mail_get_no_limit(wires: Wires) -> None:
+    """A command's URLs may read at most 4 x APPENDLIMIT of mail, each message once: a
+    thousand URLs taking one octet each of large messages must not make the server decrypt
+    gigabytes (before: every URL read its whole message, without bound)."""
+    wire = wires.signed_in("alice")
+    fill(wire, "Heavy", *(note(n, 600 * 1024) for n in range(1, 8)))  # 7 x 600 KiB > 4 MiB
+    each = b" ".join(b"URL /Heavy/;UID=%d/;PARTIAL=0.1" % uid for uid in range(1, 8))
+    same = b" ".join([b"URL /Heavy/;UID=1/;PARTIAL=0.1"] * 500)
+    wire.run([
+        (b"h1 APPEND Heavy CATENATE (" + each + b")\r\n",
+         [b"h1 NO [LIMIT] the URLs of this command name too much mail"]),
+        (b"h2 APPEND Heavy CATENATE (" + same + b")\r\n",  # one message, read once
+         [b"h2 OK [APPENDUID ${heavy} 8] APPEND completed"]),
+    ])  # fmt: skip
+    status(wire, "h3", "Heavy", messages=8, uidnext=9)
+    logout(wire)

@@ -11,8 +11,11 @@ nothing, and the tagged OK carries every new UID (``APPENDUID validity 5:7``).
 
 Bounds: each assembled message is at most APPENDLIMIT octets (``NO [TOOBIG]``; the framer
 already refused larger literals before reading them), and one command's messages together at
-most MAX_MESSAGES times that, the most the framer lets one command's literals hold. Parsing a
-referenced message and converting a large one run in a thread.
+most MAX_MESSAGES times that, the most the framer lets one command's literals hold. The
+messages its URLs name are read once each per command, and at most MAX_MESSAGES times
+APPENDLIMIT octets of them (``NO [LIMIT]``): a line of a thousand URLs each taking one octet of
+a large message must not make the server decrypt gigabytes. Parsing a referenced message and
+converting a large one run in a thread.
 """
 
 from __future__ import annotations
@@ -33,6 +36,15 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 MAX_MESSAGES = 4  # one command's messages together: at most this many times APPENDLIMIT
+
+
+class _Reads:
+    """The messages one command's URLs have read (each read once), and how much of them."""
+
+    def __init__(self, budget: int) -> None:
+        self.budget = budget
+        self.octets = 0
+        self.seen: dict[tuple[str, int, int | None], bytes] = {}
 
 
 class _Refused(Exception):
@@ -61,9 +73,10 @@ async def append(session: Session, request: Request) -> None:
         return
     messages: list[NewMessage] = []
     total = 0
+    reads = _Reads(MAX_MESSAGES * session.append_limit)
     try:
         for message in request.args["messages"]:
-            raw = await _assemble(session, message)
+            raw = await _assemble(session, message, reads)
             total += len(raw)
             if total > MAX_MESSAGES * session.append_limit:
                 raise _Refused("TOOBIG", "the messages together are too large")
@@ -78,13 +91,13 @@ async def append(session: Session, request: Request) -> None:
     await session.ok(request, code=f"APPENDUID {validity} {uid_set}")
 
 
-async def _assemble(session: Session, message: AppendMessage) -> bytes:
+async def _assemble(session: Session, message: AppendMessage, reads: _Reads) -> bytes:
     """The message's octets: its literal, or its CATENATE parts one after another."""
     limit = session.append_limit
     pieces: list[bytes] = []
     size = 0
     for kind, value in message.parts:
-        piece = value if kind == "TEXT" else await _resolve(session, value)
+        piece = value if kind == "TEXT" else await _resolve(session, value, reads)
         size += len(piece)
         if size > limit:
             raise _Refused("TOOBIG", f"the message would be over {limit} octets (APPENDLIMIT)")
@@ -114,7 +127,7 @@ def _foreign(session: Session, url: imapurl.ImapUrl) -> str | None:
     return None
 
 
-async def _resolve(session: Session, raw_url: bytes) -> bytes:
+async def _resolve(session: Session, raw_url: bytes, reads: _Reads) -> bytes:
     """What a CATENATE URL names, read as the signed-in user; BADURL for anything else."""
     code = imapurl.response_code(raw_url)
     try:
@@ -130,16 +143,23 @@ async def _resolve(session: Session, raw_url: bytes) -> bytes:
             raise _Refused(code, "a relative URL needs a selected mailbox")
         mailbox = session.view.mailbox.name
         uidvalidity = session.view.mailbox.uidvalidity
-    try:
-        content = await session.services.mailboxes.message(
-            session.user, mailbox, url.uid, uidvalidity
-        )
-    except (NotFound, Invalid):
-        raise _Refused(code, "the URL names no message of yours") from None
-    if url.section is not None:
-        spec = url.section
-        part = await _sized(len(content), lambda: Message(content).section(spec))
-        if part is None:
-            raise _Refused(code, "the message has no such section")
-        content = part
-    return url.cut(content)
+    key = (mailbox, url.uid, uidvalidity)
+    if key not in reads.seen:
+        try:
+            read = await session.services.mailboxes.message(
+                session.user, mailbox, url.uid, uidvalidity
+            )
+        except (NotFound, Invalid):
+            raise _Refused(code, "the URL names no message of yours") from None
+        reads.octets += len(read)
+        if reads.octets > reads.budget:
+            raise _Refused("LIMIT", "the URLs of this command name too much mail")
+        reads.seen[key] = read
+    whole = reads.seen[key]
+    if url.section is None:
+        return url.cut(whole)
+    spec = url.section
+    part = await _sized(len(whole), lambda: Message(whole).section(spec))
+    if part is None:
+        raise _Refused(code, "the message has no such section")
+    return url.cut(part)
