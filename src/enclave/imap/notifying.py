@@ -23,14 +23,12 @@ from typing import TYPE_CHECKING
 
 from enclave.core.errors import EnclaveError
 from enclave.core.mail.mailboxes import user_topic
+from enclave.imap.parts import SessionParts
 from enclave.imap.wire import listing, response
 from enclave.imap.wire.notify import SPELLING, Group
 
 if TYPE_CHECKING:
-    from enclave.core.principal import Principal
-    from enclave.imap.view import View
     from enclave.imap.wire.commands import Request
-    from enclave.services import Services
 
 SUPPORTED = frozenset(
     {"MESSAGENEW", "MESSAGEEXPUNGE", "FLAGCHANGE", "MAILBOXNAME", "SUBSCRIPTIONCHANGE"}
@@ -53,29 +51,7 @@ class Watch:
     topics: set[str] = field(default_factory=set)  # registered with the bus
 
 
-class NotifyCommands:
-    if TYPE_CHECKING:  # provided by the session and SelectedCommands
-        services: Services
-        view: View | None
-        condstore: bool
-        notify: Watch | None
-        idling: bool
-
-        @property
-        def user(self) -> Principal: ...
-
-        async def send(self, data: bytes) -> None: ...
-
-        async def ok(
-            self, request: Request, text: str | None = None, code: str | None = None
-        ) -> None: ...
-
-        def wire_name(self, name: str) -> bytes: ...
-
-        def mailbox_name(self, raw: bytes) -> str: ...
-
-        async def refresh(self, *, allow_expunge: bool) -> None: ...
-
+class NotifyCommands(SessionParts):
     async def do_NOTIFY(self, request: Request) -> None:
         groups: list[Group] | None = request.args["groups"]
         wanted = frozenset().union(*(group.events for group in groups or ()))

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from enclave.core.mail.mailboxes import MessageRow
 from enclave.imap import fetch
+from enclave.imap.parts import SessionParts
 from enclave.imap.wire import response
 from enclave.imap.wire.headers import header_values
 from enclave.imap.wire.message import Message
@@ -31,10 +32,8 @@ from enclave.imap.wire.search import (
 from enclave.imap.wire.tokens import SeqSet
 
 if TYPE_CHECKING:
-    from enclave.core.principal import Principal
     from enclave.imap.view import View
     from enclave.imap.wire.commands import Request
-    from enclave.services import Services
 
 ADDRESS_FIELDS = frozenset({"from", "to", "cc", "bcc", "sender", "reply-to"})
 
@@ -105,27 +104,8 @@ class SearchContext:
     found: set[int]  # UIDs
 
 
-class SearchCommands:
+class SearchCommands(SessionParts):
     """SEARCH (RFC 3501 6.4.4, ESEARCH RFC 4731, CONTEXT=SEARCH RFC 5267) and CANCELUPDATE."""
-
-    if TYPE_CHECKING:  # provided by the session and SelectedCommands
-        services: Services
-        rev2: bool
-
-        @property
-        def user(self) -> Principal: ...
-
-        async def send(self, data: bytes) -> None: ...
-
-        async def ok(
-            self, request: Request, text: str | None = None, code: str | None = None
-        ) -> None: ...
-
-        def _view(self) -> View: ...
-
-        async def enable_condstore(self) -> None: ...
-
-        async def refresh(self, *, allow_expunge: bool) -> None: ...
 
     async def do_SEARCH(self, request: Request) -> None:
         view = self._view()

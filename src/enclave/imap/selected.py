@@ -8,45 +8,20 @@ from typing import TYPE_CHECKING, Any
 from enclave.core.errors import NotFound
 from enclave.core.mail.mailboxes import MailboxInfo, MessageRow
 from enclave.imap import fetch
+from enclave.imap.parts import SessionParts
 from enclave.imap.view import View
 from enclave.imap.wire import binary, response
 from enclave.imap.wire.commands import FetchItem, Request, Resync
 from enclave.imap.wire.search import in_set
 
 if TYPE_CHECKING:
-    from enclave.core.principal import Principal
-    from enclave.services import Services
+    pass
 
 SYSTEM_FLAGS = ("\\Answered", "\\Flagged", "\\Deleted", "\\Seen", "\\Draft")
 SEND_BATCH = 64 * 1024  # FETCH replies go out in batches: a TLS record per line costs
 
 
-class SelectedCommands:
-    services: Services
-    view: View | None
-    condstore: bool
-    qresync: bool  # ENABLE QRESYNC: VANISHED replaces EXPUNGE (RFC 7162 3.2)
-    rev2: bool  # ENABLE IMAP4rev2: RFC 9051 (no \\Recent, ESEARCH for SEARCH, UTF-8 names)
-
-    if TYPE_CHECKING:  # provided by the session and SearchCommands
-
-        async def send(self, data: bytes) -> None: ...
-
-        async def ok(
-            self, request: Request, text: str | None = None, code: str | None = None
-        ) -> None: ...
-
-        @property
-        def user(self) -> Principal: ...
-
-        def mailbox_name(self, raw: bytes) -> str: ...
-
-        def wire_name(self, name: str) -> bytes: ...
-
-        async def _contexts_expunging(self, view: View, uids: set[int]) -> None: ...
-
-        async def _contexts_changed(self, view: View, uids: list[int]) -> None: ...
-
+class SelectedCommands(SessionParts):
     # --- selecting -----------------------------------------------------------------------
 
     async def _select(self, request: Request, readonly: bool) -> None:

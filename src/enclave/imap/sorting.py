@@ -14,40 +14,18 @@ import asyncio
 from typing import TYPE_CHECKING
 
 from enclave.imap import fetch
+from enclave.imap.parts import SessionParts
 from enclave.imap.wire import response, sort, thread
 from enclave.imap.wire.message import Message
 from enclave.imap.wire.search import key_names
 
 if TYPE_CHECKING:
     from enclave.core.mail.mailboxes import MessageRow
-    from enclave.core.principal import Principal
     from enclave.imap.view import View
     from enclave.imap.wire.commands import Request
-    from enclave.imap.wire.search import Key
-    from enclave.services import Services
 
 
-class SortCommands:
-    if TYPE_CHECKING:  # provided by the session and SelectedCommands
-        services: Services
-
-        @property
-        def user(self) -> Principal: ...
-
-        async def send(self, data: bytes) -> None: ...
-
-        async def ok(
-            self, request: Request, text: str | None = None, code: str | None = None
-        ) -> None: ...
-
-        def _view(self) -> View: ...
-
-        async def enable_condstore(self) -> None: ...
-
-        async def refresh(self, *, allow_expunge: bool) -> None: ...
-
-        async def _search(self, view: View, key: Key) -> list[tuple[int, int, int]]: ...
-
+class SortCommands(SessionParts):
     async def do_SORT(self, request: Request) -> None:
         view = self._view()
         criteria: list[sort.Criterion] = request.args["criteria"]
