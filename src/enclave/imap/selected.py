@@ -3,7 +3,7 @@ and ``refresh``, which tells the client what other sessions and deliveries chang
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from enclave.core.errors import NotFound
 from enclave.core.mail.mailboxes import MailboxInfo, MessageRow
@@ -13,9 +13,6 @@ from enclave.imap.view import View
 from enclave.imap.wire import binary, response
 from enclave.imap.wire.commands import FetchItem, Request, Resync
 from enclave.imap.wire.search import in_set
-
-if TYPE_CHECKING:
-    pass
 
 SYSTEM_FLAGS = ("\\Answered", "\\Flagged", "\\Deleted", "\\Seen", "\\Draft")
 SEND_BATCH = 64 * 1024  # FETCH replies go out in batches: a TLS record per line costs
