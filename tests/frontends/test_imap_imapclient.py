@@ -426,3 +426,37 @@ def test_quota_root_and_quota(server: MailServer) -> None:
         assert roots.quota_roots == [""] and quotas == []  # no limit, no resources
     finally:
         bob.logout()
+
+
+def test_imapclient_over_implicit_tls_with_the_newer_extensions(server: MailServer) -> None:
+    """The IMAPS port (RFC 8314, usually 993) from IMAPClient: login at once, then ENABLE,
+    SORT, THREAD and IDLE woken by a second IMAPS client."""
+
+    def imaps() -> IMAPClient:
+        client = IMAPClient(
+            "localhost", port=server.imaps_port, ssl=True,
+            ssl_context=tls_context(server.data), timeout=30,
+        )  # fmt: skip
+        client.login("alice@acme.example", PASSWORD)
+        return client
+
+    first, second = imaps(), imaps()
+    try:
+        caps = set(first.capabilities())
+        assert {b"IMAP4REV2", b"QRESYNC", b"SORT", b"THREAD=REFERENCES", b"NOTIFY"} <= caps
+        assert b"STARTTLS" not in caps
+        assert first.enable("QRESYNC") == [b"QRESYNC"]
+        first.create_folder("OverTLS")
+        for subject in ("b", "a", "Re: a"):
+            first.append("OverTLS", plain(subject))
+        first.select_folder("OverTLS")
+        assert first.sort(["SUBJECT"]) == [2, 3, 1]
+        assert first.thread("REFERENCES") == ((1,), (2, 3))  # "Re: a" joins "a" by subject
+        first.idle()
+        second.append("OverTLS", plain("while idle"))
+        responses = first.idle_check(timeout=5)
+        first.idle_done()
+        assert (4, b"EXISTS") in responses
+    finally:
+        first.logout()
+        second.logout()
