@@ -79,6 +79,8 @@ class SmtpSettings(Section):
     # of deployment.hostnames).
     hostname: str | None = None
     max_message_bytes: int = Field(36 * 1024 * 1024, ge=1024)
+    # A message whose header section is larger is refused (552 5.3.4), as Exim does.
+    max_header_bytes: int = Field(1024 * 1024, ge=1024)
     max_recipients: int = Field(100, ge=1)
     timeout_seconds: int = Field(300, ge=10)
     # A failing DMARC "reject" policy gets 550 (reject) or is filed in Junk (quarantine).

@@ -40,6 +40,7 @@ trusted_proxies = []     # reverse proxies whose X-Forwarded-For is believed
 [smtp]
 # hostname = "mx.example.org"   # greeting and Received headers (default: first hostname)
 max_message_bytes = 37748736    # announced in EHLO SIZE and enforced
+max_header_bytes = 1048576      # a larger header section is refused (552 5.3.4)
 max_recipients = 100
 timeout_seconds = 300
 dmarc_reject_action = "reject"  # or "quarantine": file DMARC failures in Junk

@@ -1,8 +1,10 @@
 """What the inbound and submission handlers share: the EHLO extensions, recipient
-bookkeeping on the envelope, the smuggling check and the trace header."""
+bookkeeping on the envelope, the checks on the whole message (smuggling, header size) and the
+trace header."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import structlog
@@ -10,6 +12,7 @@ from aiosmtpd.smtp import SMTP, Envelope, Session, TLSSetupException
 
 from enclave.core import clock
 from enclave.core.mail.dsn import DsnRequest
+from enclave.core.mail.headers import header_length
 from enclave.core.mail.parse import bare_line_ending
 from enclave.services import Services
 from enclave.smtp import replies
@@ -48,6 +51,25 @@ def dsn_request(envelope: Envelope) -> DsnRequest | None:
     return DsnRequest(ret=ret, envid=envid, recipients=dict(recipients))
 
 
+def smuggled(content: bytes, *, binary: bool) -> bool:
+    """A bare CR or LF (SMTP smuggling); in a BINARYMIME body anything goes, so only the
+    header counts there."""
+    if binary:
+        end = content.find(b"\r\n\r\n")
+        content = content if end < 0 else content[: end + 4]
+    return bare_line_ending(content)
+
+
+def content_refusal(content: bytes, *, binary: bool, max_header: int) -> str | None:
+    """The reply refusing the message as a whole, or None. Reads all of it: call it in a
+    thread."""
+    if smuggled(content, binary=binary):
+        return replies.BARE_LINE_ENDING
+    if header_length(content) > max_header:
+        return replies.header_too_large(max_header)
+    return None
+
+
 def envelope_list(envelope: Envelope, name: str) -> list[Any]:
     """Per-transaction lists kept on the envelope (aiosmtpd makes a new one per MAIL)."""
     found: list[Any] | None = getattr(envelope, name, None)
@@ -69,6 +91,7 @@ class HandlerBase:
         self.services = services
         self.hostname = hostname
         self.max_recipients = services.settings.smtp.max_recipients
+        self.max_header = services.settings.smtp.max_header_bytes
 
     async def handle_EHLO(
         self, server: SMTP, session: Session, envelope: Envelope, hostname: str,
@@ -127,14 +150,17 @@ class HandlerBase:
         """Record where the recipient goes on the envelope, or return a refusal (hook)."""
         raise NotImplementedError
 
-    @staticmethod
-    def smuggling(envelope: Envelope) -> bool:
-        """A bare CR or LF; in a BINARYMIME body anything goes, so only its header counts."""
-        content = envelope.original_content or b""
-        if is_binary(envelope):
-            end = content.find(b"\r\n\r\n")
-            content = content if end < 0 else content[: end + 4]
-        return bare_line_ending(content)
+    async def refusal(self, session: Session, envelope: Envelope) -> str | None:
+        """``content_refusal`` for this transaction, off the event loop."""
+        refused = await asyncio.to_thread(
+            content_refusal,
+            envelope.original_content or b"",
+            binary=is_binary(envelope),
+            max_header=self.max_header,
+        )
+        if refused:
+            log.warning("message refused", reply=refused, peer=peer_address(session))
+        return refused
 
     def trace(self, session: Session, envelope: Envelope, queue_id: str) -> bytes:
         protocol = self.protocol + ("S" if session.ssl else "")

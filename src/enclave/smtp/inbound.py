@@ -14,7 +14,7 @@ from enclave.core import context
 from enclave.core.errors import QuotaExceeded
 from enclave.core.mail.routing import Recipient
 from enclave.smtp import replies
-from enclave.smtp.authentication import authenticate, strip_forged
+from enclave.smtp.authentication import Verdict, authenticate, strip_forged
 from enclave.smtp.handler import (
     HandlerBase,
     declared_size,
@@ -24,6 +24,17 @@ from enclave.smtp.handler import (
 
 log = structlog.get_logger("enclave.smtp")
 RECIPIENTS = "enclave_recipients"
+
+
+def examine(
+    raw: bytes, *, trace: bytes, authserv_id: str, ip: str | None, mail_from: str,
+    helo: str | None,
+) -> tuple[bytes, Verdict]:  # fmt: skip
+    """The message as stored (our trace and results above what was sent, forged results
+    removed) and the verdict. Every step reads the whole message: call it in a thread."""
+    raw = strip_forged(raw, authserv_id)
+    verdict = authenticate(raw, authserv_id=authserv_id, ip=ip, mail_from=mail_from, helo=helo)
+    return trace + verdict.header + raw, verdict
 
 
 class InboundHandler(HandlerBase):
@@ -44,13 +55,14 @@ class InboundHandler(HandlerBase):
         return None
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
-        if self.smuggling(envelope):  # SMTP smuggling: never let a bare LF/CR through
-            log.warning("rejected bare line ending", peer=peer_address(session))
-            return replies.BARE_LINE_ENDING
-        raw = strip_forged(envelope.original_content or b"", self.hostname)
-        verdict = await asyncio.to_thread(
-            authenticate,
-            raw,
+        refused = await self.refusal(session, envelope)  # smuggling, header size
+        if refused:
+            return refused
+        queue_id = uuid.uuid4().hex[:12].upper()
+        message, verdict = await asyncio.to_thread(
+            examine,
+            envelope.original_content or b"",
+            trace=self.trace(session, envelope, queue_id),
             authserv_id=self.hostname,
             ip=peer_address(session),
             mail_from=envelope.mail_from or "",
@@ -61,12 +73,10 @@ class InboundHandler(HandlerBase):
             log.info("rejected by DMARC", domain=verdict.from_domain, peer=peer_address(session))
             return replies.dmarc_rejected(verdict.from_domain)
         junk = verdict.dmarc_quarantines or verdict.dmarc_rejects
-        queue_id = uuid.uuid4().hex[:12].upper()
         recipients: list[Recipient] = envelope_list(envelope, RECIPIENTS)
         by_tenant: dict[str, list[str]] = defaultdict(list)
         for recipient in recipients:
             by_tenant[recipient.tenant_id].extend(recipient.user_ids)
-        message = self.trace(session, envelope, queue_id) + verdict.header + raw
         context.source_address.set(peer_address(session))
         # One reply answers for every recipient: check every quota before storing anything,
         # so a refusal never leaves a copy with some of them.
@@ -85,5 +95,7 @@ class InboundHandler(HandlerBase):
         except Exception:
             log.exception("delivery failed", queue_id=queue_id)
             return replies.TRY_AGAIN
-        log.info("delivered", queue_id=queue_id, recipients=len(envelope.rcpt_tos), size=len(raw))
+        log.info(
+            "delivered", queue_id=queue_id, recipients=len(envelope.rcpt_tos), size=len(message)
+        )
         return replies.queued(queue_id)

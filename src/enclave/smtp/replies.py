@@ -26,6 +26,13 @@ NOT_IMPLEMENTED = "502 5.5.1 Command not implemented"
 BDAT_SYNTAX = "501 5.5.4 Syntax: BDAT size [LAST]; closing the connection"
 DATA_AFTER_BDAT = "503 5.5.1 This transaction takes BDAT, not DATA (CHUNKING or BINARYMIME)"
 TOO_MUCH_DATA = "552 5.3.4 Message too big; transaction cancelled"
+START_DATA = "354 End data with <CR><LF>.<CR><LF>"
+DATA_SYNTAX = "501 5.5.4 Syntax: DATA"
+LINE_TOO_LONG = "500 5.5.2 Line too long (RFC 5321 4.5.3.1.6)"
+
+
+def header_too_large(limit: int) -> str:
+    return f"552 5.3.4 Message header too large (at most {limit} octets)"
 
 
 def chunk_received(size: int, total: int) -> str:

@@ -91,8 +91,9 @@ class SubmissionHandler(HandlerBase):
         return None
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
-        if self.smuggling(envelope):
-            return replies.BARE_LINE_ENDING
+        refused = await self.refusal(session, envelope)
+        if refused:
+            return refused
         principal: Principal = session.auth_data  # type: ignore[assignment]
         context.source_address.set(peer_address(session))
         raw = self.trace(session, envelope, "submission") + (envelope.original_content or b"")
