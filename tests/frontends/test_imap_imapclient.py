@@ -357,6 +357,8 @@ def test_idle_check_sees_another_clients_append_within_a_second(
         threading.Timer(0.2, append).start()
         responses = alice.idle_check(timeout=3)
         woke = time.monotonic()
+        if len(responses) == 1:  # the RECENT that follows may come in a read of its own
+            responses += alice.idle_check(timeout=1)
         assert responses[0] == (exists + 1, b"EXISTS") and responses[1][1] == b"RECENT"
         assert len(responses) == 2
         assert woke - appended[0] < 1.0

@@ -132,9 +132,10 @@ class SelectedCommands(SessionParts):
         if arrived:
             await self._claim_recent(view, info, arrived)
         if view.exists != before:
-            await self.send(response.untagged(f"{view.exists} EXISTS"))
+            counts = response.untagged(f"{view.exists} EXISTS")  # one write: a client reads both
             if not self.rev2:
-                await self.send(response.untagged(f"{len(view.recent)} RECENT"))
+                counts += response.untagged(f"{len(view.recent)} RECENT")
+            await self.send(counts)
         for uid in updates:
             seq = view.seq(uid)
             state = next(s for s in changed if s.uid == uid)
