@@ -40,6 +40,38 @@ def free_port() -> int:
         return port
 
 
+LISTENERS = ("http", "smtp", "submission", "imap", "imaps", "submissions")  # listen.<name>_port
+
+
+def listeners() -> list[str]:
+    """The listeners of the Enclave being run (``enclave serve --<name>-port``): an older
+    --enclave-src snapshot may lack the implicit-TLS ones (listen.imaps_port and
+    listen.submissions_port)."""
+    if ENCLAVE_SRC and str(ENCLAVE_SRC[0]) not in sys.path:
+        sys.path.insert(0, str(ENCLAVE_SRC[0]))
+    try:
+        from enclave.config import ListenSettings  # the project's venv
+    except ImportError:
+        return list(LISTENERS[:4])
+    return [name for name in LISTENERS if f"{name}_port" in ListenSettings.model_fields]
+
+
+def serve_ports(**chosen: int) -> dict[str, int]:
+    """A loopback port for every listener: those ``chosen`` (``imap=...``), a free one for
+    each other, so that no listener falls back on its fixed default (9930, 4650...) and two
+    runs at once never collide."""
+    unknown = set(chosen) - set(LISTENERS)
+    if unknown:
+        raise ValueError(f"no such listener: {', '.join(sorted(unknown))}")
+    return {name: chosen.get(name) or free_port() for name in listeners()}
+
+
+def serve_command(command: str | Path, data: Path, ports: dict[str, int]) -> list[str]:
+    """``enclave serve`` for ``data`` on ``ports`` (from ``serve_ports``)."""
+    options = [part for name, port in ports.items() for part in (f"--{name}-port", str(port))]
+    return [str(command), "serve", "--data", str(data), *options]
+
+
 def tree_cpu_seconds(root_pid: int) -> float:
     """CPU time (user+system) of a process tree: every live member's own time plus the time
     of the children it has reaped (cutime/cstime), which counts each process once."""

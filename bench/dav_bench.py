@@ -60,6 +60,8 @@ from benchlib import (
     log_complaints,
     percentile,
     run_quiet,
+    serve_command,
+    serve_ports,
     stop_process,
     tree_cpu_seconds,
     use_enclave_src,
@@ -181,12 +183,11 @@ class Enclave:
             return time.perf_counter() - begin
 
     def start(self) -> None:
-        self.port = free_port()
+        ports = serve_ports()
+        self.port = ports["http"]
         self.log = (self.data / "serve.log").open("ab")
         self.process = subprocess.Popen(
-            [self.command, "serve", "--data", str(self.data), "--http-port", str(self.port),
-             "--smtp-port", str(free_port()), "--submission-port", str(free_port()),
-             "--imap-port", str(free_port())],
+            serve_command(self.command, self.data, ports),
             stdout=self.log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=self.env(),
         )  # fmt: skip
         wait_for_http(f"http://{HOST}:{self.port}/healthz", self.process)

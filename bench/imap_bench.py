@@ -74,6 +74,8 @@ from benchlib import (
     log_complaints,
     percentile,
     run_quiet,
+    serve_command,
+    serve_ports,
     stop_process,
     tree_cpu_seconds,
     use_enclave_src,
@@ -217,6 +219,7 @@ class Enclave:
         self.process: subprocess.Popen[bytes] | None = None
         self.port = 0
         self.dns_port = free_port()  # nothing listens there: IMAP does no DNS
+        self.ports: dict[str, int] = {}  # listener -> port, for those chosen before start
 
     def env(self) -> dict[str, str]:
         return enclave_env(self.dns_port)
@@ -295,13 +298,11 @@ class Enclave:
                 "fill_s": time.perf_counter() - begin - delivered}  # fmt: skip
 
     def start(self) -> None:
-        self.port = free_port()
-        http = free_port()
+        self.ports = serve_ports(**self.ports)
+        self.port, http = self.ports["imap"], self.ports["http"]
         self.log = (self.data / "serve.log").open("ab")
         self.process = subprocess.Popen(
-            [self.command, "serve", "--data", str(self.data), "--http-port", str(http),
-             "--smtp-port", str(free_port()), "--submission-port", str(free_port()),
-             "--imap-port", str(self.port)],
+            serve_command(self.command, self.data, self.ports),
             stdout=self.log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=self.env(),
         )  # fmt: skip
         deadline = time.monotonic() + 60

@@ -51,13 +51,13 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from benchlib import (
-    ENCLAVE_SRC,
     HOST,
     enclave_revision,
-    free_port,
     host_facts,
+    listeners,
     log_complaints,
     run_quiet,
+    serve_ports,
     tree_cpu_seconds,
     use_enclave_src,
 )
@@ -320,33 +320,15 @@ def error_kinds(entries: Sequence[str]) -> dict[str, int]:
 # Servers
 
 
-def implicit_tls_settings() -> list[str]:
-    """This Enclave's implicit-TLS port settings (listen.imaps_port, listen.submissions_port):
-    each gets a free port, so no fixed default collides with another server on the machine."""
-    if ENCLAVE_SRC:
-        sys.path.insert(0, str(ENCLAVE_SRC[0]))
-    try:
-        from enclave.config import ListenSettings
-    except ImportError:
-        return []
-    return [
-        name for name in ("imaps_port", "submissions_port") if name in ListenSettings.model_fields
-    ]
-
-
 class EnclaveServer(Enclave):
-    """imap_bench's Enclave, with imaptest's two users and free ports for the implicit-TLS
-    listeners it has."""
+    """imap_bench's Enclave, with imaptest's two users; every listener gets a free port
+    (benchlib.serve_ports), so no fixed default collides with another server on the
+    machine."""
 
-    def __init__(self, work: Path, tls_settings: Sequence[str] = ()) -> None:
+    def __init__(self, work: Path) -> None:
         super().__init__(work)
-        self.tls_ports = {name: free_port() for name in tls_settings}
-        self.imaps_port = self.tls_ports.get("imaps_port", 0)
-
-    def env(self) -> dict[str, str]:
-        env = super().env()
-        env.update({f"ENCLAVE_LISTEN__{k.upper()}": str(v) for k, v in self.tls_ports.items()})
-        return env
+        self.ports = serve_ports()
+        self.imaps_port = self.ports.get("imaps", 0)
 
     def wait_imaps(self, timeout: float = 30) -> None:
         deadline = time.monotonic() + timeout
@@ -458,11 +440,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 2
         print(f"note: skipping Dovecot ({why})")
         servers.remove("dovecot")
-    tls_settings = implicit_tls_settings()
-    if args.via == "imaps" and "imaps_port" not in tls_settings:
+    has_imaps = "imaps" in listeners()
+    if args.via == "imaps" and not has_imaps:
         print("--via imaps: this Enclave has no listen.imaps_port", file=sys.stderr)
         return 2
-    imaps = args.via == "imaps" or (args.via == "auto" and "imaps_port" in tls_settings)
+    imaps = args.via == "imaps" or (args.via == "auto" and has_imaps)
     print("machine: " + ", ".join(f"{k} {v}" for k, v in host_facts().items()))
     print(f"imaptest {binary}, tests {tests_dir}, enclave {enclave_revision()}, Enclave via "
           f"{'implicit TLS (listen.imaps_port)' if imaps else 'the STARTTLS relay'}")  # fmt: skip
@@ -477,7 +459,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             with contextlib.ExitStack() as stack:
                 target: EnclaveServer | DovecotServer
                 if name == "enclave":
-                    target = EnclaveServer(work, tls_settings)
+                    target = EnclaveServer(work)
                     target.prepare()
                     target.start()
                     stack.callback(target.stop)

@@ -63,6 +63,8 @@ from benchlib import (
     host_facts,
     percentile,
     run_quiet,
+    serve_command,
+    serve_ports,
     stop_process,
     tree_cpu_seconds,
     use_enclave_src,
@@ -460,12 +462,11 @@ class Enclave:
     def run(self, number: int, load: Load) -> Round:
         data = self.work / f"enclave-round{number}"
         shutil.copytree(self.template, data)
-        http_port, smtp_port = free_port(), free_port()
+        ports = serve_ports()
+        http_port, smtp_port = ports["http"], ports["smtp"]
         log = (data / "serve.log").open("wb")
         process = subprocess.Popen(
-            [str(self.command), "serve", "--data", str(data), "--http-port", str(http_port),
-             "--smtp-port", str(smtp_port), "--submission-port", str(free_port()),
-             "--imap-port", str(free_port())],
+            serve_command(self.command, data, ports),
             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
             env=enclave_env(self.dns.port, dns_timeout_seconds=2),
         )  # fmt: skip
