@@ -59,24 +59,7 @@ def _check_ascii(raw: bytes) -> None:
 
 def decode(raw: bytes) -> str:
     """Raises ValueError for malformed names and for names not spelt canonically."""
-    _check_ascii(raw)
-    out: list[str] = []
-    i = 0
-    while i < len(raw):
-        amp = raw.find(b"&", i)
-        if amp < 0:
-            out.append(raw[i:].decode("ascii"))
-            break
-        out.append(raw[i:amp].decode("ascii"))
-        shift = _SHIFT.match(raw, amp)
-        if shift is None:
-            raise ValueError("bad &-sequence in mailbox name")
-        text = _shifted(shift.group(1)) if shift.group(1) else "&"
-        if text is None:
-            raise ValueError("bad &-sequence in mailbox name")
-        out.append(text)
-        i = shift.end()
-    name = "".join(out)
+    name = _scan(raw, lenient=False)
     if encode(name) != raw:  # e.g. two shifts in a row where one would do
         raise ValueError("mailbox name is not in canonical modified UTF-7")
     return name
@@ -85,6 +68,12 @@ def decode(raw: bytes) -> str:
 def decode_pattern(raw: bytes) -> str:
     """A LIST/LSUB pattern: canonical &-sequences decoded, any other ``&`` kept as text.
     Raises ValueError only for bytes outside printable ASCII (no name has them)."""
+    return _scan(raw, lenient=True)
+
+
+def _scan(raw: bytes, *, lenient: bool) -> str:
+    """The text of ``raw``, its &-sequences decoded; a bad one raises, or (``lenient``)
+    stands for itself."""
     _check_ascii(raw)
     out: list[str] = []
     i = 0
@@ -99,6 +88,8 @@ def decode_pattern(raw: bytes) -> str:
         if shift is not None:
             text = _shifted(shift.group(1)) if shift.group(1) else "&"
         if text is None or shift is None:
+            if not lenient:
+                raise ValueError("bad &-sequence in mailbox name")
             out.append("&")
             i = amp + 1
         else:

@@ -91,30 +91,38 @@ def _text(cursor: Cursor, charset: str) -> str:
         raise ParseError(f"search text is not valid {charset}") from None
 
 
+def parse_returns(
+    cursor: Cursor, allowed: frozenset[str]
+) -> tuple[list[str] | None, tuple[int, int] | None]:
+    """``RETURN (options) `` where the cursor stands (SEARCH and SORT): the options, or None
+    when there is no RETURN, and PARTIAL's range (low, high) if it is among them."""
+    if cursor.rest()[:7].upper() != b"RETURN ":
+        return None, None
+    cursor.expect(cursor.rest()[:7])
+    cursor.expect(b"(")
+    returns: list[str] = []
+    partial: tuple[int, int] | None = None
+    while not cursor.maybe(b")"):
+        if returns:
+            cursor.sp()
+        option = cursor.atom().upper()
+        if option not in allowed:
+            raise ParseError(f"unknown RETURN option {option}")
+        returns.append(option)
+        if option == "PARTIAL":
+            cursor.sp()
+            first = cursor.nz_number()
+            cursor.expect(b":")
+            last = cursor.nz_number()
+            partial = (min(first, last), max(first, last))
+    cursor.sp()
+    return returns, partial
+
+
 def parse_search(cursor: Cursor) -> dict[str, Any]:
     """``[RETURN (...)] [CHARSET x] key...`` after SEARCH."""
     cursor.sp()
-    returns: list[str] | None = None
-    partial: tuple[int, int] | None = None
-    if cursor.rest()[:6].upper() == b"RETURN":
-        cursor.expect(cursor.rest()[:6])
-        cursor.sp()
-        cursor.expect(b"(")
-        returns = []
-        while not cursor.maybe(b")"):
-            if returns:
-                cursor.sp()
-            option = cursor.atom().upper()
-            if option not in SEARCH_RETURN_OPTIONS:
-                raise ParseError(f"unknown RETURN option {option}")
-            returns.append(option)
-            if option == "PARTIAL":
-                cursor.sp()
-                first = cursor.nz_number()
-                cursor.expect(b":")
-                last = cursor.nz_number()
-                partial = (min(first, last), max(first, last))
-        cursor.sp()
+    returns, partial = parse_returns(cursor, SEARCH_RETURN_OPTIONS)
     charset = "utf-8"
     if cursor.rest()[:7].upper() == b"CHARSET":
         cursor.expect(cursor.rest()[:7])

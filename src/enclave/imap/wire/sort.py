@@ -20,7 +20,7 @@ from typing import Any
 
 from enclave.imap.wire.headers import MISSING_DOMAIN, MISSING_MAILBOX, SYNTAX_ERROR
 from enclave.imap.wire.headers import _addresses as addresses
-from enclave.imap.wire.search import RETURN_OPTIONS, CharsetNotSupported, Key
+from enclave.imap.wire.search import RETURN_OPTIONS, CharsetNotSupported, Key, parse_returns
 from enclave.imap.wire.search import _key as search_key
 from enclave.imap.wire.tokens import Cursor, ParseError
 
@@ -58,19 +58,7 @@ def parse_charset_and_keys(cursor: Cursor) -> Key:
 def parse_sort(cursor: Cursor) -> dict[str, Any]:
     """``SORT [RETURN (options)] (criteria) charset search-keys`` (RFC 5256, RFC 5267)."""
     cursor.sp()
-    returns: list[str] | None = None
-    if cursor.rest()[:7].upper() == b"RETURN ":
-        cursor.expect(cursor.rest()[:7])
-        cursor.expect(b"(")
-        returns = []
-        while not cursor.maybe(b")"):
-            if returns:
-                cursor.sp()
-            option = cursor.atom().upper()
-            if option not in RETURN_OPTIONS:
-                raise ParseError(f"unknown RETURN option {option}")
-            returns.append(option)
-        cursor.sp()
+    returns, _ = parse_returns(cursor, RETURN_OPTIONS)
     cursor.expect(b"(")
     criteria: list[Criterion] = []
     while True:
