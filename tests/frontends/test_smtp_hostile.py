@@ -230,6 +230,20 @@ def test_from_naming_one_domain_5000_times_is_evaluated_once(server: MailServer)
     assert time.perf_counter() - started < 3.0
 
 
+def test_a_reject_domain_behind_ten_others_was_delivered(server: MailServer) -> None:
+    """From naming ten other domains before a p=reject one made DMARC a permerror, which is
+    delivered: a forger's way round the policy. Over ten domains is a fail with reject now,
+    decided without any DNS lookup."""
+    others = b", ".join(b"<x@d%d.example>" % n for n in range(10))
+    message = (
+        b"From: " + others + b", <ceo@strict.example>\r\nTo: <bob@acme.example>\r\n"
+        b"Subject: x\r\n\r\nhi\r\n"
+    )
+    with pytest.raises(smtplib.SMTPDataError) as refused, server.mx(timeout=60) as mx:
+        mx.sendmail("ceo@strict.example", [BOB], message)
+    assert refused.value.smtp_code == 550, refused.value
+
+
 def test_forged_results_naming_us_quoted_are_removed(server: MailServer) -> None:
     """A forged Authentication-Results naming us as a quoted-string (RFC 8601 allows one)
     was kept: the id was compared with its quotes."""

@@ -135,22 +135,28 @@ def check_dmarc(
     from_values: list[bytes], spf: SPFAuthenticationResult, dkim: DKIMAuthenticationResult
 ) -> DMARCAuthenticationResult:
     """``authheaders.check_dmarc`` given only the values of the From fields, evaluating each
-    From domain once, and at most ``MAX_FROM_DOMAINS`` of them (each costs DNS lookups):
-    more is a permerror. With several domains the strictest policy wins (RFC 7489 6.6.1)."""
+    From domain once, and at most ``MAX_FROM_DOMAINS`` of them (each costs DNS lookups): more
+    fails with policy reject and is looked up not at all (a permerror would let a forger hide a
+    reject domain behind ten others). With several domains the strictest policy wins (RFC 7489 6.6.1)."""
     texts = [unfold(value).decode(errors="ignore").strip() for value in from_values]
     addresses = [address for _, address in getaddresses(texts)]
     if not addresses:
         return _permerror("no From address")
-    results: dict[str, tuple[str, str, str, str]] = {}
+    domains: list[str] = []
     for address in addresses:
         try:
             domain = authheaders.get_domain_part(address)
         except IndexError:
             return _permerror(f"Unable to extract From domain: {address}")
-        if domain in results:
-            continue
-        if len(results) == MAX_FROM_DOMAINS:
-            return _permerror(f"From names over {MAX_FROM_DOMAINS} domains", domain)
+        if domain not in domains:
+            domains.append(domain)
+    if len(domains) > MAX_FROM_DOMAINS:  # a fail, never a way round a reject policy behind it
+        return DMARCAuthenticationResult(
+            result="fail", result_comment=f"From names over {MAX_FROM_DOMAINS} domains",
+            header_from=domains[MAX_FROM_DOMAINS], policy="reject",
+        )  # fmt: skip
+    results: dict[str, tuple[str, str, str, str]] = {}
+    for domain in domains:
         try:
             results[domain] = authheaders.dmarc_per_from(domain, spf_result=spf, dkim_result=dkim)
         except authheaders.dmarc_lookup.DMARCException as error:
