@@ -77,27 +77,21 @@ def without_header(raw: bytes, name: bytes) -> bytes:
     return b"\n".join(kept) + sep + body
 
 
-def offlineimap_config(
-    tmp: Path, server: MailServer, user: str, password: str, *, tls: bool
-) -> Path:
-    """An offlineimaprc syncing ``user``'s INBOX into ``tmp/mail``: STARTTLS on the IMAP
-    port, or (``tls``) TLS from the first byte on the IMAPS port."""
+def offlineimap_config(tmp: Path, server: MailServer, user: str, password: str) -> Path:
+    """An offlineimaprc syncing ``user``'s INBOX into ``tmp/mail`` over the IMAPS port."""
     secret = tmp / "secret"
     secret.write_text(password + "\n")
     mail, meta = tmp / "mail", tmp / "meta"
     mail.mkdir()
     meta.mkdir()
-    port, security = (
-        (server.imaps_port, "ssl = yes") if tls else (server.imap_port, "ssl = no\nstarttls = yes")
-    )
     config = tmp / "offlineimaprc"
     config.write_text(
         f"[general]\naccounts = A\nmetadata = {meta}\nui = basic\n\n"
         "[Account A]\nlocalrepository = L\nremoterepository = R\n\n"
         f"[Repository L]\ntype = Maildir\nlocalfolders = {mail}\n\n"
-        f"[Repository R]\ntype = IMAP\nremotehost = localhost\nremoteport = {port}\n"
+        f"[Repository R]\ntype = IMAP\nremotehost = localhost\nremoteport = {server.imaps_port}\n"
         f"remoteuser = {user}\nremotepassfile = {secret}\n"
-        f"{security}\nsslcacertfile = {server.data}/tls/cert.pem\n"
+        f"ssl = yes\nsslcacertfile = {server.data}/tls/cert.pem\n"
         "folderfilter = lambda name: name == 'INBOX'\n"
     )
     return config
@@ -127,7 +121,10 @@ def test_offlineimap_two_way_sync_keeps_content_identical(
         client.append("INBOX", "(\\Seen)" if n % 3 else None, None, raw)
     client.logout()
 
-    config = offlineimap_config(tmp_path, server, SYNC_USER, SYNC_PASSWORD, tls=False)
+    # Over the IMAPS port, the setting the README gives: offlineimap's STARTTLS (imaplib2)
+    # sometimes stalls its TLS handshake for 60 s against this server (cause not found yet;
+    # fetchmail, mbsync and imaplib use STARTTLS below and in test_imap_clients).
+    config = offlineimap_config(tmp_path, server, SYNC_USER, SYNC_PASSWORD)
     mail = tmp_path / "mail"
     offlineimap(config)
 
@@ -257,7 +254,7 @@ def test_offlineimap_and_fetchmail_over_implicit_tls(server: MailServer, tmp_pat
     for raw in messages:
         client.append("INBOX", None, None, raw)
     client.logout()
-    offlineimap(offlineimap_config(tmp_path, server, TLS_USER, TLS_PASSWORD, tls=True))
+    offlineimap(offlineimap_config(tmp_path, server, TLS_USER, TLS_PASSWORD))
     mail = tmp_path / "mail"
     local = {message_id(p.read_bytes()) for p in (mail / "INBOX").glob("*/*") if p.is_file()}
     assert local == {message_id(raw) for raw in messages}
