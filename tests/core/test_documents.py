@@ -289,6 +289,8 @@ async def test_copy_move_and_purge_of_a_big_folder_hold_the_write_lock_per_node(
     property inside the one write transaction every tenant waits on; now they are batched
     (a few statements per 500 rows, plus one per distinct stored object). The search index
     is refreshed afterwards, one short transaction per document, outside it."""
+    if not services.db.is_sqlite:  # the batching is the same; the count finds SQLite's BEGIN
+        pytest.skip("counts the statements of SQLite's BEGIN IMMEDIATE write transactions")
     bob, docs, meta = two_tenants["bob"], services.documents, services.metadata
     lib = (await services.libraries.personal(bob)).id
     await docs.make_folder(bob, lib, "big")
