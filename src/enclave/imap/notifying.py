@@ -50,6 +50,11 @@ class Watch:
     stack: ExitStack = field(default_factory=ExitStack)
     topics: set[str] = field(default_factory=set)  # registered with the bus
 
+    @property
+    def events(self) -> frozenset[str]:
+        """The events asked for the mailboxes other than the selected one."""
+        return frozenset().union(*(group.events for group in self.groups))
+
 
 class NotifyCommands(SessionParts):
     async def do_NOTIFY(self, request: Request) -> None:
@@ -147,14 +152,14 @@ class NotifyCommands(SessionParts):
             if line and line != watch.told.get(box_id):
                 watch.told[box_id] = line
                 await self.send(line)
-        if watch_names(watch):
+        if watch.events & {"MAILBOXNAME", "SUBSCRIPTIONCHANGE"}:
             await self._names_changed(watch)
 
     async def _names_changed(self, watch: Watch) -> None:
         mailboxes = self.services.mailboxes
         boxes = {box.name: box for box in await mailboxes.list_all(self.user)}
         subscribed = await mailboxes.subscriptions(self.user)
-        events = frozenset().union(*(group.events for group in watch.groups))
+        events = watch.events
         for name in sorted(set(boxes) | set(watch.names)):
             was = watch.names.get(name)
             now = name in subscribed if name in boxes else None
@@ -172,11 +177,6 @@ class NotifyCommands(SessionParts):
             await self.send(response.untagged(line))
         watch.names = {name: name in subscribed for name in boxes}
         await self._resolve(watch)  # new mailboxes may now be in a group
-
-
-def watch_names(watch: Watch) -> bool:
-    events = frozenset().union(*(group.events for group in watch.groups))
-    return bool(events & {"MAILBOXNAME", "SUBSCRIPTIONCHANGE"})
 
 
 def _in_group(group: Group, name: str, wanted: set[str], subscribed: set[str]) -> bool:
