@@ -136,13 +136,12 @@ class SelectedCommands(SessionParts):
             if not self.rev2:
                 counts += response.untagged(f"{len(view.recent)} RECENT")
             await self.send(counts)
-        for uid in updates:
+        for uid in updates:  # view.add has recorded their flags and modseqs
             seq = view.seq(uid)
-            state = next(s for s in changed if s.uid == uid)
             items = [(b"FLAGS", response.flags(sorted(view.flags_of(uid))))]
             if view.condstore:
-                items.append((b"MODSEQ", b"(%d)" % state.modseq))
-            await self.send(response.fetch(seq or 0, [(b"UID", b"%d" % state.uid), *items]))
+                items.append((b"MODSEQ", b"(%d)" % view.modseqs[uid]))
+            await self.send(response.fetch(seq or 0, [(b"UID", b"%d" % uid), *items]))
         view.modseq = info.highestmodseq if not view.held_expunges else view.modseq
         view.mailbox = info
         touched = [s.uid for s in changed if s.uid not in view.held_expunges]
