@@ -150,8 +150,10 @@ class Rclone:
             "RCLONE_CONFIG_ENCLAVE_PASS": obscured,
         })  # fmt: skip
 
-    def __call__(self, *args: str, timeout: float = 300) -> str:
-        """``rclone ARGS``; fails the test on a non-zero exit or any ERROR it logs."""
+    def __call__(self, *args: str, timeout: float = 900) -> str:
+        """``rclone ARGS``; fails the test on a non-zero exit or any ERROR it logs. The
+        timeout catches a hang, not slowness: the first copy took 130 s here and over 300 s
+        on a loaded CI machine."""
         assert RCLONE is not None
         done = subprocess.run(
             [RCLONE, "--config", str(self.config), "--transfers", "4", "--checkers", "8",
