@@ -23,7 +23,6 @@ from enclave.backends.blobs import open_blob_store
 from enclave.backends.db import migrate
 from enclave.backends.db.engine import Database
 from enclave.backends.dns import DnsClient
-from enclave.backends.search import open_search_index
 from enclave.config import Settings
 from enclave.core import clock
 from enclave.core.audit import AuditLog, read_signing_key
@@ -36,7 +35,7 @@ from enclave.core.documents.labels import Labels
 from enclave.core.documents.libraries import Libraries
 from enclave.core.documents.locks import Locks
 from enclave.core.documents.metadata import Metadata
-from enclave.core.documents.search import DocumentSearch
+from enclave.core.documents.search import DocumentIndexer, DocumentSearch
 from enclave.core.events import ChangeBus
 from enclave.core.identity import UserService
 from enclave.core.keys import KeyService, read_master_key
@@ -50,6 +49,8 @@ from enclave.core.operators import EligibilityPolicy, OperatorService
 from enclave.core.platform_health import PlatformHealth
 from enclave.core.principal import Principal
 from enclave.core.ratelimit import FailureLimiter
+from enclave.core.search.index import SearchIndex
+from enclave.core.search.queue import IndexQueue
 from enclave.core.tenancy import TenantService
 from enclave.imap.fetch import derive as imap_forms
 from enclave.imap.fetch import minimal as imap_minimal_forms
@@ -113,7 +114,9 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
             window_seconds=settings.auth.window_seconds,
         )
         content = ContentStore(db, keys, blobs)
-        search = DocumentSearch(db, content, open_search_index(db))
+        index = SearchIndex(keys)
+        index_queue = IndexQueue(db, index)
+        index_queue.register(DocumentIndexer(db, content))
         router = MailRouter(db, audit, authz)
         bus = ChangeBus()
         # IMAP's forms, kept at delivery (minimal ones for a message that takes too long)
@@ -167,10 +170,11 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
             queue=queue,
             mailboxes=Mailboxes(db, content, store, bus),
             libraries=Libraries(db, audit, authz),
-            documents=Documents(db, content, audit, search),
+            documents=Documents(db, content, audit, index_queue),
             locks=Locks(db, audit),
-            metadata=Metadata(db, audit, search),
-            search=search,
+            metadata=Metadata(db, audit, index_queue),
+            search=DocumentSearch(db, index, index_queue),
+            index_queue=index_queue,
             labels=Labels(db, audit, authz),
         )
 
@@ -281,6 +285,7 @@ async def serve(settings: Settings, *, ready: asyncio.Event | None = None) -> No
             ready.set()
         housekeeping = asyncio.create_task(_housekeeping(services), name="housekeeping")
         queue_worker = asyncio.create_task(services.queue.run_forever(), name="queue")
+        indexer = asyncio.create_task(services.index_queue.run_forever(), name="search-index")
         stopper = asyncio.create_task(stop.wait())
         await asyncio.wait({task, stopper}, return_when=asyncio.FIRST_COMPLETED)
         for server in listeners:
@@ -292,6 +297,7 @@ async def serve(settings: Settings, *, ready: asyncio.Event | None = None) -> No
         stopper.cancel()
         housekeeping.cancel()
         queue_worker.cancel()
+        indexer.cancel()
         log.info("stopped")
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.remove_signal_handler(sig)

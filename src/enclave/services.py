@@ -28,6 +28,7 @@ from enclave.core.mail.routing import MailRouter
 from enclave.core.mail.store import MailStore
 from enclave.core.operators import OperatorService
 from enclave.core.platform_health import PlatformHealth
+from enclave.core.search.queue import IndexQueue
 from enclave.core.tenancy import TenantService
 
 
@@ -58,3 +59,4 @@ class Services:
     metadata: Metadata
     labels: Labels
     search: DocumentSearch
+    index_queue: IndexQueue

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import random
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -494,9 +495,13 @@ def test_legal_hold_blocks_deletion(alice: httpx.Client, bob: httpx.Client) -> N
 
 
 def test_search_finds_what_the_caller_may_read(bob: httpx.Client, carol: httpx.Client) -> None:
+    """The server indexes in the background: a new document is found within two seconds."""
     lib = personal(bob)
     ok(put(bob, lib, "field-notes.txt", b"the <kingfisher> dived twice"), 201)
-    hits = ok(bob.get("/api/search", params={"q": "kingfish"}))["hits"]
+    deadline = time.monotonic() + 2
+    while not (hits := ok(bob.get("/api/search", params={"q": "kingfish"}))["hits"]):
+        assert time.monotonic() < deadline, "not searchable within 2 s of the PUT"
+        time.sleep(0.05)
     assert [(h["path"], h["library_id"]) for h in hits] == [("field-notes.txt", lib)]
     assert "<b>" in hits[0]["snippet"] and "&lt;" in hits[0]["snippet"]  # escaped, marked
     assert ok(carol.get("/api/search", params={"q": "kingfisher"}))["hits"] == []

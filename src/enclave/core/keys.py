@@ -51,6 +51,10 @@ def _dek_aad(tenant_id: str, object_id: str) -> bytes:
     return f"enclave/dek/{tenant_id}/{object_id}".encode()
 
 
+def _search_key_aad(tenant_id: str, version: int) -> bytes:
+    return f"enclave/search-key/{tenant_id}/{version}".encode()
+
+
 def content_aad(tenant_id: str, object_id: str) -> bytes:
     """Associated data binding a ciphertext to its tenant and object."""
     return f"enclave/content/{tenant_id}/{object_id}".encode()
@@ -108,6 +112,26 @@ class KeyService:
     def unwrap_data_key(kek: bytes, tenant_id: str, object_id: str, wrapped: bytes) -> bytes:
         return crypto.open_sealed(kek, wrapped, _dek_aad(tenant_id, object_id))
 
+    # --- the search key (core/search: the index stores keyed tokens, never terms) ---------
+
+    async def search_key(self, tx: Tx, tenant_id: str, *, create: bool = False) -> bytes | None:
+        """The tenant's search key, wrapped by its KEK; made on first use when ``create`` (in
+        a write transaction). None when there is none yet: nothing is indexed."""
+        scoped = await tx.scoped(TenantScope(tenant_id))
+        row = await scoped.search_keys.get()
+        if row is not None:
+            version = int(row["kek_version"])
+            kek = await self.kek(tx, tenant_id, version)
+            return crypto.open_sealed(kek, row["wrapped_key"], _search_key_aad(tenant_id, version))
+        if not create:
+            return None
+        version, kek = await self.active_kek(tx, tenant_id)
+        key = crypto.new_key()
+        await scoped.search_keys.add(
+            version, crypto.seal(kek, key, _search_key_aad(tenant_id, version))
+        )
+        return key
+
     async def rotate(self, tx: Tx, tenant_id: str) -> int:
         """New KEK version; every data key re-wrapped under it; the old KEK destroyed.
 
@@ -126,6 +150,14 @@ class KeyService:
             dek = self.unwrap_data_key(old_kek, tenant_id, row["object_id"], row["wrapped_key"])
             rewrapped = self.wrap_data_key(new_kek, tenant_id, row["object_id"], dek)
             await scoped.blobs.rewrap(row["name"], new_version, rewrapped)
+        search = await scoped.search_keys.get()
+        if search is not None:
+            key = crypto.open_sealed(
+                old_kek, search["wrapped_key"], _search_key_aad(tenant_id, old_version)
+            )
+            await scoped.search_keys.rewrap(
+                new_version, crypto.seal(new_kek, key, _search_key_aad(tenant_id, new_version))
+            )
         return new_version
 
     async def shred(self, tx: Tx, tenant_id: str) -> None:

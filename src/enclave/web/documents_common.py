@@ -10,10 +10,10 @@ from typing import Any, TypeVar
 
 from starlette.requests import Request
 
-from enclave.backends.search import MARK_END, MARK_START
 from enclave.core.documents.access import Level
 from enclave.core.documents.model import Library, Node
 from enclave.core.errors import Invalid
+from enclave.core.search.snippets import MARK_END, MARK_START
 from enclave.web.common import services, source
 
 T = TypeVar("T")

@@ -5,7 +5,7 @@ through ``Tx.scoped(scope)``.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Any
@@ -42,6 +42,12 @@ from enclave.backends.db.scoped import (
     RecoveryCodesRepo,
     TenantScope,
     UsersRepo,
+)
+from enclave.backends.db.search import (
+    SearchEntriesRepo,
+    SearchJobsRepo,
+    SearchKeysRepo,
+    SearchPostingsRepo,
 )
 
 DuplicateKey = IntegrityError
@@ -244,6 +250,10 @@ class Scoped:
         self.locks = LocksRepo(conn, scope)
         self.props = PropsRepo(conn, scope)
         self.labels = LabelsRepo(conn, scope)
+        self.search_keys = SearchKeysRepo(conn, scope)
+        self.search_entries = SearchEntriesRepo(conn, scope)
+        self.search_postings = SearchPostingsRepo(conn, scope)
+        self.search_jobs = SearchJobsRepo(conn, scope)
 
 
 class Tx:
@@ -259,6 +269,12 @@ class Tx:
         self.operators = OperatorsRepo(conn)
         self.sessions = SessionsRepo(conn)
         self.audit = AuditRepo(conn)
+        self._committed: list[Callable[[], None]] = []
+
+    def after_commit(self, callback: Callable[[], None]) -> None:
+        """Run ``callback`` once this transaction has committed (never if it rolls back):
+        for telling other tasks about a change only when they can see it."""
+        self._committed.append(callback)
 
     async def scoped(self, scope: TenantScope) -> Scoped:
         if not self._is_sqlite:  # the second wall: PostgreSQL row-level security
@@ -271,4 +287,7 @@ class Tx:
 @asynccontextmanager
 async def transaction(db: Database, *, write: bool = False) -> AsyncIterator[Tx]:
     async with db.transaction(write=write) as conn:
-        yield Tx(conn, db.is_sqlite)
+        tx = Tx(conn, db.is_sqlite)
+        yield tx
+    for callback in tx._committed:
+        callback()

@@ -487,9 +487,73 @@ doc_labels = Table(
     PrimaryKeyConstraint("tenant_id", "name"),
 )
 
+# --- the encrypted search index (core/search): no term or text in the clear ------------------
+
+# Each tenant's search key, random, wrapped by the tenant's KEK (re-wrapped at rotation, gone
+# with the KEK when the tenant is shredded).
+search_keys = Table(
+    "search_keys",
+    metadata,
+    Column("tenant_id", String(36), ForeignKey("tenants.id", ondelete="CASCADE"), primary_key=True),
+    Column("kek_version", Integer, nullable=False),
+    Column("wrapped_key", LargeBinary, nullable=False),
+)
+
+# One indexed object: a document (object_id = node id, container = library id) or a message's
+# content object (object_id = blob name; its mailboxes come from the messages rows).
+search_entries = Table(
+    "search_entries",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    _tenant_fk(),
+    Column("kind", String(16), nullable=False),
+    Column("object_id", String(64), nullable=False),
+    Column("container_id", String(36), nullable=True),
+    # False when the text was cut at its bound: exact matching (IMAP) must not trust the index.
+    Column("complete", Boolean, nullable=False),
+    # The entry's tokens, concatenated: what its postings are (to replace or remove them by
+    # key). Keyed hashes only, like the postings themselves.
+    Column("tokens", LargeBinary, nullable=False),
+    # Fields for snippets and long-prefix checks, compressed and sealed under the search key.
+    Column("sealed", LargeBinary, nullable=True),
+    Column("updated_at", UTCDateTime, nullable=False),
+    UniqueConstraint("tenant_id", "kind", "object_id", name="uq_search_entries_object"),
+)
+
+# The inverted index: keyed token -> entry, with the term's weight there (frequency times the
+# field's weight). The key leads with the tenant, so a lookup never leaves it.
+search_postings = Table(
+    "search_postings",
+    metadata,
+    _tenant_fk(),
+    Column("token", LargeBinary, nullable=False),
+    Column("entry_id", Integer, nullable=False),
+    Column("weight", Integer, nullable=False),
+    PrimaryKeyConstraint("tenant_id", "token", "entry_id"),
+    sqlite_with_rowid=False,
+)
+
+# Index work still to do, written in the transaction of the change that needs it: a node
+# (deep: with everything below it) or a message's content object. ``seq`` grows with each
+# request for the same object, so a worker removes only the job it has done.
+search_jobs = Table(
+    "search_jobs",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    _tenant_fk(),
+    Column("kind", String(16), nullable=False),
+    Column("object_id", String(64), nullable=False),
+    Column("deep", Boolean, nullable=False),
+    Column("seq", Integer, nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("not_before", UTCDateTime, nullable=True),
+    UniqueConstraint("tenant_id", "kind", "object_id", name="uq_search_jobs_object"),
+)
+
 # Tables whose rows belong to one tenant (the PostgreSQL row-level security list).
 TENANT_TABLES = (
     users, groups, group_members, app_passwords, recovery_codes, blobs, aliases, mailboxes,
     messages, outbound, expunged, libraries, doc_nodes, doc_versions, doc_grants, doc_locks,
-    doc_props, doc_labels, mail_subscriptions,
+    doc_props, doc_labels, mail_subscriptions, search_keys, search_entries, search_postings,
+    search_jobs,
 )  # fmt: skip

@@ -28,9 +28,9 @@ from enclave.core.documents.labels import check_sharing, download_problem
 from enclave.core.documents.locks import Tokens, check_unlocked, release_below
 from enclave.core.documents.lookup import Locator, Place, located, tenant_scope
 from enclave.core.documents.model import Node, Trashed, Version, node_of
-from enclave.core.documents.search import DocumentSearch
 from enclave.core.errors import Conflict, Forbidden, NotFound, PreconditionFailed, QuotaExceeded
 from enclave.core.principal import Principal
+from enclave.core.search.queue import IndexQueue
 
 
 def _held(rows: list[Any]) -> bool:
@@ -47,18 +47,19 @@ class Documents:
         db: Database,
         content: ContentStore,
         audit: AuditLog,
-        search: DocumentSearch | None = None,
+        index: IndexQueue | None = None,
     ) -> None:
         self._db = db
         self._content = content
         self._audit = audit
-        self._search = search
+        self._index = index
 
-    async def _reindex(self, tenant_id: str, node_id: str, *, subtree: bool = False) -> None:
-        """Bring the search index up to date after a commit (failures are logged, not
-        raised: the index is derived and can be rebuilt)."""
-        if self._search is not None:
-            await self._search.refresh(tenant_id, node_id, subtree=subtree)
+    async def _reindex(self, tx: Tx, scoped: Scoped, node_id: str, *, deep: bool = False) -> None:
+        """Ask for the search index to catch up with this change, in its transaction (the
+        index follows in the background). Trash and restore need nothing: trashed documents
+        stay indexed, and searches leave them out."""
+        if self._index is not None:
+            await self._index.add(tx, scoped, "doc", node_id, deep=deep)
 
     # --- reading -------------------------------------------------------------------------
 
@@ -168,12 +169,12 @@ class Documents:
             number = int(row["version"]) + 1
             await self._add_version(scoped, principal, row["id"], number, stored, content_type)
             await self._prune(scoped, parent.library, row)
+            await self._reindex(tx, scoped, row["id"])
             result[:] = [await scoped.nodes.by_id(row["id"]), parent.level, existing is None]
             return 1
 
         await self._content.put(scope, data, attach)
         row, level, created = result
-        await self._reindex(scope.tenant_id, row["id"])
         return node_of(row, paths.join([*parent_parts, name]), level), created
 
     async def _check_writable(
@@ -283,8 +284,8 @@ class Documents:
                 scoped, principal, place.node["id"], new_number, stored, old["content_type"]
             )
             await self._prune(scoped, place.library, place.node)
+            await self._reindex(here.tx, scoped, place.node["id"])
             row = await scoped.nodes.by_id(place.node["id"])
-        await self._reindex(place.node["tenant_id"], place.node["id"])
         return node_of(row, place.path, place.level)
 
     # --- moving and copying --------------------------------------------------------------
@@ -368,10 +369,8 @@ class Documents:
                 node_id = source.node["id"]
             else:
                 node_id = await self._copy_tree(scoped, principal, subtree, target, name)
+            await self._reindex(tx, scoped, node_id, deep=True)
             row = await scoped.nodes.by_id(node_id)
-        await self._reindex(scope.tenant_id, node_id, subtree=True)
-        if existing is not None:
-            await self._reindex(scope.tenant_id, existing["id"], subtree=bool(existing["folder"]))
         return node_of(row, paths.join([*parent_parts, name]), target.level), existing is not None
 
     @staticmethod
@@ -442,8 +441,6 @@ class Documents:
                 place.node["id"], deleted_at=clock.now(), deleted_by=principal.id
             )
             await self._audit.record(here.tx, self._event(principal, "document.trash", place))
-        node = place.node
-        await self._reindex(node["tenant_id"], node["id"], subtree=bool(node["folder"]))
 
     @staticmethod
     async def _check_not_held(locator: Locator, place: Place, doing: str) -> None:
@@ -503,7 +500,6 @@ class Documents:
                     principal, "document.restore", f"library:{parent.library['name']}/{path}"
                 ),
             )
-        await self._reindex(scope.tenant_id, node_id, subtree=bool(row["folder"]))
         return node_of(restored, path, parent.level)
 
     async def purge_expired_trash(self, tenant_id: str, older_than: datetime) -> int:
@@ -524,11 +520,13 @@ class Documents:
                     purged += 1
         return purged
 
-    @staticmethod
-    async def _remove_tree(scoped: Scoped, subtree: list[Any]) -> None:
-        """Remove a subtree's nodes (their versions and properties go with them), releasing
-        one reference per version: a few statements per 500 nodes and one per object."""
+    async def _remove_tree(self, scoped: Scoped, subtree: list[Any]) -> None:
+        """Remove a subtree's nodes (their versions and properties go with them, and their
+        index entries), releasing one reference per version: a few statements per 500 nodes
+        and one per object."""
         ids = [node["id"] for node in subtree]
+        if self._index is not None:
+            await self._index.forget(scoped, "doc", [n["id"] for n in subtree if not n["folder"]])
         released: dict[str, int] = {}
         for version in await scoped.versions.of_nodes(ids):
             released[version["blob"]] = released.get(version["blob"], 0) + 1

@@ -20,9 +20,9 @@ from enclave.core.documents.access import Level
 from enclave.core.documents.labels import check_sharing
 from enclave.core.documents.locks import Tokens, check_unlocked
 from enclave.core.documents.lookup import Place, located
-from enclave.core.documents.search import DocumentSearch
 from enclave.core.errors import Forbidden, Invalid, NotFound, QuotaExceeded
 from enclave.core.principal import Principal
+from enclave.core.search.queue import IndexQueue
 
 MAX_PROPERTY_BYTES = 64 * 1024  # one value, UTF-8
 MAX_PROPERTY_NAME = 512  # characters of a Clark name, {namespace}local
@@ -63,10 +63,10 @@ def _tags(text: str | None) -> list[str]:
 
 
 class Metadata:
-    def __init__(self, db: Database, audit: AuditLog, search: DocumentSearch | None = None) -> None:
+    def __init__(self, db: Database, audit: AuditLog, index: IndexQueue | None = None) -> None:
         self._db = db
         self._audit = audit
-        self._search = search
+        self._index = index
 
     async def get(self, principal: Principal, library_id: str, path: str) -> DocumentMetadata:
         async with located(self._db, principal, library_id, path, Level.READ) as here:
@@ -132,8 +132,8 @@ class Metadata:
                 changes["label"] = label
             if changes:
                 await scoped.nodes.change(place.node["id"], **changes)
-        if self._search is not None and changes:  # title, description, tags, label are indexed
-            await self._search.refresh(place.node["tenant_id"], place.node["id"])
+                if self._index is not None:  # title, description and tags are indexed
+                    await self._index.add(here.tx, scoped, "doc", place.node["id"])
         return await self.get(principal, library_id, path)
 
     async def _relabel(

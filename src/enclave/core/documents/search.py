@@ -1,50 +1,47 @@
-"""Full-text search over documents: keeping the index up to date, and answering queries with
-only what the asking principal may read.
+"""Full-text search over documents: what a document says to the shared encrypted index
+(``DocumentIndexer``), and answering queries with only what the asking principal may read.
 
-The index (``backends.search``) holds names, metadata and extracted text per tenant; it knows
-nothing of grants or the trash. So every candidate it returns is looked up again here, inside
-one read transaction: it must still exist, be live with every folder above it live, and the
-principal must have read access on its path (``Locator``). The index is asked for more than a
-page (``OVERFETCH``) so a page fills even when some candidates are filtered out.
-
-``reindex`` runs after a write has committed (it reads the content back through the
-encrypted store). If the document changed meanwhile, the stale text is not written: the
-later change's own reindex indexes the newer content.
+The index (``core/search``) knows nothing of grants or the trash. So every candidate it
+returns is looked up again here, inside one read transaction: it must still exist, be live
+with every folder above it live, and the principal must have read access on its path
+(``Locator``). Trashed documents stay indexed until they are purged, which is why trash and
+restore cost the index nothing. The index is asked for more than a page (``OVERFETCH``) so a
+page fills even when some candidates are filtered out. Snippets are cut from the decrypted
+fields of the page's hits only.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
 from typing import Any
 
-import structlog
-
 from enclave.backends.db.engine import Database
 from enclave.backends.db.platform import Scoped, transaction
 from enclave.backends.db.scoped import TenantScope
-from enclave.backends.search import IndexFields, SearchIndex, SearchResult, terms
-from enclave.backends.search import SearchUnavailable as IndexUnavailable
 from enclave.core.content import ContentStore
 from enclave.core.documents import paths
 from enclave.core.documents.access import Level
 from enclave.core.documents.extract import MAX_INPUT_BYTES, text_of, wanted_bytes
 from enclave.core.documents.labels import download_problem
 from enclave.core.documents.lookup import Locator, tenant_scope
-from enclave.core.errors import IntegrityError, NotFound, Unavailable
+from enclave.core.errors import IntegrityError, NotFound
 from enclave.core.principal import Principal
+from enclave.core.search.index import Candidate, IndexFields, Query, SearchIndex
+from enclave.core.search.queue import Action, Forget, IndexQueue, Move, Put
+from enclave.core.search.snippets import snippet
+from enclave.core.search.tokens import query_words
 
-log = structlog.get_logger("enclave.search")
-
+KIND = "doc"
 MAX_LIMIT = 100
 OVERFETCH = 5
 MAX_CANDIDATES = 1000  # stop looking after this many candidates, even if the page is short
-
-
-class SearchUnavailable(Unavailable):
-    """Full-text search is not available on this deployment's database (yet)."""
+KEPT_TEXT_CHARS = 64 * 1024  # of extracted text sealed for snippets
+# Where a match counts for more: a hit in the name or title beats one in the body.
+WEIGHTS = {"name": 10, "title": 8, "tags": 5, "description": 3, "text": 1}
 
 
 @dataclass(frozen=True)
@@ -54,7 +51,7 @@ class SearchHit:
     library_name: str
     path: str  # from the library root
     name: str
-    snippet: str  # matches marked with backends.search.MARK_START / MARK_END
+    snippet: str  # matches marked with core.search.snippets.MARK_START / MARK_END
     score: float  # higher is better; comparable only within one answer
 
 
@@ -102,95 +99,53 @@ class _Cache:
         return self.labels[label]
 
 
-class DocumentSearch:
-    def __init__(self, db: Database, content: ContentStore, index: SearchIndex) -> None:
+class DocumentIndexer:
+    """``Indexer`` for documents: name, title, description, tags and extracted text."""
+
+    kind = KIND
+
+    def __init__(self, db: Database, content: ContentStore) -> None:
         self._db = db
         self._content = content
-        self._index = index
 
-    # --- keeping the index current -------------------------------------------------------
-
-    async def reindex(self, tenant_id: str, node_id: str) -> None:
-        """Index a document as it is now, or remove it if it is a folder, trashed, below a
-        trashed folder, or purged."""
-        if not self._index.available:
-            return
-        scope = TenantScope(tenant_id)
+    async def actions(self, scope: TenantScope, object_id: str, deep: bool) -> list[Action]:
+        """The node indexed as it is now (a folder is not indexed itself); with ``deep``, the
+        documents below it too: those already indexed only change library (a move), the
+        others are indexed in full (a copy). A node that is gone leaves the index."""
         async with transaction(self._db) as tx:
             scoped = await tx.scoped(scope)
-            node = await scoped.nodes.by_id(node_id)
-            live = node is not None and not node["folder"] and bool(await _chain(scoped, node, {}))
-        body = await self._text(scope, node) if node is not None and live else ""
-        async with transaction(self._db, write=True) as tx:
-            scoped = await tx.scoped(scope)
-            current = await scoped.nodes.by_id(node_id)
-            if (
-                live
-                and node is not None
-                and current is not None
-                and current["blob"] != node["blob"]
-            ):
-                return  # new content since we read it: its own reindex follows
-            if (
-                not live
-                or current is None
-                or current["folder"]
-                or not await _chain(scoped, current, {})
-            ):
-                await self._index.remove(tx.conn, scope, node_id)
-                return
-            fields = IndexFields(
-                name=current["name"],
-                title=current["title"] or "",
-                description=current["description"] or "",
-                tags=_tags(current["tags"]),
-                text=body,
-            )
-            await self._index.put(tx.conn, scope, node_id, current["library_id"], fields)
-
-    async def refresh(self, tenant_id: str, node_id: str, *, subtree: bool = False) -> None:
-        """``reindex`` (or ``reindex_subtree``) for a caller whose own change has committed:
-        failures are logged, never raised. The change stands; ``rebuild`` repairs the index."""
-        try:
-            if subtree:
-                await self.reindex_subtree(tenant_id, node_id)
-            else:
-                await self.reindex(tenant_id, node_id)
-        except Exception:
-            log.exception("search reindex failed", tenant_id=tenant_id, node_id=node_id)
-
-    async def reindex_subtree(self, tenant_id: str, node_id: str) -> int:
-        """Reindex a node and everything below it (after a folder is moved, trashed or
-        restored). Returns how many nodes were looked at."""
-        scope = TenantScope(tenant_id)
-        found, frontier = [node_id], [node_id]
-        async with transaction(self._db) as tx:
-            scoped = await tx.scoped(scope)
+            node = await scoped.nodes.by_id(object_id)
+            if node is None:
+                return [Forget([object_id])]
+            below: list[Any] = []
+            frontier = [object_id] if deep and node["folder"] else []
             while frontier:
                 children = await scoped.nodes.all_children(frontier)
-                found += [row["id"] for row in children]
+                below += [row for row in children if not row["folder"]]
                 frontier = [row["id"] for row in children if row["folder"]]
-        for each in found:
-            await self.reindex(tenant_id, each)
-        return len(found)
+            known = {
+                row["object_id"]
+                for row in await scoped.search_entries.of_objects(KIND, [r["id"] for r in below])
+            }
+        actions: list[Action] = []
+        if not node["folder"]:
+            actions.append(Put(object_id, await self._fields(scope, node)))
+        if known:
+            actions.append(Move(sorted(known), node["library_id"]))
+        for row in below:
+            if row["id"] not in known:
+                actions.append(Put(row["id"], await self._fields(scope, row)))
+        return actions
 
-    async def rebuild(self, tenant_id: str) -> int:
-        """Reindex every node of a tenant (the index is derived data: this recreates it)."""
-        async with transaction(self._db) as tx:
-            scoped = await tx.scoped(TenantScope(tenant_id))
-            roots = [await scoped.nodes.root(row["id"]) for row in await scoped.libraries.all()]
-        total = 0
-        for root in roots:
-            if root is not None:
-                total += await self.reindex_subtree(tenant_id, root["id"])
-        return total
-
-    async def forget_tenant(self, tenant_id: str) -> None:
-        """Drop a tenant's entries (tenant deletion: the index is plaintext)."""
-        scope = TenantScope(tenant_id)
-        async with transaction(self._db, write=True) as tx:
-            await tx.scoped(scope)
-            await self._index.drop_tenant(tx.conn, scope)
+    async def _fields(self, scope: TenantScope, node: Any) -> IndexFields:
+        values = {
+            "name": node["name"], "title": node["title"] or "",
+            "description": node["description"] or "", "tags": _tags(node["tags"]),
+            "text": await self._text(scope, node),
+        }  # fmt: skip
+        kept = {**values, "text": values["text"][:KEPT_TEXT_CHARS]}
+        weighted = tuple((values[name], weight) for name, weight in WEIGHTS.items())
+        return IndexFields(node["library_id"], weighted, kept)
 
     async def _text(self, scope: TenantScope, node: Any) -> str:
         """The document's extracted text, reading no more than extraction looks at (nothing
@@ -217,54 +172,87 @@ class DocumentSearch:
         # Parsing is CPU-bound (and hostile files are slow): keep it off the event loop.
         return await asyncio.to_thread(text_of, node["name"], node["content_type"], bytes(data))
 
-    # --- searching -----------------------------------------------------------------------
+
+class DocumentSearch:
+    def __init__(self, db: Database, index: SearchIndex, queue: IndexQueue) -> None:
+        self._db = db
+        self._index = index
+        self._queue = queue
+
+    async def rebuild(self, tenant_id: str) -> int:
+        """Ask for every library of a tenant to be indexed again (in the background).
+        Returns how many libraries were queued."""
+        scope = TenantScope(tenant_id)
+        async with transaction(self._db, write=True) as tx:
+            scoped = await tx.scoped(scope)
+            roots = [await scoped.nodes.root(row["id"]) for row in await scoped.libraries.all()]
+            for root in roots:
+                if root is not None:
+                    await self._queue.add(tx, scoped, KIND, root["id"], deep=True)
+        return sum(root is not None for root in roots)
 
     async def query(
         self, principal: Principal, text: str, *, library_id: str | None = None,
         limit: int = 20, managed: bool = False,
     ) -> list[SearchHit]:  # fmt: skip
         """The best matches the principal may read, in the principal's tenant only, at most
-        ``limit`` (1 to 100). Whatever ``text`` holds is searched for literally.
+        ``limit`` (1 to 100). Whatever ``text`` holds is searched for literally: every word
+        must occur, the last one may be the start of a word.
         ``managed``: the front end vouches for a managed client. Documents whose label keeps
         their content on managed clients are left out for others: a match, or a snippet, is
         a statement about the content."""
         scope = tenant_scope(principal)
         limit = max(1, min(limit, MAX_LIMIT))
-        if not terms(text):
+        words = query_words(text)
+        if not words:
             return []
-        hits: list[SearchHit] = []
+        hits: list[tuple[SearchHit, Candidate]] = []
         seen: set[str] = set()
         cache = _Cache(managed)
         fetch = limit * OVERFETCH
+        containers = [library_id] if library_id else None
         async with transaction(self._db) as tx:
+            query = await self._index.query(tx, scope.tenant_id, KIND, words)
+            if query is None:
+                return []
             scoped = await tx.scoped(scope)
             locator = Locator(scoped, principal)
-            while True:
-                try:
-                    results = await self._index.query(
-                        tx.conn, scope, text, fetch, [library_id] if library_id else None
-                    )
-                except IndexUnavailable as exc:
-                    raise SearchUnavailable(str(exc)) from None
-                for result in results:
-                    if result.node_id in seen:
+            while len(hits) < limit:
+                found = await self._index.ranked(scoped, query, KIND, fetch, containers)
+                for candidate in found:
+                    if candidate.object_id in seen:
                         continue
-                    seen.add(result.node_id)
-                    hit = await self._readable(scoped, locator, result, library_id, cache)
-                    if hit is not None:
-                        hits.append(hit)
-                        if len(hits) == limit:
-                            return hits
-                if len(results) < fetch or fetch >= MAX_CANDIDATES:
-                    return hits
+                    seen.add(candidate.object_id)
+                    hit = await self._readable(scoped, locator, candidate, library_id, cache)
+                    if hit is not None and len(hits) < limit:
+                        hits.append((hit, candidate))
+                if len(found) < fetch or fetch >= MAX_CANDIDATES:
+                    break
                 fetch = min(fetch * OVERFETCH, MAX_CANDIDATES)
+            return await self._with_snippets(scoped, query, words, hits)
+
+    async def _with_snippets(
+        self, scoped: Scoped, query: Query, words: list[str],
+        hits: list[tuple[SearchHit, Candidate]],
+    ) -> list[SearchHit]:  # fmt: skip
+        await self._index.open(scoped, query, KIND, [candidate for _, candidate in hits])
+        done = []
+        for hit, candidate in hits:
+            kept = query.kept.get(candidate.entry_id, {})
+            cut = ""
+            for name in ("text", "title", "description", "tags", "name"):
+                cut = snippet(kept.get(name, ""), words)
+                if cut:
+                    break
+            done.append(dataclasses.replace(hit, snippet=cut or hit.name))
+        return done
 
     @staticmethod
     async def _readable(
-        scoped: Scoped, locator: Locator, result: SearchResult, library_id: str | None,
+        scoped: Scoped, locator: Locator, candidate: Candidate, library_id: str | None,
         cache: _Cache,
     ) -> SearchHit | None:  # fmt: skip
-        node = await scoped.nodes.by_id(result.node_id)
+        node = await scoped.nodes.by_id(candidate.object_id)
         if node is None or node["folder"]:
             return None  # purged (or replaced) since it was indexed
         if library_id is not None and node["library_id"] != library_id:
@@ -285,6 +273,6 @@ class DocumentSearch:
             library_name=library["name"],
             path=paths.join([row["name"] for row in chain[1:]]),
             name=node["name"],
-            snippet=result.snippet,
-            score=result.score,
+            snippet="",
+            score=candidate.score,
         )
