@@ -40,6 +40,7 @@ from enclave.core.events import ChangeBus
 from enclave.core.identity import UserService
 from enclave.core.keys import KeyService, read_master_key
 from enclave.core.mail.dkim import DkimSigner
+from enclave.core.mail.indexing import MailIndexer
 from enclave.core.mail.mailboxes import Mailboxes
 from enclave.core.mail.outbox import Outbox
 from enclave.core.mail.queue import OutboundQueue, QueuePolicy
@@ -117,10 +118,13 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
         index = SearchIndex(keys)
         index_queue = IndexQueue(db, index)
         index_queue.register(DocumentIndexer(db, content))
+        index_queue.register(MailIndexer(db, content))
         router = MailRouter(db, audit, authz)
         bus = ChangeBus()
         # IMAP's forms, kept at delivery (minimal ones for a message that takes too long)
-        store = MailStore(db, content, bus, derive=imap_forms, degraded=imap_minimal_forms)
+        store = MailStore(
+            db, content, bus, derive=imap_forms, degraded=imap_minimal_forms, index=index_queue
+        )
         dkim = DkimSigner(db, keys)
         dns = DnsClient(settings.dns.nameservers, settings.dns.port, settings.dns.timeout_seconds)
         queue = OutboundQueue(
@@ -168,7 +172,7 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
             ),
             dkim=dkim,
             queue=queue,
-            mailboxes=Mailboxes(db, content, store, bus),
+            mailboxes=Mailboxes(db, content, store, bus, index),
             libraries=Libraries(db, audit, authz),
             documents=Documents(db, content, audit, index_queue),
             locks=Locks(db, audit),

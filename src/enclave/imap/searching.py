@@ -1,20 +1,19 @@
 """SEARCH on the selected mailbox. A message as SEARCH sees it (``wire.search.Subject``) is
 its row, its header block (kept at delivery, so header keys read no message) and, only for
-BODY and TEXT, its whole content. A search with RETURN (UPDATE) stays with the view and is
+BODY and TEXT, its whole content. Text keys first ask the encrypted index which messages may
+match (``Mailboxes.candidates``), so only those are read and tested exactly. A search with RETURN (UPDATE) stays with the view and is
 told of every arrival, change and expunge (ADDTO/REMOVEFROM), matching only those messages."""
 
 from __future__ import annotations
 
-import email
 from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import date, datetime
-from email.header import decode_header, make_header
-from email.policy import default as default_policy
-from email.utils import getaddresses, parsedate_to_datetime
+from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING
 
 from enclave.core.mail.mailboxes import MessageRow
+from enclave.core.mail.text import body_text, decoded, with_addresses
 from enclave.imap import fetch
 from enclave.imap.parts import SessionParts
 from enclave.imap.wire import response
@@ -34,19 +33,6 @@ from enclave.imap.wire.tokens import SeqSet
 if TYPE_CHECKING:
     from enclave.imap.view import View
     from enclave.imap.wire.commands import Request
-
-ADDRESS_FIELDS = frozenset({"from", "to", "cc", "bcc", "sender", "reply-to"})
-
-
-def _decoded(value: bytes) -> str:
-    """A header value with its encoded words decoded (RFC 2047); raw UTF-8 taken as such."""
-    text = value.decode("utf-8", "replace")
-    if "=?" not in text:
-        return text
-    try:
-        return str(make_header(decode_header(text)))
-    except (LookupError, UnicodeError, ValueError):
-        return text
 
 
 class Searchable:
@@ -70,22 +56,11 @@ class Searchable:
         self._raw = raw
 
     def header(self, name: str) -> list[str]:
-        values = [_decoded(v) for v in header_values(self._header, None if name == "*" else name)]
-        if name.lower() in ADDRESS_FIELDS:  # also as parsed: comments and routes dropped
-            values += [address for _, address in getaddresses(values) if address]
-        return values
+        values = [decoded(v) for v in header_values(self._header, None if name == "*" else name)]
+        return with_addresses(name, values)  # addresses also as parsed: comments dropped
 
     def body_text(self) -> str:
-        if self._raw is None:
-            return ""
-        texts = []
-        for part in email.message_from_bytes(self._raw, policy=default_policy).walk():
-            if part.get_content_maintype() == "text":
-                try:
-                    texts.append(str(part.get_content()))
-                except (LookupError, ValueError):
-                    continue
-        return "\n".join(texts)
+        return "" if self._raw is None else body_text(self._raw)
 
     def sent(self) -> date | None:
         values = self.header("date")
@@ -160,6 +135,10 @@ class SearchCommands(SessionParts):
         mailboxes, box = self.services.mailboxes, view.mailbox.id
         wanted = None if only is None else set(only)
         uids = list(view.uids) if wanted is None else [u for u in view.uids if u in wanted]
+        needles = _needles(key)
+        narrowed = await mailboxes.candidates(self.user, box, needles) if needles and uids else None
+        if narrowed is not None:  # the index's candidates: the exact test below decides
+            uids = [uid for uid in uids if uid in narrowed]
         rows = (
             {row.uid: row for row in await mailboxes.rows(self.user, box, uids)}
             if body or header or names & ROW_KEYS
@@ -209,6 +188,21 @@ class SearchCommands(SessionParts):
             if added:
                 context.found |= added
                 await self.send(_update(tag, context, view, "ADDTO", added, context.found))
+
+
+TEXT_KEYS = frozenset({"BODY", "TEXT", "SUBJECT", "FROM", "TO", "CC", "BCC"})
+
+
+def _needles(key: Key) -> list[str]:
+    """The strings every match must contain: those of the text keys ANDed at the top of the
+    search (under OR or NOT a key narrows nothing)."""
+    if key[0] == "AND":
+        return [needle for each in key[1] for needle in _needles(each)]
+    if key[0] in TEXT_KEYS:
+        return [key[1]]
+    if key[0] == "HEADER":
+        return [key[2]]
+    return []
 
 
 def _saved(found: list[tuple[int, int, int]], returns: list[str]) -> list[int]:

@@ -30,6 +30,7 @@ from enclave.core.mail.store import (
     open_meta,
 )
 from enclave.core.principal import Principal, Realm
+from enclave.core.search.index import SearchIndex
 
 DELIMITER = "/"
 # Decrypted kept forms held in memory (a few KiB each): enough for a few large mailboxes.
@@ -133,12 +134,14 @@ def _message(row: Any) -> MessageRow:
 
 class Mailboxes:
     def __init__(
-        self, db: Database, content: ContentStore, store: MailStore, bus: ChangeBus
-    ) -> None:
+        self, db: Database, content: ContentStore, store: MailStore, bus: ChangeBus,
+        index: SearchIndex | None = None,
+    ) -> None:  # fmt: skip
         self._db = db
         self._content = content
         self._store = store
         self.bus = bus
+        self._index = index
         self._forms: LruCache[tuple[str, str], dict[str, str]] = LruCache(FORMS_CACHE_ENTRIES)
 
     @staticmethod
@@ -392,6 +395,19 @@ class Mailboxes:
             scoped = await tx.scoped(scope)
             await self._owned(scoped, user_id, mailbox_id)
             return [_message(r) for r in await scoped.messages.by_uids(mailbox_id, uids)]
+
+    async def candidates(
+        self, principal: Principal, mailbox_id: str, needles: list[str]
+    ) -> set[int] | None:
+        """UIDs in the mailbox that may contain every one of ``needles`` in their header or
+        text (a superset of what a substring search finds there: the caller tests each), or
+        None when the index cannot narrow the search (see ``SearchIndex.mail_uids``)."""
+        if self._index is None:
+            return None
+        scope, user_id = self._owner(principal)
+        async with transaction(self._db) as tx:
+            await self._owned(await tx.scoped(scope), user_id, mailbox_id)
+            return await self._index.mail_uids(tx, scope, mailbox_id, needles)
 
     async def derived(
         self, principal: Principal, mailbox_id: str, uids: list[int]

@@ -22,6 +22,7 @@ from enclave.core.content import ContentStore, ObjectSealer, StoredObject
 from enclave.core.errors import IntegrityError, NotFound, QuotaExceeded
 from enclave.core.events import ChangeBus
 from enclave.core.mail.parse import ENVELOPE_HEADERS, VERSION, summarise
+from enclave.core.search.queue import IndexQueue
 
 INBOX = "INBOX"
 # The special-use set (RFC 6154) every user gets, created on first use.
@@ -143,10 +144,12 @@ class MailStore:
         bus: ChangeBus,
         derive: Derive | None = None,
         degraded: Derive | None = None,
+        index: IndexQueue | None = None,
     ) -> None:
         self._db = db
         self._content = content
         self._bus = bus
+        self._index = index
         self._derive = derive
         self._degraded = degraded
         self._slots = asyncio.Semaphore(PARSE_SLOTS)
@@ -234,6 +237,7 @@ class MailStore:
                     meta=sealer.seal(META_LABEL, meta),
                 )
                 delivered.append(Delivered(user_id, box["name"], uid, message_id, box["id"]))
+            await self._indexed(tx, scoped, [stored.name])
             return len(delivered)
 
         await self._content.put(scope, raw, attach)
@@ -274,12 +278,19 @@ class MailStore:
                 delivered.append(
                     Delivered(user_id, box["name"], first + offset, message_id, box["id"])
                 )
+            await self._indexed(tx, scoped, [stored.name for stored, _ in objects])
             return [1] * len(objects)
 
         await self._content.put_many(scope, [m.raw for m in messages], attach)
         for mailbox_id in dict.fromkeys(item.mailbox_id for item in delivered):
             self._bus.publish(mailbox_id)
         return delivered
+
+    async def _indexed(self, tx: Tx, scoped: Scoped, names: list[str]) -> None:
+        """Queue the new content objects for the search index, in the filing transaction."""
+        if self._index is not None:
+            for name in dict.fromkeys(names):
+                await self._index.add(tx, scoped, "mail", name)
 
     @staticmethod
     async def _check_quota(scoped: Scoped, user_id: str, size: int) -> None:

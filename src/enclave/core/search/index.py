@@ -26,6 +26,8 @@ from enclave.core.keys import KeyService
 from enclave.core.search import tokens as t
 
 MAX_LIMIT = 1000
+MAX_GRAMS = 64  # trigrams of a search looked up (more only narrow what these leave)
+JOINED_GRAMS = 6  # of those, the rarest joined for the candidates
 
 
 @dataclass(frozen=True)
@@ -56,6 +58,7 @@ class IndexFields:
     weighted: tuple[tuple[str, int], ...]  # (text, weight): where a match counts for more
     kept: dict[str, str] | None = None  # sealed, for snippets (None: keep nothing)
     complete: bool = True  # False if the indexer had to cut the text
+    substrings: bool = False  # trigrams instead of prefixes (see ``tokens``)
 
 
 @dataclass(frozen=True)
@@ -93,7 +96,7 @@ def prepare(
     key: SearchKey, tenant_id: str, kind: str, object_id: str, fields: IndexFields
 ) -> Prepared:
     """Tokens and the sealed fields for one object (CPU-bound: run it in a thread)."""
-    analysis = t.analyse(key.tokens(kind), fields.weighted)
+    analysis = t.analyse(key.tokens(kind), fields.weighted, substrings=fields.substrings)
     sealed = None
     if fields.kept is not None:
         kept = {**fields.kept, "vocabulary": " ".join(analysis.vocabulary)}
@@ -205,20 +208,23 @@ class SearchIndex:
             query.kept[int(row["id"])] = json.loads(zlib.decompress(packed))
 
     async def mail_uids(
-        self, tx: Tx, scope: TenantScope, mailbox_id: str, words: list[str]
+        self, tx: Tx, scope: TenantScope, mailbox_id: str, needles: list[str]
     ) -> set[int] | None:
-        """UIDs in a mailbox that may hold every word at the start of a word of theirs (a
-        superset of the exact answer: the caller checks each), or None when the index cannot
-        narrow the search (a word too short to look up, or no key yet). Messages not yet
-        indexed, or indexed in part, are always among the UIDs."""
+        """UIDs in a mailbox that may contain every one of ``needles`` as a substring (a
+        superset of the exact answer: the caller checks each), found by the trigrams of their
+        words; None when the index cannot narrow the search (no word of three characters, or
+        no key yet). Messages not yet indexed, or indexed in part, are always among them."""
         key = await self.key(tx, scope.tenant_id)
-        if key is None or not words or any(len(w) < t.PREFIX_MIN for w in words):
+        pieces = {g for needle in needles for word in t.words(needle) for g in t.grams(word)}
+        if key is None or not pieces:
             return None
         scoped = await tx.scoped(scope)
-        tokens = list(dict.fromkeys(t.prefix_token(key.tokens("mail"), w) for w in words))
+        mac = key.tokens("mail")
+        tokens = [t.gram_token(mac, piece) for piece in sorted(pieces)[:MAX_GRAMS]]
         frequencies = await scoped.search_postings.frequencies(tokens)
         unindexed = set(await scoped.search_postings.mail_unindexed(mailbox_id))
         if len(frequencies) < len(tokens):
             return unindexed
-        tokens.sort(key=lambda token: frequencies[token])
+        # The rarest few trigrams narrow as well as all of them, with fewer joins.
+        tokens = sorted(tokens, key=lambda token: frequencies[token])[:JOINED_GRAMS]
         return unindexed | set(await scoped.search_postings.mail_uids(mailbox_id, tokens))

@@ -3,10 +3,12 @@
 Text is normalised once (NFKD, combining marks dropped, case folded: ``Zürich`` and ``zurich``
 are one word) and cut into words of letters and digits (``\\w+``; an address
 ``user-from@domain.org`` is the words ``user``, ``from``, ``domain``, ``org``). A word is
-indexed whole and by its prefixes of ``PREFIX_MIN`` to ``PREFIX_MAX`` characters, so a query
-can ask for a word or for words beginning with something. Each of these terms becomes a token:
+indexed whole and either by its prefixes of ``PREFIX_MIN`` to ``PREFIX_MAX`` characters (search
+as you type: documents) or by its trigrams, every run of three characters (substring search:
+IMAP, where ``ser-fro`` must find ``user-from``). Each of these terms becomes a token:
 HMAC-SHA-256 under the tenant's search key, with a one-letter domain (``w`` whole word, ``p``
-prefix), cut to ``TOKEN_BYTES``. Without the key a token says nothing about its term.
+prefix, ``g`` trigram), cut to ``TOKEN_BYTES``. Without the key a token says nothing about its
+term.
 """
 
 from __future__ import annotations
@@ -56,6 +58,18 @@ def prefix_token(key: bytes, prefix: str) -> bytes:
     return _token(key, b"p", prefix[:PREFIX_MAX])
 
 
+GRAM = 3
+
+
+def grams(word: str) -> list[str]:
+    """The trigrams of a word (none for a shorter one)."""
+    return [word[i : i + GRAM] for i in range(len(word) - GRAM + 1)]
+
+
+def gram_token(key: bytes, gram: str) -> bytes:
+    return _token(key, b"g", gram)
+
+
 @dataclass(frozen=True)
 class Term:
     """One query word as the index answers it: its token, and whether candidates must still be
@@ -88,10 +102,10 @@ class Analysis:
 MAX_WEIGHT = 30_000
 
 
-def analyse(key: bytes, fields: Iterable[tuple[str, int]]) -> Analysis:
+def analyse(key: bytes, fields: Iterable[tuple[str, int]], *, substrings: bool = False) -> Analysis:
     """Tokens and weights for ``(text, field weight)`` pairs: every word, and every prefix of
-    PREFIX_MIN..PREFIX_MAX characters of a longer word, weighted by where and how often it
-    occurs."""
+    PREFIX_MIN..PREFIX_MAX characters of it (or with ``substrings`` every trigram), weighted
+    by where and how often it occurs."""
     counts: dict[str, int] = {}
     complete = True
     for text, weight in fields:
@@ -103,13 +117,18 @@ def analyse(key: bytes, fields: Iterable[tuple[str, int]]) -> Analysis:
             else:
                 complete = False
     weights: dict[bytes, int] = {}
-    prefixes: dict[str, int] = {}
+    parts: dict[str, int] = {}
     for word, count in counts.items():
         weights[word_token(key, word)] = min(count, MAX_WEIGHT)
-        for size in range(PREFIX_MIN, min(len(word), PREFIX_MAX) + 1):
-            prefixes[word[:size]] = prefixes.get(word[:size], 0) + count
-    for prefix, count in prefixes.items():
-        weights[prefix_token(key, prefix)] = min(count, MAX_WEIGHT)
+        if substrings:
+            pieces = grams(word)
+        else:
+            pieces = [word[:size] for size in range(PREFIX_MIN, min(len(word), PREFIX_MAX) + 1)]
+        for piece in pieces:
+            parts[piece] = parts.get(piece, 0) + count
+    part_token = gram_token if substrings else prefix_token
+    for piece, count in parts.items():
+        weights[part_token(key, piece)] = min(count, MAX_WEIGHT)
     return Analysis(weights, sorted(counts), complete)
 
 

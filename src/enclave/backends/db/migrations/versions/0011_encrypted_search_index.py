@@ -84,6 +84,10 @@ def upgrade() -> None:
         "SELECT tenant_id, 'doc', id, false, 0, 0 FROM doc_nodes "
         "WHERE NOT folder AND deleted_at IS NULL"
     )
+    op.execute(
+        "INSERT INTO search_jobs (tenant_id, kind, object_id, deep, seq, attempts) "
+        "SELECT DISTINCT tenant_id, 'mail', blob, false, 0, 0 FROM messages"
+    )
 
 
 def downgrade() -> None:
