@@ -197,8 +197,8 @@ SYSTEM = Principal.system("housekeeping")
 
 
 async def _housekeeping(services: Services) -> None:
-    """Hourly: purge old trash, collect orphaned and unreferenced objects, forget expired
-    sessions."""
+    """Hourly: purge old trash, collect orphaned and unreferenced objects and their index
+    entries, forget expired sessions."""
     grace = services.settings.blobs.orphan_grace_seconds
     while True:
         await asyncio.sleep(HOUSEKEEPING_SECONDS)
@@ -208,6 +208,8 @@ async def _housekeeping(services: Services) -> None:
             for tenant in await services.tenants.list_tenants(SYSTEM):
                 trashed += await services.documents.purge_expired_trash(tenant.id, trash_before)
             removed = await services.content.collect_garbage(grace)
+            for tenant in await services.tenants.list_tenants(SYSTEM):
+                await services.index_queue.sweep(tenant.id)
             expired = await services.auth.purge_expired_sessions()
             log.info("housekeeping", objects_removed=removed, sessions_purged=expired,
                      trash_purged=trashed)  # fmt: skip

@@ -124,3 +124,19 @@ async def test_no_word_of_a_message_reaches_the_disk(
             data = path.read_bytes()
             for needle in needles:
                 assert needle not in data, (path, needle)
+
+
+async def test_entries_of_collected_messages_are_swept(
+    services: Services, two_tenants: dict[str, Principal]
+) -> None:
+    bob = two_tenants["bob"]
+    box, [uid, kept] = await deliver(
+        services, bob, [message("Gone", "a@example.org", "ephemeral"), MESSAGES[0]]
+    )
+    await services.index_queue.run_pending()
+    await services.mailboxes.store(bob, box, [uid], "add", ["\\Deleted"])
+    await services.mailboxes.expunge(bob, box)
+    await services.content.collect_garbage(0)
+    assert await services.index_queue.sweep(bob.tenant_id or "") == 1
+    assert await services.index_queue.sweep(bob.tenant_id or "") == 0
+    assert await services.mailboxes.candidates(bob, box, ["ledger"]) == {kept}

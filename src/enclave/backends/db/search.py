@@ -68,6 +68,13 @@ class SearchEntriesRepo(ScopedRepo):
             rows += await self._all(self._select().where(e.kind == kind, e.object_id.in_(chunk)))
         return rows
 
+    async def without_object(self, limit: int) -> list[RowMapping]:
+        """Mail entries whose content object is gone (collected after its last copy)."""
+        e, b = s.search_entries.c, s.blobs.c
+        alive = self._select_from(s.blobs, b.name).where(b.name == e.object_id)
+        query = self._select().where(e.kind == "mail", ~alive.exists())
+        return await self._all(query.limit(limit))
+
     async def count(self, kind: str) -> int:
         query = self._select(func.count()).where(s.search_entries.c.kind == kind)
         return int((await self._conn.execute(query)).scalar_one())

@@ -86,6 +86,19 @@ class IndexQueue:
         being deleted in it: there is nothing to wait for)."""
         await self._index.forget(scoped, kind, object_ids)
 
+    async def sweep(self, tenant_id: str) -> int:
+        """Housekeeping: drop the entries of message content that garbage collection removed
+        (searches never see them, but their tokens take room). Returns how many went."""
+        scope, removed = TenantScope(tenant_id), 0
+        while True:
+            async with transaction(self._db, write=True) as tx:
+                scoped = await tx.scoped(scope)
+                gone = await scoped.search_entries.without_object(BATCH * 16)
+                await self._index.forget(scoped, "mail", [row["object_id"] for row in gone])
+            removed += len(gone)
+            if len(gone) < BATCH * 16:
+                return removed
+
     def _poke(self, tenant_id: str) -> None:
         self._woken.add(tenant_id)
         self._wake.set()
