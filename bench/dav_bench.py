@@ -11,7 +11,11 @@ DAV uses (uvicorn, a2wsgi with 16 worker threads, wsgidav 4, 64 KiB blocks). Per
     document (streamed both ways), PROPFIND Depth 1 on a folder of 10,000 documents,
     and full-text search (GET /api/search?q=..., Enclave only: wsgidav has none)
 
-and the script reports p50/p99 latency, MB/s and the Enclave/wsgidav ratio per operation.
+and then two concurrent parts, ``--connections`` clients (20) at once, one kept-alive
+connection each: GETs of the round's 4 KiB documents, and a mix in which each client PUTs
+a new 4 KiB document into a folder of its own, PROPFINDs that folder (Depth 1) and DELETEs
+the document again. The script reports p50/p99 latency, MB/s and the Enclave/wsgidav ratio per
+operation, and requests per second for the concurrent parts.
 
 The 10,000 documents (~1-3 KiB of generated prose each, a few rare words for the searches)
 are put into Enclave before the server starts, in-process through the core API
@@ -41,6 +45,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -299,6 +304,7 @@ class Round:
     number: int
     times: dict[str, list[float]] = field(default_factory=dict)  # op -> seconds per call
     sizes: dict[str, int] = field(default_factory=dict)  # op -> bytes per call
+    rates: dict[str, float] = field(default_factory=dict)  # op -> requests/s (concurrent parts)
     errors: list[str] = field(default_factory=list)
     server_cpu_s: float = 0.0
     load_before: float = 0.0
@@ -329,6 +335,7 @@ class Workload:
             try:
                 self._files(client, server.base, number, result)
                 self._propfind(client, server.base, result)
+                self._concurrent(client, server, number, result)
                 if server.name == "enclave" and not self.args.no_search:
                     result.search = self._search(url, result)
             except (RuntimeError, httpx.HTTPError) as exc:
@@ -396,6 +403,96 @@ class Workload:
                                    f"{self.args.documents + 1}")  # fmt: skip
             result.sizes["PROPFIND 1"] = len(reply.content)
 
+    def _concurrent(self, client: httpx.Client, server: Server, number: int, result: Round) -> None:
+        """The two concurrent parts: GETs of the round's 4 KiB documents, then the
+        PUT/PROPFIND/DELETE mix, from ``--connections`` clients at once."""
+        folder = f"{server.base}/round-{number}"
+        mix = f"{folder}/mix"
+        expect(client.request("MKCOL", mix), (201,), f"MKCOL {mix}")
+        for index in range(self.args.connections):  # a folder each: wsgidav's filesystem
+            # provider fails a listing (500) when a member goes while it lists
+            expect(client.request("MKCOL", f"{mix}/c{index}"), (201,), f"MKCOL {mix}/c{index}")
+        url = f"http://{HOST}:{server.port}"
+        bodies = self.small
+
+        def gets(index: int, http: httpx.Client, times: list[float]) -> int:
+            for call in range(self.args.concurrent_requests):
+                which = (index + call) % len(bodies)
+                begin = time.perf_counter()
+                reply = http.get(f"{folder}/4k-{which}.bin")
+                times.append(time.perf_counter() - begin)
+                expect(reply, (200,), f"GET {folder}/4k-{which}.bin")
+                if reply.content != bodies[which]:
+                    raise RuntimeError(f"GET {folder}/4k-{which}.bin: content differs")
+            return self.args.concurrent_requests
+
+        def mixed(index: int, http: httpx.Client, times: list[float]) -> int:
+            calls = 0
+            for call in range(max(1, self.args.concurrent_requests // 3)):
+                path = f"{mix}/c{index}/{call}.bin"
+                for method, target, codes in (
+                    ("PUT", path, (201,)), ("PROPFIND", f"{mix}/c{index}/", (207,)),
+                    ("DELETE", path, (204,)),
+                ):  # fmt: skip
+                    begin = time.perf_counter()
+                    if method == "PUT":
+                        reply = http.put(target, content=bodies[(index + call) % len(bodies)])
+                    elif method == "PROPFIND":
+                        reply = http.request(method, target, content=PROPFIND_BODY, headers={
+                            "Depth": "1", "Content-Type": "application/xml"})  # fmt: skip
+                    else:
+                        reply = http.delete(target)
+                    times.append(time.perf_counter() - begin)
+                    expect(reply, codes, f"{method} {target}")
+                    calls += 1
+            return calls
+
+        for op, work in ((f"GET 4k, {self.args.connections} conns", gets),
+                         (f"mix PUT/PROPFIND/DELETE, {self.args.connections} conns", mixed)):  # fmt: skip
+            self._together(url, server, op, work, result)
+
+    def _together(
+        self, url: str, server: Server, op: str,
+        work: Callable[[int, httpx.Client, list[float]], int], result: Round,
+    ) -> None:  # fmt: skip
+        """``work`` on every connection at once (each connected and authenticated first);
+        the clock runs from the moment all are ready until the last one ends."""
+        count = self.args.connections
+        clients = [httpx.Client(base_url=url, auth=server.auth, timeout=300)
+                   for _ in range(count)]  # fmt: skip
+        times: list[list[float]] = [[] for _ in range(count)]
+        done = [0] * count
+        errors: list[BaseException] = []
+        ready = threading.Barrier(count + 1)
+
+        def run(index: int) -> None:
+            try:
+                expect(clients[index].options(f"{server.base}/"), (200,), "OPTIONS")
+                ready.wait()
+                done[index] = work(index, clients[index], times[index])
+            except BaseException as exc:
+                ready.abort()
+                errors.append(exc)
+
+        threads = [threading.Thread(target=run, args=(i,)) for i in range(count)]
+        try:
+            for thread in threads:
+                thread.start()
+            with contextlib.suppress(threading.BrokenBarrierError):
+                ready.wait()
+            begin = time.perf_counter()
+            for thread in threads:
+                thread.join()
+            elapsed = time.perf_counter() - begin
+        finally:
+            for http in clients:
+                http.close()
+        if errors:
+            raise RuntimeError(f"{op}: {type(errors[0]).__name__}: {errors[0]}")
+        result.times[op] = [t for per in times for t in per]
+        result.sizes[op] = 0
+        result.rates[op] = sum(done) / elapsed
+
     def _search(self, url: str, result: Round) -> str:
         """Enclave's JSON search; "not available" if the endpoint is not there (yet)."""
         with httpx.Client(base_url=url, timeout=300) as web:
@@ -450,6 +547,9 @@ def summary(rounds: Sequence[Round]) -> dict[str, dict[str, float]]:
             row["mb_per_s"] = statistics.median(size / t / MB for t in times)
         if op.startswith("PROPFIND"):
             row["bytes"] = float(size)
+        rates = [r.rates[op] for r in rounds if op in r.rates]
+        if rates:
+            row["req_per_s"] = statistics.median(rates)
         out[op] = row
     return out
 
@@ -481,6 +581,27 @@ def table(sums: dict[str, dict[str, dict[str, float]]]) -> str:
     return "\n".join(lines)
 
 
+def rate_table(sums: dict[str, dict[str, dict[str, float]]]) -> str:
+    """Requests per second of the concurrent parts (median over the rounds)."""
+    servers = list(sums)
+    ops = [op for op in dict.fromkeys(op for s in servers for op in sums[s])
+           if any("req_per_s" in sums[s].get(op, {}) for s in servers)]  # fmt: skip
+    if not ops:
+        return ""
+    head = ["op", *(f"{s} req/s" for s in servers)]
+    both = len(servers) == 2
+    if both:
+        head.append("req/s E/W")
+    lines = ["| " + " | ".join(head) + " |", "|---" + "|---:" * (len(head) - 1) + "|"]
+    for op in ops:
+        rates = [sums[s].get(op, {}).get("req_per_s", float("nan")) for s in servers]
+        cells = [op, *(fmt(r) for r in rates)]
+        if both:
+            cells.append(fmt(rates[0] / rates[1]) if rates[1] else "n/a")
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def load_text() -> str:
     return "/".join(f"{x:.2f}" for x in os.getloadavg())
 
@@ -503,6 +624,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--search-repeats", type=int, default=5,
                         help="times each search query runs per round (5)")  # fmt: skip
     parser.add_argument("--no-search", action="store_true", help="skip the search part")
+    parser.add_argument("--connections", type=int, default=20,
+                        help="clients at once in the concurrent parts (20)")  # fmt: skip
+    parser.add_argument("--concurrent-requests", type=int, default=30,
+                        help="requests per client in each concurrent part (30)")  # fmt: skip
     parser.add_argument("--only", choices=("enclave", "wsgidav"), help="benchmark one server")
     parser.add_argument("--seed", type=int, default=20261128, help="content seed")
     parser.add_argument("--smoke", action="store_true",
@@ -517,9 +642,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     if args.smoke:
         args.documents, args.rounds, args.repeats = 100, 1, 3
         args.large_mib, args.large_repeats, args.propfind_repeats = 4, 1, 1
-        args.search_repeats = 1
+        args.search_repeats, args.connections, args.concurrent_requests = 1, 4, 6
     if min(args.documents, args.rounds, args.repeats, args.large_mib, args.large_repeats,
-           args.propfind_repeats, args.search_repeats) < 1:  # fmt: skip
+           args.propfind_repeats, args.search_repeats, args.connections,
+           args.concurrent_requests) < 1:  # fmt: skip
         parser.error("sizes, rounds and repeats must be at least 1")
     return args
 
@@ -534,8 +660,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     print("machine: " + ", ".join(f"{k} {v}" for k, v in info.items()))
     print(f"run: {args.documents} documents, {args.rounds} round(s), {args.repeats} x 4 KiB and "
           f"1 MiB, {args.large_repeats} x {args.large_mib} MiB, {args.propfind_repeats} x "
-          f"PROPFIND, seed {args.seed}, servers {', '.join(servers)}; one client, sequential; "
-          f"load averages 1/5/15 min {load_start}")  # fmt: skip
+          f"PROPFIND, seed {args.seed}, servers {', '.join(servers)}; one client, sequential, then "
+          f"{args.connections} at once ({args.concurrent_requests} requests each); load averages 1/5/15 min {load_start}")  # fmt: skip
     work = Path(tempfile.mkdtemp(prefix="dav-bench-", dir=args.workdir))
     targets: dict[str, Server] = {}
     rounds: list[Round] = []
@@ -560,8 +686,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                 rounds.append(result)
                 ok = ok and not result.errors
                 s = summary([result])
-                parts = [f"{op} p50 {fmt(s[op]['p50_ms'])} ms" for op in s
-                         if not op.startswith("search")]  # fmt: skip
+                parts = [f"{op} p50 {fmt(s[op]['p50_ms'])} ms"
+                         + (f" ({fmt(s[op]['req_per_s'])}/s)" if "req_per_s" in s[op] else "")
+                         for op in s if not op.startswith("search")]  # fmt: skip
                 if name == "enclave" and not args.no_search:
                     parts.append(f"search {result.search}")
                 print(f"round {number} {name:<8} " + ", ".join(parts)
@@ -590,6 +717,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"\nOver {args.rounds} round(s) (p50/p99 of every call; MB/s is the median per call, "
           "10^6 bytes/s; E/W = Enclave/wsgidav, above 1 means Enclave takes longer):\n")  # fmt: skip
     print(table(sums))
+    if rates := rate_table(sums):
+        print("\nConcurrent parts, requests per second (median over the rounds; E/W above 1 "
+              "means Enclave serves more):\n")  # fmt: skip
+        print(rates)
     if "enclave" in sums:
         states = {r.search for r in rounds if r.server == "enclave"}
         if args.no_search:
