@@ -12,6 +12,7 @@ the database row commits. A crash in between leaves only an unreferenced file, w
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -24,6 +25,13 @@ from enclave.backends.db.scoped import TenantScope
 from enclave.core import clock, crypto
 from enclave.core.errors import NotFound
 from enclave.core.keys import KeyService, content_aad
+
+NAME_KEY_TTL_SECONDS = 60.0
+NAME_KEYS_MAX = 10_000
+# Content up to this size is published before looking whether the tenant has it already (one
+# transaction fewer; a copy that turns out surplus is removed after the commit); larger
+# content is looked for first, so that a duplicate is never fsynced.
+LOOK_FIRST_BYTES = 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -95,13 +103,24 @@ class ContentStore:
         self._db = db
         self._keys = keys
         self._blobs = blobs
+        self._name_keys: dict[str, tuple[bytes, float]] = {}
 
     async def _name_key(self, scope: TenantScope) -> bytes:
+        """The tenant's naming key, unwrapped; kept in memory (never written anywhere) for
+        ``NAME_KEY_TTL_SECONDS``, so that a stream of small writes does not read it each time."""
+        now = time.monotonic()
+        known = self._name_keys.get(scope.tenant_id)
+        if known is not None and known[1] > now:
+            return known[0]
         async with transaction(self._db) as tx:
             tenant = await tx.tenants.by_id(scope.tenant_id)
         if tenant is None:
             raise NotFound("no such tenant")
-        return self._keys.name_key(scope.tenant_id, tenant["wrapped_name_key"])
+        key = self._keys.name_key(scope.tenant_id, tenant["wrapped_name_key"])
+        if len(self._name_keys) >= NAME_KEYS_MAX:
+            self._name_keys.clear()
+        self._name_keys[scope.tenant_id] = (key, now + NAME_KEY_TTL_SECONDS)
+        return key
 
     async def put(
         self,
@@ -128,8 +147,10 @@ class ContentStore:
             name = namer.hexdigest()
             stored = StoredObject(name=name, size=size)
             file_key = _file_key(name, object_id)
-            async with transaction(self._db) as tx:
-                seen = await (await tx.scoped(scope)).blobs.get(name) is not None
+            seen = False
+            if size > LOOK_FIRST_BYTES:  # a small file is cheaper to publish than to look for
+                async with transaction(self._db) as tx:
+                    seen = await (await tx.scoped(scope)).blobs.get(name) is not None
             if not seen:
                 # Fsync and rename before taking the write lock: the lock is held only for the
                 # rows. The file name is unique, so nobody else can be writing it.
@@ -162,7 +183,7 @@ class ContentStore:
             published = None  # committed: the row names the file now (or its twin's)
             if existing is not None and seen:
                 await staged.abort()
-            elif existing is not None:  # another writer stored the same content meanwhile
+            elif existing is not None:  # stored already (not looked for, or meanwhile)
                 await self._blobs.delete(tenant_id, file_key)
         except BaseException:
             await staged.abort()
@@ -297,12 +318,24 @@ class ContentStore:
 
     async def stream(self, scope: TenantScope, name: str) -> AsyncIterator[bytes]:
         async with transaction(self._db) as tx:
-            row = await (await tx.scoped(scope)).blobs.get(name)
-            if row is None or row["refcount"] <= 0:
-                raise NotFound("no such object")
-            sealer = await self._sealer(tx, scope, row)
+            chunks = await self.opened(tx, scope, name)
+        async for chunk in chunks:
+            yield chunk
+
+    async def opened(self, tx: Tx, scope: TenantScope, name: str) -> AsyncIterator[bytes]:
+        """An object's content, its key found in ``tx`` (the caller's transaction, which
+        also found the object's name); the file is read, and decrypted, as it is iterated."""
+        row = await (await tx.scoped(scope)).blobs.get(name)
+        if row is None or row["refcount"] <= 0:
+            raise NotFound("no such object")
+        sealer = await self._sealer(tx, scope, row)
+        return self._decrypted(scope, _file_key(name, row["object_id"]), sealer)
+
+    async def _decrypted(
+        self, scope: TenantScope, file_key: str, sealer: ObjectSealer
+    ) -> AsyncIterator[bytes]:
         decryptor = sealer.decryptor()
-        async for chunk in self._blobs.read(scope.tenant_id, _file_key(name, row["object_id"])):
+        async for chunk in self._blobs.read(scope.tenant_id, file_key):
             plain = decryptor.update(chunk)
             if plain:
                 yield plain

@@ -42,6 +42,12 @@ def forget(environ: dict[str, Any]) -> None:
     environ.pop(CACHE, None)
 
 
+def prime(environ: dict[str, Any], library: Library, live: list[Lock]) -> None:
+    """The library's live locks, found by a walk that could read its root: what
+    ``Locks.active`` would answer for the whole library."""
+    environ.setdefault(CACHE, {})[(library.id, ())] = live
+
+
 def as_dict(located: Located, lock: Lock) -> LockDict:
     expires = lock.expires_at
     if expires.tzinfo is None:

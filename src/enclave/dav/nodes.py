@@ -8,16 +8,19 @@ from __future__ import annotations
 import mimetypes
 from collections.abc import AsyncIterator, Coroutine
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from wsgidav.dav_error import HTTP_FORBIDDEN, HTTP_NOT_FOUND, DAVError
 from wsgidav.dav_provider import DAVCollection, DAVNonCollection
 
 from enclave.core.documents.documents import Documents
 from enclave.core.documents.model import Library, Node
-from enclave.dav import locks, properties, quota
+from enclave.dav import properties, quota
 from enclave.dav.bridge import Download, Upload
 from enclave.dav.resources import CREATED, FILES, LIBRARIES, Resource, tokens_of
+
+if TYPE_CHECKING:
+    from enclave.dav.provider import Found
 
 T = TypeVar("T")
 
@@ -46,6 +49,12 @@ class _Stored(Resource):
 
     def _setup(self, library: Library, node: Node | None, inner: str) -> None:
         self.library, self.node, self.inner = library, node, inner
+
+    def prepared(self, found: Found) -> None:
+        """Take what the provider's walk fetched for this request (members or content)."""
+
+    def _changed(self) -> None:
+        self.enclave.changed(self.environ)
 
     def _call(self, coro: Coroutine[Any, Any, T]) -> T:
         return self.enclave.bridge.call(coro)
@@ -90,7 +99,7 @@ class _Stored(Resource):
         self._call(
             self.documents.delete(self.principal, self.library.id, self.inner, tokens=self.tokens)
         )
-        locks.forget(self.environ)  # the core released the locks below
+        self._changed()  # the core released the locks below, too
         return True
 
     def delete(self) -> None:
@@ -120,7 +129,7 @@ class _Stored(Resource):
             )
         )  # fmt: skip
         self.environ[CREATED] = not replaced
-        locks.forget(self.environ)
+        self._changed()  # the core released the locks on and below the source, too
         return True
 
     def handle_copy(self, dest_path: str, *, depth_infinity: bool) -> bool:
@@ -136,6 +145,7 @@ class _Stored(Resource):
                 )
             )  # fmt: skip
         self.environ[CREATED] = not replaced
+        self._changed()
         return True
 
     def _shallow_copy(self, library: Library, inner: str) -> bool:
@@ -145,6 +155,7 @@ class _Stored(Resource):
         if existing is not None:
             self._call(self.documents.delete(self.principal, library.id, inner, tokens=tokens))
         self._call(self.documents.make_folder(self.principal, library.id, inner, tokens=tokens))
+        self._changed()
         return existing is not None
 
 
@@ -158,10 +169,17 @@ class Folder(quota.Quota, _Stored, DAVCollection):  # type: ignore[misc]
     def _child(self, name: str) -> str:
         return f"{self.inner}/{name}" if self.inner else name
 
+    _members: list[Node] | None = None
+
+    def prepared(self, found: Found) -> None:
+        self._members = found.members
+
     def get_member_names(self) -> list[str]:
         return [member.name for member in self._children()]
 
     def _children(self) -> list[Node]:
+        if self._members is not None:
+            return self._members
         return self._call(self.documents.children(self.principal, self.library.id, self.inner))
 
     def get_member_list(self) -> list[Any]:
@@ -184,6 +202,7 @@ class Folder(quota.Quota, _Stored, DAVCollection):  # type: ignore[misc]
                 self.principal, self.library.id, self._child(name), tokens=self.tokens
             )
         )
+        self._changed()
         return Folder(
             f"{self.path.rstrip('/')}/{name}", self.environ, self.library, node, node.path
         )
@@ -199,6 +218,7 @@ class Folder(quota.Quota, _Stored, DAVCollection):  # type: ignore[misc]
             tokens=self.tokens,
         )  # fmt: skip
         node, _ = self._call(write)
+        self._changed()
         return Document(path, self.environ, self.library, node, inner)
 
 
@@ -209,6 +229,10 @@ class Document(_Stored, DAVNonCollection):  # type: ignore[misc]
         super().__init__(path, environ)
         self._setup(library, node, inner)
         self._upload: Upload[tuple[Node, bool]] | None = None
+        self._content: AsyncIterator[bytes] | None = None
+
+    def prepared(self, found: Found) -> None:
+        self._content, found.content = found.content, None  # one reader per stream
 
     def get_content_length(self) -> int | None:
         return self.node.size if self.node else 0
@@ -230,10 +254,14 @@ class Document(_Stored, DAVNonCollection):  # type: ignore[misc]
     def get_content(self) -> Download:
         """The content; a label may allow it only to managed clients (``[http]
         managed_networks``), which the core checks with what we vouch for here."""
-        managed = self.enclave.services.settings.http.is_managed(self.environ.get("REMOTE_ADDR"))
-        _, chunks = self._call(
-            self.documents.read(self.principal, self.library.id, self.inner, managed=managed)
-        )
+        chunks, self._content = self._content, None
+        if chunks is None:  # not fetched with the resource (a label forbids it, say)
+            managed = self.enclave.services.settings.http.is_managed(
+                self.environ.get("REMOTE_ADDR")
+            )
+            _, chunks = self._call(
+                self.documents.read(self.principal, self.library.id, self.inner, managed=managed)
+            )
         return Download(self.enclave.bridge, chunks)
 
     def begin_write(self, *, content_type: str | None = None) -> Upload[tuple[Node, bool]]:
@@ -262,6 +290,7 @@ class Document(_Stored, DAVNonCollection):  # type: ignore[misc]
             upload.abort()
         elif upload.result is not None:
             self.node = upload.result[0]
+        self._changed()
 
 
 def member_of(path: str, environ: dict[str, Any], library: Library, node: Node) -> Any:

@@ -8,10 +8,19 @@
 
 ``locate`` maps the resources' ref URLs (``/{tenant}/files/{email}/a/b``), which wsgidav's lock
 and property managers are keyed by, back to a library and a path inside it.
+
+One request asks about a resource several times (wsgidav resolves the target, then its
+parent, then asks for their locks, then for the content or the members): the first question
+is one core call (``Browser.walk``) that answers for every folder above the path too, and
+fetches what the method will want next (a GET's content, a PROPFIND's members, a write's
+locks). The answers are kept for the rest of the request, and dropped by any change
+(``changed``). Which library a name means is remembered for ``LIBRARY_TTL_SECONDS`` per
+principal: only the library's id is taken from it, and every core call checks access again.
 """
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, unquote
@@ -19,13 +28,30 @@ from urllib.parse import quote, unquote
 from wsgidav.dav_error import HTTP_NOT_FOUND, DAVError
 from wsgidav.dav_provider import DAVProvider
 
+from enclave.core.documents.browse import Browser, Walk
 from enclave.core.documents.model import Library, Node
+from enclave.core.principal import Principal
+from enclave.dav import locks
 from enclave.dav.bridge import Bridge
 from enclave.dav.nodes import member_of
 from enclave.dav.resources import FILES, LIBRARIES, Index, principal_of, tenant_segment
 from enclave.services import Services
 
 LIBRARY_CACHE = "enclave.dav.libraries"  # environ key: libraries looked up in this request
+WALKED = "enclave.dav.walked"  # environ key: {(library id, path): Found}
+LIBRARY_TTL_SECONDS = 10.0
+LIBRARY_CACHE_MAX = 10_000
+WRITES = frozenset({"PUT", "DELETE", "MKCOL", "MOVE", "COPY", "PROPPATCH", "LOCK", "UNLOCK"})
+
+
+@dataclass
+class Found:
+    """What this request knows about one path: the node (None: not there, or not visible),
+    and what the walk fetched for the method (each handed out once)."""
+
+    node: Node | None
+    members: list[Node] | None = None
+    content: Any = None  # an AsyncIterator[bytes] over the document's content
 
 
 @dataclass(frozen=True)
@@ -51,6 +77,8 @@ class EnclaveProvider(DAVProvider):  # type: ignore[misc]
         super().__init__()
         self.services = services
         self.bridge = bridge
+        self.browser = Browser(services.db, services.content)
+        self._libraries: dict[tuple[Principal, str, str], tuple[Library, float]] = {}
 
     def __repr__(self) -> str:
         return "EnclaveProvider"
@@ -68,19 +96,62 @@ class EnclaveProvider(DAVProvider):  # type: ignore[misc]
         return "/" + rest
 
     def library(self, environ: dict[str, Any], kind: str, name: str) -> Library:
-        """A library by the name its index lists it under (cached for the request)."""
+        """A library by the name its index lists it under (cached for the request, and for
+        ``LIBRARY_TTL_SECONDS`` per principal)."""
         cache: dict[tuple[str, str], Library] = environ.setdefault(LIBRARY_CACHE, {})
         key = (kind, name)
         if key not in cache:
-            principal = principal_of(environ)
-            libraries = self.services.libraries
-            found: Library = self.bridge.call(
-                libraries.personal(principal, name)
-                if kind == FILES
-                else libraries.shared(principal, name)
-            )
-            cache[key] = found
+            cache[key] = self._library(principal_of(environ), kind, name)
         return cache[key]
+
+    def _library(self, principal: Principal, kind: str, name: str) -> Library:
+        key, now = (principal, kind, name), time.monotonic()
+        known = self._libraries.get(key)
+        if known is not None and known[1] > now:
+            return known[0]
+        libraries = self.services.libraries
+        found: Library = self.bridge.call(
+            libraries.personal(principal, name)
+            if kind == FILES
+            else libraries.shared(principal, name)
+        )
+        if len(self._libraries) >= LIBRARY_CACHE_MAX:
+            self._libraries = {k: v for k, v in self._libraries.items() if v[1] > now}
+            if len(self._libraries) >= LIBRARY_CACHE_MAX:
+                self._libraries = {}
+        self._libraries[key] = (found, now + LIBRARY_TTL_SECONDS)
+        return found
+
+    def changed(self, environ: dict[str, Any]) -> None:
+        """Something changed in this request: what it learnt about nodes and locks is old."""
+        environ.pop(WALKED, None)
+        locks.forget(environ)
+
+    def found(self, environ: dict[str, Any], library: Library, inner: str) -> Found:
+        """What this request knows about ``inner`` in the library: asked of the core the
+        first time (with every folder above it, and what the method will want of it)."""
+        walked: dict[tuple[str, str], Found] = environ.setdefault(WALKED, {})
+        parts = self.split(inner)
+        key = (library.id, "/".join(parts))
+        if key in walked:
+            return walked[key]
+        method = environ.get("REQUEST_METHOD", "")
+        target = self.split(environ.get("PATH_INFO", ""))[2:] == parts
+        walk: Walk = self.bridge.call(
+            self.browser.walk(
+                principal_of(environ), library.id, key[1],
+                members=target and method == "PROPFIND" and environ.get("HTTP_DEPTH") == "1",
+                content=target and method == "GET",
+                managed=self.services.settings.http.is_managed(environ.get("REMOTE_ADDR")),
+                locks=method in WRITES,
+            )
+        )  # fmt: skip
+        for depth, node in enumerate(walk.nodes):
+            walked.setdefault((library.id, "/".join(parts[:depth])), Found(node))
+        here = walked[key] = Found(walk.node, walk.members, walk.content)
+        if walk.locks is not None:
+            locks.prime(environ, library, walk.locks)
+        return here
 
     def locate(self, environ: dict[str, Any], url: str) -> Located | None:
         """The library and path a ref URL names; None for the indexes, another tenant's
@@ -100,15 +171,7 @@ class EnclaveProvider(DAVProvider):  # type: ignore[misc]
 
     def find(self, environ: dict[str, Any], library: Library, inner: str) -> Node | None:
         """The node at ``inner`` in the library, None if there is none (or none visible)."""
-        try:
-            node: Node = self.bridge.call(
-                self.services.documents.stat(principal_of(environ), library.id, inner)
-            )
-        except DAVError as exc:
-            if exc.value == HTTP_NOT_FOUND:
-                return None
-            raise
-        return node
+        return self.found(environ, library, inner).node
 
     def get_resource_inst(self, path: str | None, environ: dict[str, Any]) -> Any:
         self._count_get_resource_inst += 1
@@ -128,8 +191,9 @@ class EnclaveProvider(DAVProvider):  # type: ignore[misc]
             if exc.value == HTTP_NOT_FOUND:
                 return None
             raise
-        inner = "/".join(parts[2:])
-        node = self.find(environ, library, inner)
-        if node is None:
+        found = self.found(environ, library, "/".join(parts[2:]))
+        if found.node is None:
             return None
-        return member_of("/" + "/".join(parts), environ, library, node)
+        member = member_of("/" + "/".join(parts), environ, library, found.node)
+        member.prepared(found)
+        return member

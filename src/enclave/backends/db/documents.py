@@ -5,13 +5,17 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func
+from sqlalchemy import Select, and_, bindparam, func
 from sqlalchemy.engine import RowMapping
 
 from enclave.backends.db import schema as s
 from enclave.backends.db.scoped import ScopedRepo
 
 CHUNK = 500  # ids or names per IN (...) list, well under every dialect's parameter limit
+JOINED = 30  # path steps resolved in one query (a join each)
+CHAIN_QUERIES_MAX = 4096  # (tenant, depth) chain queries kept built
+_STEPS = [s.doc_nodes.alias(f"step{i}") for i in range(JOINED)]
+_CHAINS: dict[tuple[str, int], Select[Any]] = {}
 
 
 class LibrariesRepo(ScopedRepo):
@@ -53,6 +57,79 @@ class NodesRepo(ScopedRepo):
                 s.doc_nodes.c.library_id == library_id, s.doc_nodes.c.parent_id.is_(None)
             )
         )
+
+    async def chain(
+        self, library_id: str, names: list[str]
+    ) -> tuple[dict[str, Any], list[dict[str, Any]]] | None:
+        """A library's row and its live nodes from the root down ``names``, as far as they
+        exist, in one query (the root joined with one alias per step; past ``JOINED`` steps,
+        a query per step: SQLite joins at most 64 tables); None if there is no such
+        library."""
+        found = await self._chain(library_id, names[:JOINED])
+        if found is not None and len(names) > JOINED:
+            chain = found[1]
+            for name in names[JOINED:]:
+                if len(chain) <= JOINED:
+                    break
+                below = await self.child(chain[-1]["id"], name)
+                if below is None:
+                    break
+                chain.append(dict(below))
+        return found
+
+    async def _chain(
+        self, library_id: str, names: list[str]
+    ) -> tuple[dict[str, Any], list[dict[str, Any]]] | None:
+        query = self._chain_query(len(names))
+        params = {"library": library_id} | {f"name{i}": name for i, name in enumerate(names)}
+        row = (await self._conn.execute(query, params)).first()
+        if row is None:
+            return None
+        nodes, libraries = s.doc_nodes, s.libraries
+        width, names_of = len(nodes.c), list(nodes.c.keys())
+        library = dict(zip(libraries.c.keys(), row[: len(libraries.c)], strict=True))
+        found: list[dict[str, Any]] = []
+        for start in range(len(libraries.c), len(row), width):
+            values = row[start : start + width]
+            if values[0] is None:  # the id: this step and everything below is missing
+                break
+            found.append(dict(zip(names_of, values, strict=True)))
+        return library, found
+
+    def _chain_query(self, depth: int) -> Select[Any]:
+        """The chain query for ``depth`` steps (names and library as bound parameters),
+        built once per tenant and depth: building the joins costs more than running them."""
+        key = (self._scope.tenant_id, depth)
+        query = _CHAINS.get(key)
+        if query is not None:
+            return query
+        nodes, libraries = s.doc_nodes, s.libraries
+        joined = libraries.join(
+            nodes,
+            and_(
+                nodes.c.library_id == libraries.c.id,
+                nodes.c.parent_id.is_(None),
+                libraries.c.tenant_id == nodes.c.tenant_id,
+            ),
+        )
+        above: Any = nodes
+        for index, step in enumerate(_STEPS[:depth]):
+            joined = joined.outerjoin(
+                step,
+                and_(
+                    step.c.parent_id == above.c.id,
+                    step.c.name == bindparam(f"name{index}"),
+                    step.c.deleted_at.is_(None),
+                    step.c.tenant_id == nodes.c.tenant_id,
+                ),
+            )
+            above = step
+        query = self._select(libraries, nodes, *_STEPS[:depth]).select_from(joined)
+        query = query.where(libraries.c.id == bindparam("library"))
+        if len(_CHAINS) >= CHAIN_QUERIES_MAX:
+            _CHAINS.clear()
+        _CHAINS[key] = query
+        return query
 
     async def child(self, parent_id: str, name: str) -> RowMapping | None:
         """The live child of that name."""

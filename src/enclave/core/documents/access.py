@@ -46,14 +46,10 @@ def applies(grant: Any, principal: Principal, groups: Iterable[str]) -> bool:
     )
 
 
-def level_at(
-    principal: Principal,
-    library: Any,
-    chain: list[str],
-    grants: Iterable[Any],
-    groups: Iterable[str],
-) -> Level:
-    """The principal's level at a node, given the node ids from the root down to it."""
+def standing(principal: Principal, library: Any) -> Level | None:
+    """The principal's level everywhere in the library when no grant can change it (none
+    for another tenant or a restricted session, manage for a personal library's owner and
+    for a tenant administrator in a shared one); None when the grants decide."""
     if (
         principal.realm is not Realm.TENANT
         or principal.tenant_id != library["tenant_id"]
@@ -64,6 +60,25 @@ def level_at(
         return Level.MANAGE
     if library["owner_id"] is None and Role.ADMIN in principal.roles:
         return Level.MANAGE
+    return None
+
+
+def needs_groups(grants: Iterable[Any]) -> bool:
+    """Whether any of these grants names a group (only then do the principal's groups count)."""
+    return any(grant["subject_kind"] == "group" for grant in grants)
+
+
+def level_at(
+    principal: Principal,
+    library: Any,
+    chain: list[str],
+    grants: Iterable[Any],
+    groups: Iterable[str],
+) -> Level:
+    """The principal's level at a node, given the node ids from the root down to it."""
+    fixed = standing(principal, library)
+    if fixed is not None:
+        return fixed
     on_path = set(chain)
     group_ids = list(groups)
     best = Level.NONE

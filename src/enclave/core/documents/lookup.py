@@ -11,7 +11,7 @@ from enclave.backends.db.engine import Database
 from enclave.backends.db.platform import Scoped, Tx, transaction
 from enclave.backends.db.scoped import TenantScope
 from enclave.core.documents import paths
-from enclave.core.documents.access import Level, level_at
+from enclave.core.documents.access import Level, level_at, needs_groups, standing
 from enclave.core.errors import Conflict, Forbidden, NotFound
 from enclave.core.principal import Principal, Realm
 
@@ -63,30 +63,36 @@ class Locator:
         return row
 
     async def level(self, library: Any, chain: list[Any]) -> Level:
-        if library["id"] not in self._grants:
-            self._grants[library["id"]] = await self.scoped.grants.of_library(library["id"])
-        if self._groups is None:
+        """The level at the last node of ``chain``; the library's grants (and the
+        principal's groups, if a grant names a group) are read once, and only when needed."""
+        fixed = standing(self.principal, library)
+        if fixed is not None:
+            return fixed
+        grants = self._grants.get(library["id"])
+        if grants is None:
+            grants = self._grants[library["id"]] = await self.scoped.grants.of_library(
+                library["id"]
+            )
+        if self._groups is None and needs_groups(grants):
             self._groups = await self.scoped.group_members.groups_of(self.principal.id)
         ids = [row["id"] for row in chain]
-        return level_at(self.principal, library, ids, self._grants[library["id"]], self._groups)
+        return level_at(self.principal, library, ids, grants, self._groups or [])
+
+    async def steps(self, library_id: str, parts: list[str]) -> tuple[Any, list[Any]]:
+        """The library and its live nodes from the root down ``parts``, as far as they exist
+        (one query); NotFound if there is no such library."""
+        found = await self.scoped.nodes.chain(library_id, parts)
+        if found is None:
+            raise NotFound("no such library")
+        return found
 
     async def place(self, library_id: str, path: str | list[str]) -> Place:
-        """The live node at ``path``; NotFound if any step is missing or not visible."""
+        """The live node at ``path``; NotFound if any step is missing or not visible (an
+        invisible folder hides what it lacks, too: both are the same NotFound)."""
         parts = paths.split(path) if isinstance(path, str) else path
-        library = await self.library(library_id)
-        root = await self.scoped.nodes.root(library_id)
-        if root is None:
-            raise NotFound("no such library")
-        chain = [root]
-        for name in parts:
-            if not chain[-1]["folder"]:
-                raise NotFound("no such file or folder")
-            child = await self.scoped.nodes.child(chain[-1]["id"], name)
-            if child is None:
-                place = Place(library, chain, await self.level(library, chain))
-                place.require(Level.READ)  # an invisible folder hides what it lacks, too
-                raise NotFound("no such file or folder")
-            chain.append(child)
+        library, chain = await self.steps(library_id, parts)
+        if len(chain) <= len(parts):
+            raise NotFound("no such file or folder")
         return Place(library, chain, await self.level(library, chain))
 
     async def folder(self, library_id: str, parts: list[str], wanted: Level) -> Place:
