@@ -16,6 +16,7 @@ from enclave.backends.db import schema as s
 from enclave.backends.db.scoped import ScopedRepo
 
 _BATCH = 500  # rows or parameters per statement (SQLite's limit is far above)
+MAIL = "mail"  # core.search.index.MAIL_KIND: the mail queries join entries with messages
 
 
 class SearchKeysRepo(ScopedRepo):
@@ -72,7 +73,7 @@ class SearchEntriesRepo(ScopedRepo):
         """Mail entries whose content object is gone (collected after its last copy)."""
         e, b = s.search_entries.c, s.blobs.c
         alive = self._select_from(s.blobs, b.name).where(b.name == e.object_id)
-        query = self._select().where(e.kind == "mail", ~alive.exists())
+        query = self._select().where(e.kind == MAIL, ~alive.exists())
         return await self._all(query.limit(limit))
 
     async def count(self, kind: str) -> int:
@@ -159,7 +160,7 @@ class SearchPostingsRepo(ScopedRepo):
             select(m.uid)
             .select_from(joined)
             .where(aliases[0].c.tenant_id == self._tenant, aliases[0].c.token == tokens[0])
-            .where(e.kind == "mail", e.complete)
+            .where(e.kind == MAIL, e.complete)
         )
         return [int(row[0]) for row in (await self._conn.execute(query)).all()]
 
@@ -169,7 +170,7 @@ class SearchPostingsRepo(ScopedRepo):
         m, e = s.messages.c, s.search_entries.c
         joined = s.messages.outerjoin(
             s.search_entries,
-            and_(e.tenant_id == m.tenant_id, e.kind == "mail", e.object_id == m.blob),
+            and_(e.tenant_id == m.tenant_id, e.kind == MAIL, e.object_id == m.blob),
         )
         query = (
             select(m.uid)

@@ -30,6 +30,7 @@ from enclave.core.documents.lookup import Locator, Place, located, tenant_scope
 from enclave.core.documents.model import Node, Trashed, Version, node_of
 from enclave.core.errors import Conflict, Forbidden, NotFound, PreconditionFailed, QuotaExceeded
 from enclave.core.principal import Principal
+from enclave.core.search.index import DOC_KIND
 from enclave.core.search.queue import IndexQueue
 
 
@@ -59,7 +60,7 @@ class Documents:
         index follows in the background). Trash and restore need nothing: trashed documents
         stay indexed, and searches leave them out."""
         if self._index is not None:
-            await self._index.add(tx, scoped, "doc", node_id, deep=deep)
+            await self._index.add(tx, scoped, DOC_KIND, node_id, deep=deep)
 
     # --- reading -------------------------------------------------------------------------
 
@@ -526,7 +527,8 @@ class Documents:
         and one per object."""
         ids = [node["id"] for node in subtree]
         if self._index is not None:
-            await self._index.forget(scoped, "doc", [n["id"] for n in subtree if not n["folder"]])
+            documents = [n["id"] for n in subtree if not n["folder"]]
+            await self._index.forget(scoped, DOC_KIND, documents)
         released: dict[str, int] = {}
         for version in await scoped.versions.of_nodes(ids):
             released[version["blob"]] = released.get(version["blob"], 0) + 1

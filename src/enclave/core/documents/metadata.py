@@ -22,6 +22,7 @@ from enclave.core.documents.locks import Tokens, check_unlocked
 from enclave.core.documents.lookup import Place, located
 from enclave.core.errors import Forbidden, Invalid, NotFound, QuotaExceeded
 from enclave.core.principal import Principal
+from enclave.core.search.index import DOC_KIND
 from enclave.core.search.queue import IndexQueue
 
 MAX_PROPERTY_BYTES = 64 * 1024  # one value, UTF-8
@@ -133,7 +134,7 @@ class Metadata:
             if changes:
                 await scoped.nodes.change(place.node["id"], **changes)
                 if self._index is not None:  # title, description and tags are indexed
-                    await self._index.add(here.tx, scoped, "doc", place.node["id"])
+                    await self._index.add(here.tx, scoped, DOC_KIND, place.node["id"])
         return await self.get(principal, library_id, path)
 
     async def _relabel(

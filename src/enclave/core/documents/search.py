@@ -30,12 +30,12 @@ from enclave.core.documents.labels import download_problem
 from enclave.core.documents.lookup import Locator, tenant_scope
 from enclave.core.errors import IntegrityError, NotFound
 from enclave.core.principal import Principal
-from enclave.core.search.index import Candidate, IndexFields, Query, SearchIndex
+from enclave.core.search.index import DOC_KIND, Candidate, IndexFields, Query, SearchIndex
 from enclave.core.search.queue import Action, Forget, IndexQueue, Move, Put
 from enclave.core.search.snippets import snippet
 from enclave.core.search.tokens import query_words
 
-KIND = "doc"
+KIND = DOC_KIND
 MAX_LIMIT = 100
 OVERFETCH = 5
 MAX_CANDIDATES = 1000  # stop looking after this many candidates, even if the page is short

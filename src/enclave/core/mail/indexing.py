@@ -12,10 +12,10 @@ from enclave.backends.db.scoped import TenantScope
 from enclave.core.content import ContentStore
 from enclave.core.errors import IntegrityError, NotFound
 from enclave.core.mail.text import search_text
-from enclave.core.search.index import IndexFields
+from enclave.core.search.index import MAIL_KIND, IndexFields
 from enclave.core.search.queue import Action, Forget, Put
 
-KIND = "mail"
+KIND = MAIL_KIND
 HEADER_WEIGHT = 3  # a word in the subject or an address counts for more than one in the body
 
 

@@ -22,6 +22,7 @@ from enclave.core.content import ContentStore, ObjectSealer, StoredObject
 from enclave.core.errors import IntegrityError, NotFound, QuotaExceeded
 from enclave.core.events import ChangeBus
 from enclave.core.mail.parse import ENVELOPE_HEADERS, VERSION, summarise
+from enclave.core.search.index import MAIL_KIND
 from enclave.core.search.queue import IndexQueue
 
 INBOX = "INBOX"
@@ -290,7 +291,7 @@ class MailStore:
         """Queue the new content objects for the search index, in the filing transaction."""
         if self._index is not None:
             for name in dict.fromkeys(names):
-                await self._index.add(tx, scoped, "mail", name)
+                await self._index.add(tx, scoped, MAIL_KIND, name)
 
     @staticmethod
     async def _check_quota(scoped: Scoped, user_id: str, size: int) -> None:

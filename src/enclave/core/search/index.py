@@ -25,6 +25,10 @@ from enclave.core import clock, crypto
 from enclave.core.keys import KeyService
 from enclave.core.search import tokens as t
 
+# The kinds of entry so far (calendar objects and chat messages come next).
+DOC_KIND = "doc"  # a document node
+MAIL_KIND = "mail"  # a message's content object
+
 MAX_LIMIT = 1000
 MAX_GRAMS = 64  # trigrams of a search looked up (more only narrow what these leave)
 JOINED_GRAMS = 6  # of those, the rarest joined for the candidates
@@ -219,7 +223,7 @@ class SearchIndex:
         if key is None or not pieces:
             return None
         scoped = await tx.scoped(scope)
-        mac = key.tokens("mail")
+        mac = key.tokens(MAIL_KIND)
         tokens = [t.gram_token(mac, piece) for piece in sorted(pieces)[:MAX_GRAMS]]
         frequencies = await scoped.search_postings.frequencies(tokens)
         unindexed = set(await scoped.search_postings.mail_unindexed(mailbox_id))

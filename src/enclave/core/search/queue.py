@@ -22,7 +22,14 @@ from enclave.backends.db.engine import Database
 from enclave.backends.db.platform import Scoped, Tx, transaction
 from enclave.backends.db.scoped import TenantScope
 from enclave.core import clock
-from enclave.core.search.index import IndexFields, Prepared, SearchIndex, SearchKey, prepare
+from enclave.core.search.index import (
+    MAIL_KIND,
+    IndexFields,
+    Prepared,
+    SearchIndex,
+    SearchKey,
+    prepare,
+)
 
 log = structlog.get_logger("enclave.search")
 
@@ -94,7 +101,7 @@ class IndexQueue:
             async with transaction(self._db, write=True) as tx:
                 scoped = await tx.scoped(scope)
                 gone = await scoped.search_entries.without_object(BATCH * 16)
-                await self._index.forget(scoped, "mail", [row["object_id"] for row in gone])
+                await self._index.forget(scoped, MAIL_KIND, [row["object_id"] for row in gone])
             removed += len(gone)
             if len(gone) < BATCH * 16:
                 return removed
@@ -106,8 +113,12 @@ class IndexQueue:
     # --- the worker ------------------------------------------------------------------
 
     async def run_forever(self) -> None:
-        await self.run_pending()  # what a previous run or another process left
+        tenants: set[str] | None = None  # first, everything a previous run or others left
         while True:
+            try:
+                await self.run_pending(tenants)
+            except Exception:
+                log.exception("search indexing failed; retrying later")
             try:
                 async with asyncio.timeout(POLL_SECONDS):
                     await self._wake.wait()
@@ -117,10 +128,6 @@ class IndexQueue:
                 tenants = set(self._woken)
             self._wake.clear()
             self._woken.clear()
-            try:
-                await self.run_pending(tenants)
-            except Exception:
-                log.exception("search indexing failed; retrying later")
 
     async def run_pending(self, tenant_ids: set[str] | None = None) -> int:
         """Do every due job (of these tenants, or all). Returns how many were done."""
