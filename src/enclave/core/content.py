@@ -27,6 +27,7 @@ from enclave.core.errors import NotFound
 from enclave.core.keys import KeyService, content_aad
 
 NAME_KEY_TTL_SECONDS = 60.0
+KEK_TTL_SECONDS = 10.0
 NAME_KEYS_MAX = 10_000
 # Content up to this size is published before looking whether the tenant has it already (one
 # transaction fewer; a copy that turns out surplus is removed after the commit); larger
@@ -104,6 +105,7 @@ class ContentStore:
         self._keys = keys
         self._blobs = blobs
         self._name_keys: dict[str, tuple[bytes, float]] = {}
+        self._keks: dict[tuple[str, int], tuple[bytes, float]] = {}
 
     async def _name_key(self, scope: TenantScope) -> bytes:
         """The tenant's naming key, unwrapped; kept in memory (never written anywhere) for
@@ -276,8 +278,23 @@ class ContentStore:
         )  # fmt: skip
         return ObjectSealer(scope.tenant_id, item.object_id, item.dek)
 
+    async def _kek(self, tx: Tx, tenant_id: str, version: int) -> bytes:
+        """A tenant's KEK of that version, unwrapped; kept in memory only, for
+        ``KEK_TTL_SECONDS`` (each read of a document would otherwise read and unwrap it).
+        Rotation re-wraps every data key under a new version and tenant deletion removes
+        the rows that name the old one, so a remembered KEK opens nothing new."""
+        key, now = (tenant_id, version), time.monotonic()
+        known = self._keks.get(key)
+        if known is not None and known[1] > now:
+            return known[0]
+        kek = await self._keys.kek(tx, tenant_id, version)
+        if len(self._keks) >= NAME_KEYS_MAX:
+            self._keks.clear()
+        self._keks[key] = (kek, now + KEK_TTL_SECONDS)
+        return kek
+
     async def _sealer(self, tx: Tx, scope: TenantScope, row: Any) -> ObjectSealer:
-        kek = await self._keys.kek(tx, scope.tenant_id, int(row["kek_version"]))
+        kek = await self._kek(tx, scope.tenant_id, int(row["kek_version"]))
         object_id = row["object_id"]
         dek = self._keys.unwrap_data_key(kek, scope.tenant_id, object_id, row["wrapped_key"])
         return ObjectSealer(scope.tenant_id, object_id, dek)

@@ -25,6 +25,7 @@ T = TypeVar("T")
 UPLOAD_CHUNK = 256 * 1024  # bytes gathered before a chunk crosses to the loop
 UPLOAD_DEPTH = 4  # chunks queued at most: memory per upload is about DEPTH + 1 chunks
 SKIP_CHUNK = 1024 * 1024
+DOWNLOAD_CHUNK = 256 * 1024  # bytes of a download fetched from the loop at once (about)
 
 
 class Bridge:
@@ -47,11 +48,19 @@ class Bridge:
             raise dav_error(exc) from exc
 
 
-async def _next(chunks: AsyncIterator[bytes]) -> bytes | None:
-    try:
-        return await anext(chunks)
-    except StopAsyncIteration:
-        return None
+async def _next(chunks: AsyncIterator[bytes], wanted: int = DOWNLOAD_CHUNK) -> tuple[bytes, bool]:
+    """Up to about ``wanted`` bytes of the stream in one trip to the loop (a small document
+    whole), and whether it has ended."""
+    parts: list[bytes] = []
+    got = 0
+    while got < wanted:
+        try:
+            chunk = await anext(chunks)
+        except StopAsyncIteration:
+            return b"".join(parts), True
+        parts.append(chunk)
+        got += len(chunk)
+    return b"".join(parts), False
 
 
 async def _close(chunks: AsyncIterator[bytes]) -> None:
@@ -75,10 +84,8 @@ class Download:
 
     def _fill(self) -> bool:
         while not self._ended:
-            chunk = self._bridge.call(_next(self._chunks))
-            if chunk is None:
-                self._ended = True
-            elif chunk:
+            chunk, self._ended = self._bridge.call(_next(self._chunks))
+            if chunk:
                 self._buffer = chunk
                 return True
         return False
@@ -114,7 +121,8 @@ class Download:
         if not self._closed:
             self._closed = True
             self._buffer = b""
-            self._bridge.call(_close(self._chunks))
+            if not self._ended:  # a finished stream has nothing left to close
+                self._bridge.call(_close(self._chunks))
 
 
 class UploadAborted(Exception):

@@ -77,10 +77,25 @@ class FilesystemBlobStore:
         return _FsStaged(self, tenant_id, handle)
 
     async def read(self, tenant_id: str, key: str) -> AsyncIterator[bytes]:
-        handle = await asyncio.to_thread(open, self.path_of(tenant_id, key), "rb")
+        """The file in chunks; opening it and reading the first chunk is one trip to a
+        thread, and a short chunk is the last (a small file is one trip in all)."""
+        path = self.path_of(tenant_id, key)
+
+        def first() -> tuple[IO[bytes], bytes]:
+            handle = path.open("rb")
+            try:
+                return handle, handle.read(CHUNK)
+            except BaseException:
+                handle.close()
+                raise
+
+        handle, chunk = await asyncio.to_thread(first)
         try:
-            while chunk := await asyncio.to_thread(handle.read, CHUNK):
+            while chunk:
                 yield chunk
+                if len(chunk) < CHUNK:
+                    break
+                chunk = await asyncio.to_thread(handle.read, CHUNK)
         finally:
             handle.close()
 
