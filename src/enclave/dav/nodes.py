@@ -271,14 +271,15 @@ class Document(_Stored, DAVNonCollection):  # type: ignore[misc]
         principal, library_id, inner = self.principal, self.library.id, self.inner
         documents, tokens = self.documents, self.tokens
 
+        length = str(environ.get("CONTENT_LENGTH") or "")
+        expected = int(length) if length.isdigit() else None
+
         async def start(body: AsyncIterator[bytes]) -> tuple[Node, bool]:
             return await documents.write(
                 principal, library_id, inner, body, content_type or None,
-                if_match=if_match, if_none_match=if_none_match, tokens=tokens,
+                if_match=if_match, if_none_match=if_none_match, tokens=tokens, length=expected,
             )  # fmt: skip
 
-        length = str(environ.get("CONTENT_LENGTH") or "")
-        expected = int(length) if length.isdigit() else None
         self._upload = Upload(self.enclave.bridge, start, expected)
         return self._upload
 

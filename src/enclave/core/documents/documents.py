@@ -33,6 +33,8 @@ from enclave.core.principal import Principal
 from enclave.core.search.index import DOC_KIND
 from enclave.core.search.queue import IndexQueue
 
+CHECK_FIRST_BYTES = 1024 * 1024  # larger (or unknown) content is checked before it streams
+
 
 def _held(rows: list[Any]) -> bool:
     now = clock.now()
@@ -122,11 +124,13 @@ class Documents:
         parent_parts, name = paths.parent_and_name(path)
         async with transaction(self._db, write=True) as tx:
             scoped = await tx.scoped(scope)
-            parent = await Locator(scoped, principal).folder(library_id, parent_parts, Level.WRITE)
+            parent, existing = await Locator(scoped, principal).folder_with(
+                library_id, parent_parts, name, Level.WRITE
+            )
             await check_unlocked(
                 scoped, principal, library_id, [*parent_parts, name], tokens, member_of_parent=True
             )
-            if await scoped.nodes.child(parent.node["id"], name) is not None:
+            if existing is not None:
                 raise Conflict(f"{name} exists")
             row = await self._add_node(scoped, principal, parent, name, folder=True)
         return node_of(row, paths.join([*parent_parts, name]), parent.level)
@@ -142,21 +146,27 @@ class Documents:
         if_match: str | None = None,
         if_none_match: bool = False,
         tokens: Tokens = None,
+        length: int | None = None,
     ) -> tuple[Node, bool]:
         """Store new content at ``path`` (a new document, or a new version of one) and return
         it and whether it was created. The content streams to the blob store first; the rows
         commit only if the principal may still write there and the quota holds. ``tokens``
-        are the lock tokens a WebDAV client presented (None: the caller's own locks count)."""
+        are the lock tokens a WebDAV client presented (None: the caller's own locks count).
+        ``length``: the content's size, if the caller knows it; content known to be small is
+        not checked before it is stored (the commit checks the same, and refuses the same)."""
         scope = tenant_scope(principal)
         parent_parts, name = paths.parent_and_name(path)
-        await self._check_writable(
-            principal, scope, library_id, parent_parts, name, if_match, tokens
-        )
+        known = len(data) if isinstance(data, bytes) else length
+        if known is None or known > CHECK_FIRST_BYTES:
+            await self._check_writable(
+                principal, scope, library_id, parent_parts, name, if_match, tokens
+            )
         result: list[Any] = []
 
         async def attach(tx: Tx, scoped: Scoped, stored: StoredObject, _: ObjectSealer) -> int:
-            parent = await Locator(scoped, principal).folder(library_id, parent_parts, Level.WRITE)
-            existing = await scoped.nodes.child(parent.node["id"], name)
+            parent, existing = await Locator(scoped, principal).folder_with(
+                library_id, parent_parts, name, Level.WRITE
+            )
             self._preconditions(existing, if_match, if_none_match)
             await check_unlocked(
                 scoped, principal, library_id, [*parent_parts, name], tokens,
@@ -185,8 +195,9 @@ class Documents:
         """Refuse early, before a large upload is streamed, what would be refused at commit."""
         async with transaction(self._db) as tx:
             scoped = await tx.scoped(scope)
-            parent = await Locator(scoped, principal).folder(library_id, parent_parts, Level.WRITE)
-            existing = await scoped.nodes.child(parent.node["id"], name)
+            _, existing = await Locator(scoped, principal).folder_with(
+                library_id, parent_parts, name, Level.WRITE
+            )
             if existing is not None and existing["folder"]:
                 raise Conflict(f"{name} is a folder")
             await check_unlocked(
@@ -208,14 +219,17 @@ class Documents:
     async def _add_node(
         self, scoped: Scoped, principal: Principal, parent: Place, name: str, *, folder: bool
     ) -> Any:
-        node_id, now = str(uuid.uuid4()), clock.now()
-        await scoped.nodes.add(
-            id=node_id, library_id=parent.library["id"], parent_id=parent.node["id"], name=name,
-            folder=folder, version=0, blob=None, size=0, content_type=None,
+        """The new node's row, as inserted (not read back)."""
+        now = clock.now()
+        row: dict[str, Any] = dict(
+            id=str(uuid.uuid4()), library_id=parent.library["id"], parent_id=parent.node["id"],
+            name=name, folder=folder, version=0, blob=None, size=0, content_type=None,
             etag=uuid.uuid4().hex, created_at=now, modified_at=now, modified_by=principal.id,
             legal_hold=False,
         )  # fmt: skip
-        return await scoped.nodes.by_id(node_id)
+        await scoped.nodes.add(**row)
+        unset = ("deleted_at", "deleted_by", "retain_until", "title", "description", "tags")
+        return row | {"tenant_id": scoped.scope.tenant_id, "label": None} | dict.fromkeys(unset)
 
     async def _add_version(
         self, scoped: Scoped, principal: Principal, node_id: str, number: int,

@@ -103,6 +103,21 @@ class Locator:
             raise Conflict("not a folder")
         return place
 
+    async def folder_with(
+        self, library_id: str, parts: list[str], name: str, wanted: Level
+    ) -> tuple[Place, Any | None]:
+        """``folder`` for ``parts``, and its live member ``name`` if there is one (both found
+        by one query)."""
+        library, chain = await self.steps(library_id, [*parts, name])
+        if len(chain) <= len(parts):
+            raise NotFound("no such file or folder")
+        above = chain[: len(parts) + 1]
+        place = Place(library, above, await self.level(library, above))
+        place.require(wanted)
+        if not place.node["folder"]:
+            raise Conflict("not a folder")
+        return place, chain[-1] if len(chain) > len(above) else None
+
     async def subtree(self, node: Any, *, live: bool = False) -> list[Any]:
         """The node and everything below it, folders before their contents; trashed
         descendants included unless ``live``."""
