@@ -140,3 +140,24 @@ async def test_entries_of_collected_messages_are_swept(
     assert await services.index_queue.sweep(bob.tenant_id or "") == 1
     assert await services.index_queue.sweep(bob.tenant_id or "") == 0
     assert await services.mailboxes.candidates(bob, box, ["ledger"]) == {kept}
+
+
+async def test_a_message_whose_indexing_gave_up_stays_a_candidate(
+    services: Services, two_tenants: dict[str, Principal], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from enclave.core.search import queue
+
+    bob = two_tenants["bob"]
+    box, uids = await deliver(services, bob, MESSAGES[:2])
+    await services.index_queue.run_pending()
+
+    async def broken(*_: object) -> list[object]:
+        raise RuntimeError("parser crashed")
+
+    monkeypatch.setattr(services.index_queue._indexers["mail"], "actions", broken)
+    monkeypatch.setattr(queue, "MAX_ATTEMPTS", 1)
+    box, [late] = await deliver(services, bob, [message("Odd", "o@example.org", "heron")])
+    assert late in (await services.mailboxes.candidates(bob, box, ["absent"]) or set())
+    await services.index_queue.run_pending()  # fails once and gives up
+    assert late in (await services.mailboxes.candidates(bob, box, ["absent"]) or set())
+    assert await services.mailboxes.candidates(bob, box, ["heron"]) == {uids[1], late}

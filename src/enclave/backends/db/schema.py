@@ -310,6 +310,7 @@ messages = Table(
     Column("meta", LargeBinary, nullable=False),
     UniqueConstraint("mailbox_id", "uid", name="uq_messages_mailbox_uid"),
     Index("ix_messages_mailbox_modseq", "mailbox_id", "modseq"),
+    Index("ix_messages_mailbox_blob", "mailbox_id", "blob"),  # search hits -> UIDs
 )
 
 # Tombstones of expunged messages: how other sessions and CONDSTORE/QRESYNC clients learn
@@ -518,6 +519,7 @@ search_entries = Table(
     Column("sealed", LargeBinary, nullable=True),
     Column("updated_at", UTCDateTime, nullable=False),
     UniqueConstraint("tenant_id", "kind", "object_id", name="uq_search_entries_object"),
+    Index("ix_search_entries_incomplete", "tenant_id", "kind", "complete"),
 )
 
 # The inverted index: keyed token -> entry, with the term's weight there (frequency times the

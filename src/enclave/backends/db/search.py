@@ -165,18 +165,18 @@ class SearchPostingsRepo(ScopedRepo):
         return [int(row[0]) for row in (await self._conn.execute(query)).all()]
 
     async def mail_unindexed(self, mailbox_id: str) -> list[int]:
-        """UIDs in a mailbox whose message has no complete entry yet: exact matching must read
-        these itself."""
-        m, e = s.messages.c, s.search_entries.c
-        joined = s.messages.outerjoin(
-            s.search_entries,
-            and_(e.tenant_id == m.tenant_id, e.kind == MAIL, e.object_id == m.blob),
+        """UIDs in a mailbox whose message has no complete entry: one still waiting for its
+        job, or indexed in part (a job that gave up leaves such an entry too). Exact matching
+        must read these itself. The cost follows their number, not the mailbox's."""
+        m, e, j = s.messages.c, s.search_entries.c, s.search_jobs.c
+        waiting = self._select_from(s.search_jobs, j.object_id).where(j.kind == MAIL)
+        partial = self._select_from(s.search_entries, e.object_id).where(
+            e.kind == MAIL, e.complete == false()
         )
-        query = (
-            select(m.uid)
-            .select_from(joined)
-            .where(m.tenant_id == self._tenant, m.mailbox_id == mailbox_id)
-            .where(or_(e.id.is_(None), e.complete == false()))
+        query = select(m.uid).where(
+            m.tenant_id == self._tenant,
+            m.mailbox_id == mailbox_id,
+            m.blob.in_(waiting.union(partial).scalar_subquery()),
         )
         return [int(row[0]) for row in (await self._conn.execute(query)).all()]
 

@@ -152,13 +152,14 @@ class IndexQueue:
             return 0
         key = await self._key(scope)
         results: list[tuple[int, int, str, list[Action | Prepared]]] = []
-        failed: list[tuple[int, int, int]] = []
+        failed: list[tuple[int, int, str, str, int]] = []
         for job in jobs:
             try:
                 steps = await self._steps(scope, key, job["kind"], job["object_id"], job["deep"])
             except Exception:
                 log.exception("indexing failed", kind=job["kind"], object_id=job["object_id"])
-                failed.append((int(job["id"]), int(job["seq"]), int(job["attempts"]) + 1))
+                attempts = int(job["attempts"]) + 1
+                failed.append((job["id"], job["seq"], job["kind"], job["object_id"], attempts))
                 continue
             results.append((int(job["id"]), int(job["seq"]), job["kind"], steps))
         async with transaction(self._db, write=True) as tx:
@@ -167,9 +168,14 @@ class IndexQueue:
                 for step in steps:
                     await self._apply(scoped, kind, step)
                 await scoped.search_jobs.done(job_id, seq)
-            for job_id, seq, attempts in failed:
+            for job_id, seq, kind, object_id, attempts in failed:
                 if attempts >= MAX_ATTEMPTS:
-                    log.error("indexing gave up", job_id=job_id)
+                    # An empty, incomplete entry: exact searches (IMAP) then read the
+                    # object themselves rather than miss it.
+                    log.error("indexing gave up", kind=kind, object_id=object_id)
+                    await self._index.store(
+                        scoped, Prepared(kind, object_id, None, {}, None, False)
+                    )
                     await scoped.search_jobs.done(job_id, seq)
                 else:
                     later = clock.now() + timedelta(seconds=2**attempts)

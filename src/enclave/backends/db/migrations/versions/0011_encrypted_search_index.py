@@ -48,6 +48,9 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_search_entries")),
         sa.UniqueConstraint("tenant_id", "kind", "object_id", name="uq_search_entries_object"),
     )
+    op.create_index(
+        "ix_search_entries_incomplete", "search_entries", ["tenant_id", "kind", "complete"]
+    )
     op.create_table(
         "search_postings",
         sa.Column("tenant_id", sa.String(length=36), nullable=False),
@@ -73,6 +76,7 @@ def upgrade() -> None:
         sa.UniqueConstraint("tenant_id", "kind", "object_id", name="uq_search_jobs_object"),
     )
     rls.enable(op, *TABLES)
+    op.create_index("ix_messages_mailbox_blob", "messages", ["mailbox_id", "blob"])
     if op.get_bind().dialect.name == "sqlite":
         # The plaintext FTS5 index (created outside the migrations, on first use) goes; its
         # trigger and shadow tables go with it. VACUUM is left to the operator (docs).
@@ -91,6 +95,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.drop_index("ix_messages_mailbox_blob", table_name="messages")
     rls.disable(op, *TABLES)
     for table in reversed(TABLES):
         op.drop_table(table)
