@@ -7,7 +7,10 @@ tables' owner too; only a superuser bypasses them, so deployments must not conne
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
+
+import sqlalchemy as sa
 
 CONDITION = "tenant_id = current_setting('enclave.tenant_id', true)"
 
@@ -21,6 +24,19 @@ def enable(op: Any, *tables: str) -> None:
         op.execute(
             f"CREATE POLICY tenant_isolation ON {table} USING ({CONDITION}) WITH CHECK ({CONDITION})"
         )
+
+
+def each_tenant(op: Any, statements: Callable[[], None]) -> None:
+    """Run a migration's data statements so they see every tenant's rows: on PostgreSQL once
+    per tenant with its setting (the policies hide rows from a statement without one)."""
+    bind = op.get_bind()
+    if bind.dialect.name != "postgresql":
+        statements()
+        return
+    for (tenant_id,) in bind.execute(sa.text("SELECT id FROM tenants")).all():
+        bind.execute(sa.text("SELECT set_config('enclave.tenant_id', :t, true)"), {"t": tenant_id})
+        statements()
+    bind.execute(sa.text("SELECT set_config('enclave.tenant_id', '', true)"))
 
 
 def disable(op: Any, *tables: str) -> None:

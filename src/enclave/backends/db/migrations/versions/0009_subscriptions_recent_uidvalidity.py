@@ -38,24 +38,24 @@ def upgrade() -> None:
     rls.enable(op, "mail_subscriptions")
     # Existing mailboxes: what was subscribed stays so; nothing already there is \Recent; the
     # UIDVALIDITY counter starts above every value a user's mailboxes have had.
-    op.execute(
+    rls.each_tenant(op, lambda: op.execute(
         "INSERT INTO mail_subscriptions (tenant_id, user_id, name) "
         "SELECT tenant_id, user_id, name FROM mailboxes WHERE subscribed"
-    )
+    ))  # fmt: skip
     with op.batch_alter_table("mailboxes", schema=None) as batch_op:
         batch_op.add_column(
             sa.Column("recent_uid", sa.BigInteger(), server_default="1", nullable=False)
         )
         batch_op.drop_column("subscribed")
-    op.execute("UPDATE mailboxes SET recent_uid = uidnext")
+    rls.each_tenant(op, lambda: op.execute("UPDATE mailboxes SET recent_uid = uidnext"))
     with op.batch_alter_table("users", schema=None) as batch_op:
         batch_op.add_column(
             sa.Column("last_uidvalidity", sa.BigInteger(), server_default="0", nullable=False)
         )
-    op.execute(
+    rls.each_tenant(op, lambda: op.execute(
         "UPDATE users SET last_uidvalidity = COALESCE("
         "(SELECT MAX(uidvalidity) FROM mailboxes WHERE mailboxes.user_id = users.id), 0)"
-    )
+    ))  # fmt: skip
 
 
 def downgrade() -> None:

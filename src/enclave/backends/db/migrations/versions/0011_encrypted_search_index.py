@@ -82,18 +82,8 @@ def upgrade() -> None:
         # trigger and shadow tables go with it. VACUUM is left to the operator (docs).
         op.execute("DROP TABLE IF EXISTS doc_search_rows")
         op.execute("DROP TABLE IF EXISTS doc_search")
-    # Everything already stored is indexed again, in the background, by the new index. On
-    # PostgreSQL row-level security shows each tenant's rows only to its own setting.
-    bind = op.get_bind()
-    if bind.dialect.name == "postgresql":
-        for (tenant_id,) in bind.execute(sa.text("SELECT id FROM tenants")).all():
-            bind.execute(
-                sa.text("SELECT set_config('enclave.tenant_id', :t, true)"), {"t": tenant_id}
-            )
-            _queue_everything()
-        bind.execute(sa.text("SELECT set_config('enclave.tenant_id', '', true)"))
-    else:
-        _queue_everything()
+    # Everything already stored is indexed again, in the background, by the new index.
+    rls.each_tenant(op, _queue_everything)
 
 
 def _queue_everything() -> None:
