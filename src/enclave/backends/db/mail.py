@@ -102,12 +102,12 @@ class MessagesRepo(ScopedRepo):
         query = self._select().where(s.messages.c.mailbox_id == mailbox_id)
         return await self._all(query.order_by(s.messages.c.uid))
 
-    async def state(self, mailbox_id: str) -> list[RowMapping]:
-        """UID, flags and modseq of every message (what SELECT needs, without metadata)."""
+    async def state(self, mailbox_id: str) -> list[tuple[int, str, int]]:
+        """(UID, flags, modseq) of every message, by UID (what SELECT needs, no metadata)."""
         query = self._select(s.messages.c.uid, s.messages.c.flags, s.messages.c.modseq).where(
             s.messages.c.mailbox_id == mailbox_id
         )
-        return await self._all(query.order_by(s.messages.c.uid))
+        return await self._tuples(query.order_by(s.messages.c.uid))
 
     async def by_uids(self, mailbox_id: str, uids: list[int]) -> list[RowMapping]:
         rows: list[RowMapping] = []
@@ -161,9 +161,9 @@ class MessagesRepo(ScopedRepo):
                 s.messages.c.mailbox_id == mailbox_id
             )
         )
-        unseen = sum(1 for row in rows if "\\Seen" not in row["flags"].split())
-        recent = sum(1 for row in rows if int(row["uid"]) >= recent_from)
-        deleted = sum(1 for row in rows if "\\Deleted" in row["flags"].split())
+        unseen = sum(1 for _, flags, _ in rows if "\\Seen" not in flags.split())
+        recent = sum(1 for uid, _, _ in rows if uid >= recent_from)
+        deleted = sum(1 for _, flags, _ in rows if "\\Deleted" in flags.split())
         return len(rows), unseen, int(sizes[0]["size"]), recent, deleted
 
     async def usage(self, user_id: str) -> int:

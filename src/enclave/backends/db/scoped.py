@@ -68,6 +68,11 @@ class ScopedRepo:
     async def _all(self, query: Select[Any]) -> list[RowMapping]:
         return list((await self._conn.execute(query)).mappings().all())
 
+    @final
+    async def _tuples(self, query: Select[Any]) -> list[Any]:
+        """Rows as tuples: for large answers, several times cheaper than mappings."""
+        return list((await self._conn.execute(query)).tuples().all())
+
 
 class UsersRepo(ScopedRepo):
     table = s.users

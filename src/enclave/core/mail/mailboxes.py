@@ -8,6 +8,7 @@ argument can name someone else's mailbox. Shared folders will come through expli
 
 from __future__ import annotations
 
+import functools
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
@@ -84,7 +85,9 @@ def canonical(name: str) -> str:
     return clean
 
 
+@functools.lru_cache(maxsize=4096)
 def _flags(text: str) -> frozenset[str]:
+    # A mailbox has few distinct flag sets: one parse each, shared (frozensets are immutable).
     return frozenset(text.split())
 
 
@@ -355,9 +358,7 @@ class Mailboxes:
             scoped = await tx.scoped(scope)
             box = await self._owned(scoped, user_id, mailbox_id)
             rows = await scoped.messages.state(mailbox_id)
-        return _info(box), [
-            MessageState(int(r["uid"]), _flags(r["flags"]), int(r["modseq"])) for r in rows
-        ]
+        return _info(box), [MessageState(uid, _flags(flags), modseq) for uid, flags, modseq in rows]
 
     async def claim_recent(self, principal: Principal, mailbox_id: str, upto: int) -> int:
         """Claim the \\Recent messages below UID ``upto`` for the calling session: returns
