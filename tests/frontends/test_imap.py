@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import imaplib
 import re
+import select
 import socket
 import ssl
 import threading
@@ -69,6 +70,35 @@ def test_capabilities_and_tls_before_login(server: MailServer) -> None:
     client.authenticate("PLAIN", lambda _: f"\0alice@acme.example\0{PASSWORD}".encode())
     assert client.state == "AUTH"
     client.logout()
+
+
+@pytest.mark.parametrize("implicit", [False, True], ids=["starttls", "imaps"])
+def test_tls_sends_nothing_after_the_handshake_until_the_client_speaks(
+    server: MailServer, implicit: bool
+) -> None:
+    """No TLS 1.3 session tickets: they came unasked after the handshake, just as the client
+    sent its first command, and imaplib2 (offlineimap) reads them on its reader thread while
+    its writer thread writes on the same SSL object, which OpenSSL forbids: about one STARTTLS
+    in eight lost the client's CAPABILITY and waited 60 s for the server's login timeout."""
+    sock = socket.create_connection((HOST, server.imaps_port if implicit else server.imap_port))
+    sock.settimeout(30)
+    if not implicit:
+        plain = sock.makefile("rb")
+        assert plain.readline().startswith(b"* OK")
+        sock.sendall(b"s STARTTLS\r\n")
+        assert plain.readline().startswith(b"s OK")
+    secure = tls_context(server.data).wrap_socket(sock, server_hostname="localhost")
+    assert secure.version() == "TLSv1.3"
+    reader = secure.makefile("rb")
+    if implicit:
+        assert reader.readline().startswith(b"* OK")  # the greeting came after any ticket
+    else:  # nothing at all: the client may write its first command in peace
+        assert select.select([secure], [], [], 0.5)[0] == []
+    secure.sendall(b"a CAPABILITY\r\n")
+    assert reader.readline().startswith(b"* CAPABILITY")
+    assert reader.readline() == b"a OK CAPABILITY completed\r\n"
+    assert secure.session is not None and not secure.session.has_ticket
+    secure.close()
 
 
 def test_mailboxes_append_fetch_store_search(server: MailServer) -> None:
