@@ -135,7 +135,9 @@ Item = bytes | BaseException | None
 class Upload(Generic[T]):
     """The file wsgidav writes a PUT body into. ``start`` receives the body as an async
     iterator and runs (the core ``write``) as a task on the loop while the chunks arrive;
-    ``close`` marks the end and waits for it to commit; ``abort`` makes it fail instead."""
+    ``close`` marks the end and waits for it to commit; ``abort`` makes it fail instead.
+    The task starts with the first chunk that crosses to the loop, so a body smaller than
+    ``UPLOAD_CHUNK`` is written, ended and committed in one trip there."""
 
     def __init__(
         self,
@@ -150,12 +152,25 @@ class Upload(Generic[T]):
         self._queue: asyncio.Queue[Item] | None = None
         self._task: asyncio.Task[T] | None = None
         self._finished = False
+        self._start = start
         self.result: T | None = None
-        bridge.call(self._start(start))
 
-    async def _start(self, start: Callable[[AsyncIterator[bytes]], Coroutine[Any, Any, T]]) -> None:
-        self._queue = asyncio.Queue(UPLOAD_DEPTH)
-        self._task = asyncio.get_running_loop().create_task(start(self._body()))
+    def _begin(self) -> None:
+        if self._task is None:
+            self._queue = asyncio.Queue(UPLOAD_DEPTH)
+            self._task = asyncio.get_running_loop().create_task(self._start(self._body()))
+
+    async def _send(self, data: bytes) -> None:
+        self._begin()
+        await self._put(data)
+
+    async def _finish(self, data: bytes) -> T:
+        """The last of the body, its end, and the commit."""
+        self._begin()
+        if data:
+            await self._put(data)
+        await self._put(None)
+        return await self._wait()
 
     async def _body(self) -> AsyncIterator[bytes]:
         assert self._queue is not None
@@ -196,7 +211,7 @@ class Upload(Generic[T]):
         self._received += len(data)
         self._pending += data
         if len(self._pending) >= UPLOAD_CHUNK:
-            self._bridge.call(self._put(bytes(self._pending)))
+            self._bridge.call(self._send(bytes(self._pending)))
             self._pending.clear()
         return len(data)
 
@@ -212,14 +227,13 @@ class Upload(Generic[T]):
             self.abort()
             raise DAVError(HTTP_BAD_REQUEST, "the body does not match its Content-Length")
         self._finished = True
-        if self._pending:
-            self._bridge.call(self._put(bytes(self._pending)))
-            self._pending.clear()
-        self._bridge.call(self._put(None))
-        self.result = self._bridge.call(self._wait())
+        data = bytes(self._pending)
+        self._pending.clear()
+        self.result = self._bridge.call(self._finish(data))
 
     def abort(self) -> None:
         if not self._finished:
             self._finished = True
             self._pending.clear()
-            self._bridge.call(self._abandon())
+            if self._task is not None:  # else nothing was staged yet
+                self._bridge.call(self._abandon())

@@ -178,10 +178,12 @@ class Documents:
             else:
                 row = existing
             number = int(row["version"]) + 1
-            await self._add_version(scoped, principal, row["id"], number, stored, content_type)
+            changes = await self._add_version(
+                scoped, principal, row["id"], number, stored, content_type
+            )
             await self._prune(scoped, parent.library, row)
             await self._reindex(tx, scoped, row["id"])
-            result[:] = [await scoped.nodes.by_id(row["id"]), parent.level, existing is None]
+            result[:] = [{**row, **changes}, parent.level, existing is None]  # as now stored
             return 1
 
         await self._content.put(scope, data, attach)
@@ -234,17 +236,19 @@ class Documents:
     async def _add_version(
         self, scoped: Scoped, principal: Principal, node_id: str, number: int,
         stored: StoredObject, content_type: str | None,
-    ) -> None:  # fmt: skip
+    ) -> dict[str, Any]:  # fmt: skip
+        """Returns what changed on the node's row."""
         now = clock.now()
         await scoped.versions.add(
             id=str(uuid.uuid4()), node_id=node_id, number=number, blob=stored.name,
             size=stored.size, content_type=content_type, created_at=now, created_by=principal.id,
         )  # fmt: skip
-        await scoped.nodes.change(
-            node_id, version=number, blob=stored.name, size=stored.size,
-            content_type=content_type, etag=uuid.uuid4().hex, modified_at=now,
-            modified_by=principal.id,
+        changes: dict[str, Any] = dict(
+            version=number, blob=stored.name, size=stored.size, content_type=content_type,
+            etag=uuid.uuid4().hex, modified_at=now, modified_by=principal.id,
         )  # fmt: skip
+        await scoped.nodes.change(node_id, **changes)
+        return changes
 
     @staticmethod
     async def _check_quota(scoped: Scoped, library: Any, adding: int) -> None:
