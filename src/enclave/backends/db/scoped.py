@@ -71,7 +71,7 @@ class ScopedRepo:
     @final
     async def _tuples(self, query: Select[Any]) -> list[Any]:
         """Rows as tuples: for large answers, several times cheaper than mappings."""
-        return list((await self._conn.execute(query)).tuples().all())
+        return list((await self._conn.execute(query)).all())
 
 
 class UsersRepo(ScopedRepo):
