@@ -218,10 +218,17 @@ async def _housekeeping(services: Services) -> None:
 
 
 def server_tls(settings: Settings) -> ssl.SSLContext:
+    """The mail listeners' TLS context. It sends no TLS 1.3 session tickets: they come after
+    the handshake, unasked, just when a client sends its first command. A client that reads
+    on one thread and writes on another (imaplib2, so offlineimap) then has OpenSSL read the
+    tickets while it writes on the same connection, which OpenSSL does not allow: about one
+    IMAP STARTTLS in eight lost that command and waited for the 60 s login timeout. Mail
+    connections last; a full handshake each time costs little."""
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.load_cert_chain(
         settings.path(settings.tls.cert_file), settings.path(settings.tls.key_file)
     )
+    context.num_tickets = 0
     return context
 
 

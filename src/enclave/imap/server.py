@@ -14,15 +14,7 @@ async def start_imap(
     services: Services, host: str, port: int, tls: ssl.SSLContext, *, implicit: bool = False
 ) -> asyncio.Server:
     """With ``implicit`` the session sees a TLS transport from the first byte and offers
-    LOGIN at once, without STARTTLS.
-
-    ``tls`` (the process's mail context) is set to send no TLS 1.3 session tickets: they
-    come after the handshake, unasked, just when a client sends its first command. A client
-    that reads on one thread and writes on another (imaplib2, so offlineimap) then has
-    OpenSSL read the tickets while it writes on the same connection, which OpenSSL does not
-    allow: about one STARTTLS in eight lost that command, and the client waited for the
-    60 s login timeout. IMAP connections last; a full handshake each time costs little."""
-    tls.num_tickets = 0
+    LOGIN at once, without STARTTLS. ``tls`` sends no session tickets (``app.server_tls``)."""
 
     async def connected(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         await serve_connection(services, tls, reader, writer)
