@@ -119,17 +119,37 @@ class MessagesRepo(ScopedRepo):
             rows += await self._all(query)
         return sorted(rows, key=lambda row: row["uid"])
 
-    async def blobs_of(self, mailbox_id: str, uids: list[int]) -> list[RowMapping]:
-        """UID, id and content name of the given messages (no metadata)."""
-        rows: list[RowMapping] = []
-        columns = (s.messages.c.uid, s.messages.c.id, s.messages.c.blob)
-        for start in range(0, len(uids), 500):  # stay under SQLite's parameter limit
-            query = self._select(*columns).where(
-                s.messages.c.mailbox_id == mailbox_id,
-                s.messages.c.uid.in_(uids[start : start + 500]),
-            )
-            rows += await self._all(query)
-        return rows
+    async def _of_uids(
+        self, columns: tuple[Any, ...], mailbox_id: str, uids: list[int]
+    ) -> list[Any]:
+        """``columns`` (the first being the UID) of the given messages, as tuples, by UID. A
+        dense set (``1:*``, most of a mailbox) is one range query; a sparse one goes 500 UIDs
+        a statement (SQLite's parameter limit)."""
+        m = s.messages.c
+        if not uids:
+            return []
+        low, high = min(uids), max(uids)
+        in_box = self._select(*columns).where(m.mailbox_id == mailbox_id)
+        if len(uids) * 2 >= high - low + 1:
+            wanted = set(uids)
+            rows = await self._tuples(in_box.where(m.uid >= low, m.uid <= high))
+            return sorted((row for row in rows if row[0] in wanted), key=lambda row: row[0])
+        found: list[Any] = []
+        for start in range(0, len(uids), 500):
+            found += await self._tuples(in_box.where(m.uid.in_(uids[start : start + 500])))
+        return sorted(found, key=lambda row: row[0])
+
+    async def rows_of(self, mailbox_id: str, uids: list[int]) -> list[Any]:
+        """(uid, id, flags, modseq, size, internal_date, blob) of the given messages, by UID:
+        what FETCH and SEARCH read of a row (not the sealed metadata)."""
+        m = s.messages.c
+        columns = (m.uid, m.id, m.flags, m.modseq, m.size, m.internal_date, m.blob)
+        return await self._of_uids(columns, mailbox_id, uids)
+
+    async def blobs_of(self, mailbox_id: str, uids: list[int]) -> list[Any]:
+        """(uid, id, content name) of the given messages, by UID (no metadata)."""
+        m = s.messages.c
+        return await self._of_uids((m.uid, m.id, m.blob), mailbox_id, uids)
 
     async def metas(self, ids: list[str]) -> list[RowMapping]:
         rows: list[RowMapping] = []

@@ -123,18 +123,6 @@ def _copied(row: Any, **changes: Any) -> dict[str, Any]:
     return values | {"id": str(uuid.uuid4())} | changes
 
 
-def _message(row: Any) -> MessageRow:
-    return MessageRow(
-        id=row["id"],
-        uid=int(row["uid"]),
-        flags=_flags(row["flags"]),
-        modseq=int(row["modseq"]),
-        size=int(row["size"]),
-        internal_date=row["internal_date"],
-        blob=row["blob"],
-    )
-
-
 class Mailboxes:
     def __init__(
         self, db: Database, content: ContentStore, store: MailStore, bus: ChangeBus,
@@ -395,7 +383,11 @@ class Mailboxes:
         async with transaction(self._db) as tx:
             scoped = await tx.scoped(scope)
             await self._owned(scoped, user_id, mailbox_id)
-            return [_message(r) for r in await scoped.messages.by_uids(mailbox_id, uids)]
+            rows = await scoped.messages.rows_of(mailbox_id, uids)
+        return [
+            MessageRow(message_id, uid, _flags(flags), modseq, size, when, blob)
+            for uid, message_id, flags, modseq, size, when, blob in rows
+        ]
 
     async def candidates(
         self, principal: Principal, mailbox_id: str, needles: list[str]
@@ -422,7 +414,7 @@ class Mailboxes:
             scoped = await tx.scoped(scope)
             await self._owned(scoped, user_id, mailbox_id)
             rows = await scoped.messages.blobs_of(mailbox_id, uids)
-            missing = [r["id"] for r in rows if (scope.tenant_id, r["blob"]) not in self._forms]
+            missing = [mid for _, mid, blob in rows if (scope.tenant_id, blob) not in self._forms]
             if missing:
                 metas = await scoped.messages.metas(missing)
                 sealers = await self._content.sealers(tx, scope, [r["blob"] for r in metas])
@@ -432,10 +424,10 @@ class Mailboxes:
                         forms = open_meta(sealer, meta["id"], meta["meta"]).get("derived") or {}
                         self._forms.put((scope.tenant_id, meta["blob"]), forms)
         found: dict[int, dict[str, str]] = {}
-        for row in rows:
-            forms = self._forms.get((scope.tenant_id, row["blob"]))
+        for uid, _, blob in rows:
+            forms = self._forms.get((scope.tenant_id, blob))
             if forms:
-                found[int(row["uid"])] = forms
+                found[uid] = forms
         return found
 
     async def content(self, principal: Principal, row: MessageRow) -> bytes:
