@@ -6,6 +6,7 @@ told of every arrival, change and expunge (ADDTO/REMOVEFROM), matching only thos
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -147,19 +148,29 @@ class SearchCommands(SessionParts):
         forms = await mailboxes.derived(self.user, box, uids) if header else {}
         found: list[tuple[int, int, int]] = []
         largest_uid = view.uids[-1] if view.uids else 0
-        for uid in uids:
-            seq = view.seq(uid) or 0
-            row = rows.get(uid)
-            if row is None and rows:
-                continue  # expunged since the view was loaded
-            kept = fetch.kept_header(forms.get(uid))
-            raw = None
-            if row is not None and (body or (header and kept is None)):
-                raw = await mailboxes.content(self.user, row)
-            modseq = view.modseqs.get(uid, 0)
-            subject = Searchable(seq, uid, view.flags_of(uid), modseq, row, kept, raw)
-            if matches(key, subject, largest_seq=view.exists, largest_uid=largest_uid):
-                found.append((seq, uid, modseq))
+
+        def test(batch: list[Searchable]) -> list[tuple[int, int, int]]:
+            return [(m.seq, m.uid, m.modseq) for m in batch
+                    if matches(key, m, largest_seq=view.exists, largest_uid=largest_uid)]  # fmt: skip
+
+        for start in range(0, len(uids), CONTENT_BATCH):
+            chunk = uids[start : start + CONTENT_BATCH]
+            reading = [
+                rows[uid] for uid in chunk if uid in rows
+                and (body or (header and fetch.kept_header(forms.get(uid)) is None))
+            ]  # fmt: skip
+            raws = {row.uid: raw async for row, raw in mailboxes.contents(self.user, reading)}
+            subjects = []
+            for uid in chunk:
+                row = rows.get(uid)
+                if row is None and rows:
+                    continue  # expunged since the view was loaded
+                subjects.append(Searchable(
+                    view.seq(uid) or 0, uid, view.flags_of(uid), view.modseqs.get(uid, 0), row,
+                    fetch.kept_header(forms.get(uid)), raws.get(uid),
+                ))  # fmt: skip
+            # Parsing message text is CPU-bound: in a worker thread, off the event loop.
+            found += await asyncio.to_thread(test, subjects) if raws else test(subjects)
         return found
 
     # --- UPDATE: what the refresh tells the searches that follow the mailbox --------------
@@ -190,6 +201,7 @@ class SearchCommands(SessionParts):
                 await self.send(_update(tag, context, view, "ADDTO", added, context.found))
 
 
+CONTENT_BATCH = 256  # messages read and tested at a time (bounds the memory of a BODY search)
 TEXT_KEYS = frozenset({"BODY", "TEXT", "SUBJECT", "FROM", "TO", "CC", "BCC"})
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import uuid
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -433,6 +434,23 @@ class Mailboxes:
     async def content(self, principal: Principal, row: MessageRow) -> bytes:
         scope, _ = self._owner(principal)
         return await self._content.read(scope, row.blob)
+
+    async def contents(
+        self, principal: Principal, rows: list[MessageRow]
+    ) -> AsyncIterator[tuple[MessageRow, bytes]]:
+        """Each message's content, in order: the keys of all of them found in one
+        transaction, the files read one at a time as the caller goes on (a message gone
+        meanwhile is left out)."""
+        scope, _ = self._owner(principal)
+        opened = []
+        async with transaction(self._db) as tx:
+            for row in rows:
+                try:
+                    opened.append((row, await self._content.opened(tx, scope, row.blob)))
+                except NotFound:
+                    continue
+        for row, chunks in opened:
+            yield row, b"".join([chunk async for chunk in chunks])
 
     async def store(
         self,
