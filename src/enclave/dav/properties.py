@@ -69,6 +69,16 @@ def _checked(name: str, value: str | None) -> None:
         )
 
 
+def prime(
+    environ: dict[str, Any], library: Library, nodes: list[Node], found: dict[str, dict[str, str]]
+) -> None:
+    """The dead properties of these nodes, found by the walk that found them."""
+    cache: dict[Key, dict[str, str]] = environ.setdefault(CACHE, {})
+    for node in nodes:
+        if node.id in found:
+            cache[(library.id, node.path)] = found[node.id]
+
+
 def listed(environ: dict[str, Any], library: Library, nodes: list[Node]) -> None:
     """A folder listing returned these nodes: should any one's properties be wanted, fetch
     all of theirs at once."""

@@ -20,18 +20,20 @@ principal: only the library's id is taken from it, and every core call checks ac
 
 from __future__ import annotations
 
+import io
 import time
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, unquote
 
+from defusedxml import ElementTree
 from wsgidav.dav_error import HTTP_NOT_FOUND, DAVError
 from wsgidav.dav_provider import DAVProvider
 
 from enclave.core.documents.browse import Browser, Walk
 from enclave.core.documents.model import Library, Node
 from enclave.core.principal import Principal
-from enclave.dav import locks
+from enclave.dav import locks, properties
 from enclave.dav.bridge import Bridge
 from enclave.dav.nodes import member_of
 from enclave.dav.resources import FILES, LIBRARIES, Index, principal_of, tenant_segment
@@ -70,6 +72,23 @@ class Located:
         """The ref URL of ``path`` (from the library root) in this library."""
         inner = "/".join(part for part in path.split("/") if part)
         return self.base + ("/" + quote(inner) if inner else "")
+
+
+def _wants_other(environ: dict[str, Any]) -> bool:
+    """Whether a PROPFIND may want dead properties or locks: all of them (no body, allprop,
+    propname), or a property not in the ``DAV:`` namespace, or DAV:lockdiscovery. The door
+    has checked the body and left it in memory."""
+    stream = environ.get("wsgi.input")
+    body = stream.getvalue() if isinstance(stream, io.BytesIO) else b""
+    if not body.strip() or b"allprop" in body or b"propname" in body:
+        return True
+    if b"lockdiscovery" in body:
+        return True
+    try:
+        tree = ElementTree.fromstring(body)
+    except ElementTree.ParseError:
+        return True
+    return any(not element.tag.startswith("{DAV:}") for element in tree.iter())
 
 
 class EnclaveProvider(DAVProvider):  # type: ignore[misc]
@@ -125,6 +144,7 @@ class EnclaveProvider(DAVProvider):  # type: ignore[misc]
     def changed(self, environ: dict[str, Any]) -> None:
         """Something changed in this request: what it learnt about nodes and locks is old."""
         environ.pop(WALKED, None)
+        environ.pop(properties.CACHE, None)
         locks.forget(environ)
 
     def found(self, environ: dict[str, Any], library: Library, inner: str) -> Found:
@@ -137,13 +157,15 @@ class EnclaveProvider(DAVProvider):  # type: ignore[misc]
             return walked[key]
         method = environ.get("REQUEST_METHOD", "")
         target = self.split(environ.get("PATH_INFO", ""))[2:] == parts
+        listing = target and method == "PROPFIND"
         walk: Walk = self.bridge.call(
             self.browser.walk(
                 principal_of(environ), library.id, key[1],
-                members=target and method == "PROPFIND" and environ.get("HTTP_DEPTH") == "1",
+                members=listing and environ.get("HTTP_DEPTH") == "1",
                 content=target and method == "GET",
                 managed=self.services.settings.http.is_managed(environ.get("REMOTE_ADDR")),
-                locks=method in WRITES,
+                locks=method in WRITES or (listing and _wants_other(environ)),
+                properties=listing and _wants_other(environ),
             )
         )  # fmt: skip
         for depth, node in enumerate(walk.nodes):
@@ -151,6 +173,9 @@ class EnclaveProvider(DAVProvider):  # type: ignore[misc]
         here = walked[key] = Found(walk.node, walk.members, walk.content)
         if walk.locks is not None:
             locks.prime(environ, library, walk.locks)
+        if walk.properties is not None and walk.node is not None:
+            nodes = [walk.node, *(walk.members or [])]
+            properties.prime(environ, library, nodes, walk.properties)
         return here
 
     def locate(self, environ: dict[str, Any], url: str) -> Located | None:

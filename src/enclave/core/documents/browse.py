@@ -37,6 +37,8 @@ class Walk:
     members: list[Node] | None = None  # the last node's, if asked and it is a readable folder
     content: AsyncIterator[bytes] | None = None  # the last node's, if asked and allowed
     locks: list[Lock] | None = None  # the library's live locks, if asked and its root readable
+    # node id -> dead properties (name -> value) of the last node and its members, if asked
+    properties: dict[str, dict[str, str]] | None = None
 
     @property
     def node(self) -> Node | None:
@@ -51,9 +53,10 @@ class Browser:
     async def walk(
         self, principal: Principal, library_id: str, path: str, *, members: bool = False,
         content: bool = False, managed: bool = False, locks: bool = False,
+        properties: bool = False,
     ) -> Walk:  # fmt: skip
         """The nodes along ``path``; ``members``, ``content`` (``managed``: the front end
-        vouches for a managed client) and ``locks`` as ``Walk`` says."""
+        vouches for a managed client), ``locks`` and ``properties`` as ``Walk`` says."""
         parts = paths.split(path)
         scope = tenant_scope(principal)
         async with transaction(self._db) as tx:
@@ -85,4 +88,10 @@ class Browser:
                 label = await scoped.labels.get(row["label"]) if row["label"] else None
                 if download_problem(label, managed) is None:
                     opened = await self._content.opened(tx, scope, row["blob"])
-        return Walk(found, listed, opened, live)
+            dead: dict[str, dict[str, str]] | None = None
+            if properties:
+                ids = [last.id, *(node.id for node in listed or [])]
+                dead = {node_id: {} for node_id in ids}
+                for prop in await scoped.props.of_nodes(ids):
+                    dead[prop["node_id"]][prop["name"]] = prop["value"]
+        return Walk(found, listed, opened, live, dead)
