@@ -428,6 +428,10 @@ class Round:
         )
 
 
+# More py-spy options for --profile, e.g. "--gil" (only samples holding the GIL) or "--idle".
+PY_SPY_EXTRA = os.environ.get("SMTP_INGEST_PY_SPY_ARGS", "").split()
+
+
 class Enclave:
     name = "enclave"
 
@@ -519,7 +523,7 @@ class Enclave:
         out = self.profile / f"enclave-round{number}.collapsed.txt"
         process = subprocess.Popen(
             [spy, "record", "--pid", str(pid), "--rate", "200", "--format", "raw",
-             "--output", str(out), "--nonblocking"],
+             "--output", str(out), "--nonblocking", "--threads", "--subprocesses", *PY_SPY_EXTRA],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )  # fmt: skip
         time.sleep(1.0)  # let it attach
@@ -775,7 +779,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--keep", action="store_true", help="keep the deployments afterwards")
     parser.add_argument("--json", type=Path, help="also write every round's figures here")
     parser.add_argument("--profile", type=Path,
-                        help="record each Enclave round with py-spy (collapsed stacks) into this dir")  # fmt: skip
+                        help="record each Enclave round with py-spy (collapsed stacks, per thread and "
+                             "process) into this dir; more py-spy options in "
+                             "$SMTP_INGEST_PY_SPY_ARGS, e.g. --gil")  # fmt: skip
     args = parser.parse_args(argv)
     if args.smoke:
         args.clients, args.messages, args.rounds = 2, 20, 1
