@@ -10,6 +10,7 @@ from collections import defaultdict
 import structlog
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
+from enclave.backends.db.platform import Scoped
 from enclave.core import context
 from enclave.core.errors import QuotaExceeded
 from enclave.core.mail.routing import Recipient
@@ -41,17 +42,20 @@ class InboundHandler(HandlerBase):
     chunking = True
 
     async def route_recipient(self, envelope: Envelope, address: str) -> str | None:
-        router = self.services.mail_router
-        if not await router.is_local_domain(address.rpartition("@")[2]):
-            return replies.relay_denied(address)
-        recipient = await router.resolve(address)
-        if recipient is None:
-            return replies.unknown_user(address)
         size = declared_size(envelope.mail_options)
-        for user_id in recipient.user_ids:
-            if not await self.services.mail_store.room_for(recipient.tenant_id, user_id, size):
-                return replies.mailbox_full(address)
-        envelope_list(envelope, RECIPIENTS).append(recipient)
+        store = self.services.mail_store
+
+        async def room(scoped: Scoped, user_id: str) -> bool:
+            return await store.has_room(scoped, user_id, size)
+
+        route = await self.services.mail_router.route(address, room)
+        if not route.local:
+            return replies.relay_denied(address)
+        if route.recipient is None:
+            return replies.unknown_user(address)
+        if route.full:
+            return replies.mailbox_full(address)
+        envelope_list(envelope, RECIPIENTS).append(route.recipient)
         return None
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
@@ -78,10 +82,11 @@ class InboundHandler(HandlerBase):
         for recipient in recipients:
             by_tenant[recipient.tenant_id].extend(recipient.user_ids)
         context.source_address.set(peer_address(session))
-        # One reply answers for every recipient: check every quota before storing anything,
-        # so a refusal never leaves a copy with some of them.
+        # One reply answers for every recipient: with several tenants, check every quota
+        # before storing anything, so a refusal never leaves a copy with some of them (one
+        # tenant's delivery checks them all in its own transaction, all or nothing).
         store = self.services.mail_store
-        for recipient in recipients:
+        for recipient in recipients if len(by_tenant) > 1 else ():
             for user_id in recipient.user_ids:
                 if not await store.room_for(recipient.tenant_id, user_id, len(message)):
                     return replies.NO_MAILBOX_FULL

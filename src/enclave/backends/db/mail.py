@@ -74,7 +74,8 @@ class MailboxesRepo(ScopedRepo):
     async def allocate(self, mailbox_id: str, count: int) -> tuple[int, int]:
         """Reserve ``count`` UIDs and one modification sequence; returns (first uid, modseq).
 
-        One UPDATE, so concurrent deliveries to the same mailbox serialise on its row."""
+        One UPDATE (which returns the new values), so concurrent deliveries to the same
+        mailbox serialise on its row."""
         query = (
             self._update()
             .where(s.mailboxes.c.id == mailbox_id)
@@ -82,11 +83,10 @@ class MailboxesRepo(ScopedRepo):
                 uidnext=s.mailboxes.c.uidnext + count,
                 highestmodseq=s.mailboxes.c.highestmodseq + 1,
             )
+            .returning(s.mailboxes.c.uidnext, s.mailboxes.c.highestmodseq)
         )
-        await self._conn.execute(query)
-        row = await self._one(self._select().where(s.mailboxes.c.id == mailbox_id))
-        assert row is not None
-        return int(row["uidnext"]) - count, int(row["highestmodseq"])
+        row = (await self._conn.execute(query)).one()  # RETURNING: SQLite 3.35, PostgreSQL
+        return int(row[0]) - count, int(row[1])
 
 
 class MessagesRepo(ScopedRepo):

@@ -3,10 +3,11 @@ distribution list of its members). Lookups stay within the tenant that owns the 
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from enclave.backends.db.engine import Database
-from enclave.backends.db.platform import transaction
+from enclave.backends.db.platform import Scoped, Tx, transaction
 from enclave.backends.db.scoped import TenantScope
 from enclave.core import clock, names
 from enclave.core.audit import AuditEvent, AuditLog
@@ -22,6 +23,46 @@ class Recipient:
     address: str
     tenant_id: str
     user_ids: tuple[str, ...]
+
+
+# Whether a user (in the scope given) has room for the message (``MailStore.has_room``).
+RoomCheck = Callable[[Scoped, str], Awaitable[bool]]
+
+
+@dataclass(frozen=True)
+class Route:
+    """Where an RCPT address goes: ``local`` (the domain is ours), the active users it
+    reaches (None: no such address, or nobody active), ``full`` (one of them has no room)."""
+
+    local: bool
+    recipient: Recipient | None = None
+    full: bool = False
+
+
+async def _resolve(tx: Tx, clean: str, tenant_id: str | None) -> Recipient | None:
+    """``MailRouter.resolve`` of a normalised address inside ``tx`` (``tenant_id``: the
+    domain's tenant, when the caller looked it up already)."""
+    if tenant_id is None:
+        tenant_id = await tx.domains.tenant_of(clean.rpartition("@")[2])
+    if tenant_id is None:
+        return None
+    tenant = await tx.tenants.by_id(tenant_id)
+    if tenant is None or tenant["status"] != "active":
+        return None
+    scoped = await tx.scoped(TenantScope(tenant_id))
+    user = await scoped.users.by_email(clean)
+    if user is not None:
+        ids = [user["id"]] if user["status"] == "active" else []
+    elif (alias := await scoped.aliases.get(clean)) is not None:
+        target = await scoped.users.by_id(alias["user_id"])
+        ids = [target["id"]] if target and target["status"] == "active" else []
+    elif (group := await scoped.groups.by_address(clean)) is not None:
+        members = await scoped.group_members.members(group["id"])
+        active = {u["id"] for u in await scoped.users.all() if u["status"] == "active"}
+        ids = [m for m in members if m in active]
+    else:
+        return None
+    return Recipient(clean, tenant_id, tuple(ids)) if ids else None
 
 
 class MailRouter:
@@ -41,26 +82,29 @@ class MailRouter:
         except Invalid:
             return None
         async with transaction(self._db) as tx:
-            tenant_id = await tx.domains.tenant_of(clean.rpartition("@")[2])
+            return await _resolve(tx, clean, None)
+
+    async def route(self, address: str, room: RoomCheck | None = None) -> Route:
+        """``is_local_domain``, ``resolve`` and, with ``room``, a check that every user the
+        address reaches has room, in one read transaction (an MX's RCPT)."""
+        domain = address.rpartition("@")[2].lower()
+        async with transaction(self._db) as tx:
+            tenant_id = await tx.domains.tenant_of(domain)
             if tenant_id is None:
-                return None
-            tenant = await tx.tenants.by_id(tenant_id)
-            if tenant is None or tenant["status"] != "active":
-                return None
-            scoped = await tx.scoped(TenantScope(tenant_id))
-            user = await scoped.users.by_email(clean)
-            if user is not None:
-                ids = [user["id"]] if user["status"] == "active" else []
-            elif (alias := await scoped.aliases.get(clean)) is not None:
-                target = await scoped.users.by_id(alias["user_id"])
-                ids = [target["id"]] if target and target["status"] == "active" else []
-            elif (group := await scoped.groups.by_address(clean)) is not None:
-                members = await scoped.group_members.members(group["id"])
-                active = {u["id"] for u in await scoped.users.all() if u["status"] == "active"}
-                ids = [m for m in members if m in active]
-            else:
-                return None
-        return Recipient(clean, tenant_id, tuple(ids)) if ids else None
+                return Route(local=False)
+            try:
+                clean = names.address(address)
+            except Invalid:
+                return Route(local=True)
+            known = tenant_id if clean.rpartition("@")[2] == domain else None
+            recipient = await _resolve(tx, clean, known)
+            if recipient is None or room is None:
+                return Route(local=True, recipient=recipient)
+            scoped = await tx.scoped(TenantScope(recipient.tenant_id))
+            for user_id in recipient.user_ids:
+                if not await room(scoped, user_id):
+                    return Route(local=True, recipient=recipient, full=True)
+        return Route(local=True, recipient=recipient)
 
     # --- administration ------------------------------------------------------------------
 

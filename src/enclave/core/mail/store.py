@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy.engine import RowMapping
+
 from enclave.backends.db.engine import Database
 from enclave.backends.db.platform import Scoped, Tx, transaction
 from enclave.backends.db.scoped import TenantScope
@@ -129,12 +131,15 @@ async def add_mailbox(
     return mailbox_id
 
 
-async def ensure_mailboxes(scoped: Scoped, user_id: str) -> None:
-    """The default set, subscribed (clients show subscribed folders)."""
-    existing = {row["name"] for row in await scoped.mailboxes.of_user(user_id)}
-    for name, special_use in DEFAULT_MAILBOXES:
-        if name not in existing:
-            await add_mailbox(scoped, user_id, name, special_use, subscribe=True)
+async def ensure_mailboxes(scoped: Scoped, user_id: str) -> list[RowMapping]:
+    """The default set, subscribed (clients show subscribed folders). Returns the user's
+    mailboxes (one query when none was missing)."""
+    rows = await scoped.mailboxes.of_user(user_id)
+    existing = {row["name"] for row in rows}
+    missing = [(name, use) for name, use in DEFAULT_MAILBOXES if name not in existing]
+    for name, special_use in missing:
+        await add_mailbox(scoped, user_id, name, special_use, subscribe=True)
+    return await scoped.mailboxes.of_user(user_id) if missing else rows
 
 
 class MailStore:
@@ -216,12 +221,16 @@ class MailStore:
             delivered.clear()
             for user_id in dict.fromkeys(user_ids):
                 await self._check_quota(scoped, user_id, stored.size)
-                await ensure_mailboxes(scoped, user_id)
-                box = await (
-                    scoped.mailboxes.by_special_use(user_id, special_use)
-                    if special_use
-                    else scoped.mailboxes.by_name(user_id, mailbox or INBOX)
-                )
+                boxes = await ensure_mailboxes(scoped, user_id)
+                box = next(
+                    (
+                        row
+                        for row in boxes
+                        if (row["special_use"] == special_use if special_use else
+                            row["name"] == (mailbox or INBOX))
+                    ),
+                    None,
+                )  # fmt: skip
                 if box is None:
                     raise NotFound(f"no mailbox {special_use or mailbox or INBOX}")
                 uid, modseq = await scoped.mailboxes.allocate(box["id"], 1)
@@ -302,15 +311,19 @@ class MailStore:
         if quota is not None and await scoped.messages.usage(user_id) + size > quota:
             raise QuotaExceeded(f"{user['email']} is over quota")
 
+    @classmethod
+    async def has_room(cls, scoped: Scoped, user_id: str, size: int) -> bool:
+        """Would a message of ``size`` bytes fit, in the caller's transaction?"""
+        try:
+            await cls._check_quota(scoped, user_id, size)
+        except QuotaExceeded:
+            return False
+        return True
+
     async def room_for(self, tenant_id: str, user_id: str, size: int) -> bool:
         """Would a message of ``size`` bytes fit (checked early, at RCPT time)?"""
         async with transaction(self._db) as tx:
-            scoped = await tx.scoped(TenantScope(tenant_id))
-            try:
-                await self._check_quota(scoped, user_id, size)
-            except QuotaExceeded:
-                return False
-        return True
+            return await self.has_room(await tx.scoped(TenantScope(tenant_id)), user_id, size)
 
     async def messages(self, tenant_id: str, user_id: str, mailbox: str) -> list[StoredMessage]:
         async with transaction(self._db) as tx:
