@@ -359,6 +359,14 @@ async def test_long_prefixes_and_snippets_come_from_sealed_fields(
     # Both share the indexed 8-character prefix; the sealed vocabulary tells them apart.
     assert paths_of(await search.query(bob, "supercalifr")) == ["p.txt"]
     assert len(await search.query(bob, "supercal")) == 2
+    # Many documents share a long prefix: the one asked for is found even when the page is
+    # small (a check after a short page would miss it).
+    for n in range(40):
+        await services.documents.write(bob, lib, f"s{n}.txt", f"serial{n:06d}x".encode())
+    await indexed(services)
+    for wanted in ("serial000037", "serial000037x"):  # an indexed length, and one checked
+        assert paths_of(await search.query(bob, wanted, limit=2)) == ["s37.txt"], wanted
+    assert len(await search.query(bob, "serial00003", limit=2)) == 2  # 10 of 40 candidates
     [hit] = await search.query(bob, "proposal accept")
     assert hit.snippet.startswith("Some words first. The supercalifragilistic ")
     assert f"{MARK_START}proposal{MARK_END}" in hit.snippet

@@ -218,7 +218,7 @@ class DocumentSearch:
             scoped = await tx.scoped(scope)
             locator = Locator(scoped, principal)
             while len(hits) < limit:
-                found = await self._index.ranked(scoped, query, KIND, fetch, containers)
+                found, more = await self._index.ranked(scoped, query, KIND, fetch, containers)
                 for candidate in found:
                     if candidate.object_id in seen:
                         continue
@@ -226,7 +226,7 @@ class DocumentSearch:
                     hit = await self._readable(scoped, locator, candidate, library_id, cache)
                     if hit is not None and len(hits) < limit:
                         hits.append((hit, candidate))
-                if len(found) < fetch or fetch >= MAX_CANDIDATES:
+                if not more or fetch >= MAX_CANDIDATES:
                     break
                 fetch = min(fetch * OVERFETCH, MAX_CANDIDATES)
             return await self._with_snippets(scoped, query, words, hits)

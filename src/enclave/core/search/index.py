@@ -169,13 +169,14 @@ class SearchIndex:
     async def ranked(
         self, scoped: Scoped, query: Query, kind: str, limit: int,
         container_ids: list[str] | None = None,
-    ) -> list[Candidate]:  # fmt: skip
-        """The best entries of ``kind`` holding every term, best first. A prefix longer than
-        the indexed ones is checked against each candidate's sealed vocabulary."""
+    ) -> tuple[list[Candidate], bool]:  # fmt: skip
+        """The best ``limit`` entries of ``kind`` holding every term's token, best first, and
+        whether there may be more. A prefix of a length not indexed is then checked against
+        each candidate's sealed vocabulary (so fewer may come back than the index had)."""
         tokens = list(dict.fromkeys(term.token for term in query.terms))
         frequencies = await scoped.search_postings.frequencies(tokens)
         if len(frequencies) < len(tokens) or container_ids == []:
-            return []
+            return [], False
         total = max(await scoped.search_entries.count(kind), 1)
         tokens.sort(key=lambda token: frequencies[token])  # rarest first: the fewest rows
         idf = [
@@ -186,15 +187,16 @@ class SearchIndex:
         )
         found = [Candidate(r["object_id"], r["container_id"], float(r["score"]), int(r["id"]))
                  for r in rows]  # fmt: skip
+        more = len(found) == min(limit, MAX_LIMIT)
         long_prefixes = [term.word for term in query.terms if term.needs_check]
         if not long_prefixes:
-            return found
+            return found, more
         await self.open(scoped, query, kind, found)
         return [
             hit for hit in found
             if all(t.has_prefix(query.kept.get(hit.entry_id, {}).get("vocabulary", "").split(), p)
                    for p in long_prefixes)
-        ]  # fmt: skip
+        ], more  # fmt: skip
 
     async def open(
         self, scoped: Scoped, query: Query, kind: str, candidates: list[Candidate]

@@ -3,8 +3,8 @@
 Text is normalised once (NFKD, combining marks dropped, case folded: ``Zürich`` and ``zurich``
 are one word) and cut into words of letters and digits (``\\w+``; an address
 ``user-from@domain.org`` is the words ``user``, ``from``, ``domain``, ``org``). A word is
-indexed whole and either by its prefixes of ``PREFIX_MIN`` to ``PREFIX_MAX`` characters (search
-as you type: documents) or by its trigrams, every run of three characters (substring search:
+indexed whole and either by its prefixes of the ``PREFIXES`` lengths (search as you type:
+documents) or by its trigrams, every run of three characters (substring search:
 IMAP, where ``ser-fro`` must find ``user-from``). Each of these terms becomes a token:
 HMAC-SHA-256 under the tenant's search key, with a one-letter domain (``w`` whole word, ``p``
 prefix, ``g`` trigram), cut to ``TOKEN_BYTES``. Without the key a token says nothing about its
@@ -21,7 +21,11 @@ from dataclasses import dataclass
 
 TOKEN_BYTES = 16
 PREFIX_MIN = 3  # shorter query prefixes match whole words only
-PREFIX_MAX = 8  # longer ones are looked up by their first PREFIX_MAX characters, then checked
+# The prefix lengths indexed: every one up to 8, then sparser (a long word costs a few more
+# tokens). A query prefix of another length is looked up by the longest indexed length under
+# it, and its candidates checked against their sealed vocabulary.
+PREFIXES = (3, 4, 5, 6, 7, 8, 10, 12, 16, 24, 32)
+PREFIX_MAX = PREFIXES[-1]
 MAX_WORD_CHARS = 64
 MAX_QUERY_CHARS = 256
 MAX_QUERY_TERMS = 16
@@ -55,7 +59,9 @@ def word_token(key: bytes, word: str) -> bytes:
 
 
 def prefix_token(key: bytes, prefix: str) -> bytes:
-    return _token(key, b"p", prefix[:PREFIX_MAX])
+    """The token of the longest indexed prefix of ``prefix`` (at least PREFIX_MIN long)."""
+    size = max(n for n in PREFIXES if n <= max(len(prefix), PREFIX_MIN))
+    return _token(key, b"p", prefix[:size])
 
 
 GRAM = 3
@@ -86,7 +92,7 @@ def term(key: bytes, word: str, *, prefix: bool) -> Term:
     is looked up as a whole word (one- and two-letter prefixes would match nearly
     everything)."""
     if prefix and len(word) >= PREFIX_MIN:
-        return Term(word, prefix_token(key, word), True, len(word) > PREFIX_MAX)
+        return Term(word, prefix_token(key, word), True, len(word) not in PREFIXES)
     return Term(word, word_token(key, word), False, False)
 
 
@@ -104,7 +110,7 @@ MAX_WEIGHT = 30_000
 
 def analyse(key: bytes, fields: Iterable[tuple[str, int]], *, substrings: bool = False) -> Analysis:
     """Tokens and weights for ``(text, field weight)`` pairs: every word, and every prefix of
-    PREFIX_MIN..PREFIX_MAX characters of it (or with ``substrings`` every trigram), weighted
+    the PREFIXES lengths of it (or with ``substrings`` every trigram), weighted
     by where and how often it occurs."""
     counts: dict[str, int] = {}
     complete = True
@@ -123,7 +129,7 @@ def analyse(key: bytes, fields: Iterable[tuple[str, int]], *, substrings: bool =
         if substrings:
             pieces = grams(word)
         else:
-            pieces = [word[:size] for size in range(PREFIX_MIN, min(len(word), PREFIX_MAX) + 1)]
+            pieces = [word[:size] for size in PREFIXES if size <= len(word)]
         for piece in pieces:
             parts[piece] = parts.get(piece, 0) + count
     part_token = gram_token if substrings else prefix_token
