@@ -301,16 +301,18 @@ async def serve(settings: Settings, *, ready: asyncio.Event | None = None) -> No
         indexer = asyncio.create_task(services.index_queue.run_forever(), name="search-index")
         stopper = asyncio.create_task(stop.wait())
         await asyncio.wait({task, stopper}, return_when=asyncio.FIRST_COMPLETED)
+        # Background work first: what it has not done stays queued in the database, and a
+        # busy index worker must not hold up the listeners' shutdown.
+        background = [stopper, housekeeping, queue_worker, indexer]
+        for each in background:
+            each.cancel()
+        await asyncio.wait(background, timeout=5)
         for server in listeners:
             server.close()
         http.should_exit = True
         await task
         for server in listeners:
             await server.wait_closed()
-        stopper.cancel()
-        housekeeping.cancel()
-        queue_worker.cancel()
-        indexer.cancel()
         log.info("stopped")
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.remove_signal_handler(sig)
