@@ -28,6 +28,11 @@ class ScopedRepo:
         self._conn = conn
         self._scope = scope
 
+    @property
+    def _tenant_id(self) -> str:
+        """The scope's tenant, for statements built by hand (joins of aliased tables)."""
+        return self._scope.tenant_id
+
     @final
     def _select(self, *columns: Any) -> Select[Any]:
         query = select(*columns) if columns else select(self.table)

@@ -103,29 +103,26 @@ class SearchPostingsRepo(ScopedRepo):
         rows = (await self._conn.execute(query.group_by(p.token))).all()
         return {bytes(row[0]): int(row[1]) for row in rows}
 
-    def _joined(self, tokens: list[bytes]) -> tuple[Any, list[Any]]:
+    def _joined(self, tokens: list[bytes]) -> tuple[Any, list[Any], Any]:
         """Entries holding every token: the first token's postings (the caller puts the rarest
         first), each other token looked up by key for the same entry."""
         aliases = [s.search_postings.alias(f"p{i}") for i in range(len(tokens))]
         entries = s.search_entries
         joined: Any = aliases[0].join(
             entries,
-            and_(entries.c.id == aliases[0].c.entry_id, entries.c.tenant_id == self._tenant),
+            and_(entries.c.id == aliases[0].c.entry_id, entries.c.tenant_id == self._tenant_id),
         )
         for alias, token in zip(aliases[1:], tokens[1:], strict=True):
             joined = joined.join(
                 alias,
                 and_(
-                    alias.c.tenant_id == self._tenant,
+                    alias.c.tenant_id == self._tenant_id,
                     alias.c.token == token,
                     alias.c.entry_id == aliases[0].c.entry_id,
                 ),
             )
-        return joined, aliases
-
-    @property
-    def _tenant(self) -> str:
-        return self._scope.tenant_id
+        first = and_(aliases[0].c.tenant_id == self._tenant_id, aliases[0].c.token == tokens[0])
+        return joined, aliases, first
 
     async def ranked(
         self, kind: str, tokens: list[bytes], idf: list[float], limit: int,
@@ -133,7 +130,7 @@ class SearchPostingsRepo(ScopedRepo):
     ) -> list[RowMapping]:  # fmt: skip
         """The best ``limit`` entries of ``kind`` holding every token: id, object_id,
         container_id, score (sum of saturated weight times the token's rarity)."""
-        joined, aliases = self._joined(tokens)
+        joined, aliases, first = self._joined(tokens)
         e = s.search_entries.c
         score: ColumnElement[Any] = literal(0.0)
         for alias, rarity in zip(aliases, idf, strict=True):
@@ -141,7 +138,7 @@ class SearchPostingsRepo(ScopedRepo):
         query = (
             select(e.id, e.object_id, e.container_id, score.label("score"))
             .select_from(joined)
-            .where(aliases[0].c.tenant_id == self._tenant, aliases[0].c.token == tokens[0])
+            .where(first)
             .where(e.kind == kind)
         )
         if container_ids is not None:
@@ -150,18 +147,13 @@ class SearchPostingsRepo(ScopedRepo):
 
     async def mail_uids(self, mailbox_id: str, tokens: list[bytes]) -> list[int]:
         """UIDs in a mailbox whose message holds every token (by complete entries only)."""
-        joined, aliases = self._joined(tokens)
+        joined, _, first = self._joined(tokens)
         m, e = s.messages.c, s.search_entries.c
         joined = joined.join(
             s.messages,
-            and_(m.tenant_id == self._tenant, m.blob == e.object_id, m.mailbox_id == mailbox_id),
+            and_(m.tenant_id == self._tenant_id, m.blob == e.object_id, m.mailbox_id == mailbox_id),
         )
-        query = (
-            select(m.uid)
-            .select_from(joined)
-            .where(aliases[0].c.tenant_id == self._tenant, aliases[0].c.token == tokens[0])
-            .where(e.kind == MAIL, e.complete)
-        )
+        query = select(m.uid).select_from(joined).where(first).where(e.kind == MAIL, e.complete)
         return [int(row[0]) for row in (await self._conn.execute(query)).all()]
 
     async def mail_unindexed(self, mailbox_id: str) -> list[int]:
@@ -174,7 +166,7 @@ class SearchPostingsRepo(ScopedRepo):
             e.kind == MAIL, e.complete == false()
         )
         query = select(m.uid).where(
-            m.tenant_id == self._tenant,
+            m.tenant_id == self._tenant_id,
             m.mailbox_id == mailbox_id,
             m.blob.in_(waiting.union(partial).scalar_subquery()),
         )
@@ -202,10 +194,6 @@ class SearchJobsRepo(ScopedRepo):
             },
         )
         await self._conn.execute(statement)
-
-    @property
-    def _tenant_id(self) -> str:
-        return self._scope.tenant_id
 
     async def due(self, now: datetime, limit: int) -> list[RowMapping]:
         j = s.search_jobs.c
