@@ -215,7 +215,7 @@ class Settings(Section):
         """The SQLAlchemy async URL, with relative SQLite paths under the data directory."""
         url = self.database.url
         if url.startswith("sqlite:///"):
-            return f"sqlite+aiosqlite:///{self.path(Path(url.removeprefix('sqlite:///')))}"
+            return f"sqlite+enclave:///{self.path(Path(url.removeprefix('sqlite:///')))}"
         if url.startswith("postgresql://"):
             return "postgresql+asyncpg://" + url.removeprefix("postgresql://")
         return url

@@ -26,7 +26,7 @@ def test_defaults(tmp_path: Path) -> None:
         "127.0.0.1", 8080, 2525,
     )  # fmt: skip
     assert (settings.listen.submission_port, settings.listen.imap_port) == (5870, 1143)
-    assert settings.database_url == f"sqlite+aiosqlite:///{tmp_path}/enclave.db"
+    assert settings.database_url == f"sqlite+enclave:///{tmp_path}/enclave.db"
 
 
 @pytest.mark.parametrize(
@@ -79,7 +79,7 @@ async def test_sqlite_runs_in_wal_with_foreign_keys(services: Services) -> None:
 
 
 async def test_upgrade_is_idempotent(tmp_path: Path) -> None:
-    db = Database(f"sqlite+aiosqlite:///{tmp_path}/x.db")
+    db = Database(f"sqlite:///{tmp_path}/x.db")
     try:
         await migrate.upgrade(db)
         await migrate.upgrade(db)

@@ -14,7 +14,8 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from sqlalchemy import event
-from sqlalchemy.engine import Connection
+from sqlalchemy.dialects import registry
+from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 
@@ -39,6 +40,16 @@ def _sqlite_begin(conn: Connection) -> None:
 
 WRITE_WAIT_SECONDS = 30
 
+# Any SQLite URL runs on the driver with one thread hop per statement (see ``sqlite_driver``).
+registry.register("sqlite.enclave", "enclave.backends.db.sqlite_driver", "SQLiteDialect_enclave")
+
+
+def _engine_url(url: str) -> Any:
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        return parsed.set(drivername="sqlite+enclave")
+    return parsed
+
 
 class Database:
     def __init__(self, url: str, *, echo: bool = False) -> None:
@@ -47,7 +58,7 @@ class Database:
         kwargs: dict[str, Any] = {"echo": echo}
         if self.is_sqlite:
             kwargs["connect_args"] = {"timeout": 10}
-        self.engine: AsyncEngine = create_async_engine(url, **kwargs)
+        self.engine: AsyncEngine = create_async_engine(_engine_url(url), **kwargs)
         self._writer = asyncio.Lock()
         if self.is_sqlite:
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
