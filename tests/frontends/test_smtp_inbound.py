@@ -906,8 +906,12 @@ def test_bdat_with_a_bad_size_closes_the_connection(main: MailServer, arg: str) 
 # --- 11. crash safety ---------------------------------------------------------------------
 
 
-def test_every_acknowledged_message_survives_sigkill(template: Path) -> None:
-    data = copy_deployment(template, template.parent / "crash")
+@pytest.mark.parametrize("senders", [1, 6], ids=["alone", "group-commits"])
+def test_every_acknowledged_message_survives_sigkill(template: Path, senders: int) -> None:
+    """With several senders at once their deliveries share group commits (each in its own
+    savepoint, answered only after the group's commit): the kill lands while groups are in
+    flight, and still every 250 is in the mailbox after the restart."""
+    data = copy_deployment(template, template.parent / f"crash-{senders}")
     server = MailServer(data).start()
     acknowledged: list[str] = []
     attempted: list[str] = []
@@ -932,17 +936,19 @@ def test_every_acknowledged_message_survives_sigkill(template: Path) -> None:
         finally:
             client.close()
 
-    thread = threading.Thread(target=sender)
+    threads = [threading.Thread(target=sender) for _ in range(senders)]
     try:
-        thread.start()
-        time.sleep(1.5)
+        for thread in threads:
+            thread.start()
+        time.sleep(2.0)
         server.kill()
     finally:
         stop.set()
-        thread.join(timeout=20)
+        for thread in threads:
+            thread.join(timeout=20)
         server.stop()
-    assert not thread.is_alive()
-    assert len(acknowledged) >= 5, f"only {len(acknowledged)} messages went through"
+    assert not any(thread.is_alive() for thread in threads)
+    assert len(acknowledged) >= 5 * senders, f"only {len(acknowledged)} messages went through"
 
     restarted = MailServer(data).start()
     try:

@@ -2,13 +2,14 @@
 
 ``Database.transaction()`` is the only way in. A write transaction on SQLite starts with
 ``BEGIN IMMEDIATE`` so concurrent writers queue on the busy timeout instead of failing when
-they upgrade a read lock. On PostgreSQL a tenant transaction sets ``enclave.tenant_id`` for the
-row-level security policies (see ``platform.Tx.scoped``).
+they upgrade a read lock, and the writers of this process that queue behind each other share
+one transaction, each in its own savepoint (``group_commit``). On PostgreSQL a tenant
+transaction sets ``enclave.tenant_id`` for the row-level security policies (see
+``platform.Tx.scoped``).
 """
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -17,6 +18,8 @@ from sqlalchemy import event
 from sqlalchemy.dialects import registry
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+from enclave.backends.db.group_commit import GroupCommit
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -51,6 +54,12 @@ def _engine_url(url: str) -> Any:
     return parsed
 
 
+def _in_transaction(conn: AsyncConnection) -> bool:
+    """Whether SQLite still has the transaction open (it ends one itself after some errors)."""
+    raw = conn.sync_connection.connection.dbapi_connection  # type: ignore[union-attr]
+    return bool(raw.raw.in_transaction)  # type: ignore[union-attr]
+
+
 class Database:
     def __init__(self, url: str, *, echo: bool = False) -> None:
         self.url = url
@@ -59,7 +68,9 @@ class Database:
         if self.is_sqlite:
             kwargs["connect_args"] = {"timeout": 10}
         self.engine: AsyncEngine = create_async_engine(_engine_url(url), **kwargs)
-        self._writer = asyncio.Lock()
+        self._writers = GroupCommit(
+            lambda: self._transaction(write=True), _in_transaction, WRITE_WAIT_SECONDS
+        )
         if self.is_sqlite:
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
             event.listen(self.engine.sync_engine, "begin", _sqlite_begin)
@@ -68,15 +79,8 @@ class Database:
     async def transaction(self, *, write: bool = False) -> AsyncIterator[AsyncConnection]:
         """One transaction; commits on success, rolls back on any exception."""
         if self.is_sqlite and write:
-            # SQLite has one writer at a time and its busy handler polls, unfairly: queue this
-            # process's writers first-come first-served here instead.
-            async with asyncio.timeout(WRITE_WAIT_SECONDS):
-                await self._writer.acquire()
-            try:
-                async with self._transaction(write=True) as conn:
-                    yield conn
-            finally:
-                self._writer.release()
+            async with self._writers.transaction() as conn:
+                yield conn
             return
         async with self._transaction(write=write) as conn:
             yield conn

@@ -8,8 +8,9 @@ most of it waking threads. Here:
 * a SELECT first runs on the event loop itself under a budget of ``INLINE_STEPS`` SQLite VM
   steps (well under a millisecond); a query that needs more (or that must first reload a
   schema another connection changed) is interrupted there, which SQLite allows for a SELECT
-  without touching the transaction, and run again in the thread. BEGIN DEFERRED, and the
-  end of a transaction that wrote nothing, take no lock and no fsync: they run in place too;
+  without touching the transaction, and run again in the thread. BEGIN DEFERRED, SAVEPOINT
+  and RELEASE inside a transaction, and the end of a transaction that wrote nothing take no
+  lock and no fsync: they run in place too;
 * everything else, and everything that may wait (a write lock, an fsync at commit), runs
   whole in the connection's thread (execute, fetch every row, close) and comes back once,
   with its rows, description, rowcount and lastrowid.
@@ -222,7 +223,9 @@ class Connection(AdaptedConnection):
             return None
         head = operation.lstrip()[:14].upper()
         raw = self._raw
-        if head == "BEGIN DEFERRED":  # takes no lock and no time: no budget needed
+        if head == "BEGIN DEFERRED" or (
+            raw.in_transaction and head.startswith(("SAVEPOINT", "RELEASE SAVEPO"))
+        ):  # no lock to wait for, no fsync, no work that grows: no budget needed
             await_(_nothing())
             return _execute(raw, operation, parameters, False)
         if not head.startswith("SELECT"):
