@@ -509,8 +509,10 @@ def session(server: Server, user: str, seed: int, times: dict[str, list[float]])
     timed("select", lambda: check(client.select("INBOX"), "SELECT"))
     listing = timed("fetch_all", lambda: check(client.fetch("1:*", "(UID FLAGS ENVELOPE)"),
                                                "FETCH 1:*"))  # fmt: skip
-    uids = [int(m.group(1)) for item in listing  # type: ignore[union-attr]
-            if (m := re.search(rb"UID (\d+)", item[0] if isinstance(item, tuple) else item))]  # fmt: skip
+    # Distinct: another client's STORE may add an unsolicited FETCH (FLAGS) for a message
+    # already listed, which imaplib files among this command's answers (RFC 3501 7.4.2).
+    uids = sorted({int(m.group(1)) for item in listing  # type: ignore[union-attr]
+                   if (m := re.search(rb"UID (\d+)", item[0] if isinstance(item, tuple) else item))})  # fmt: skip
     for uid in rng.sample(uids, min(BODY_FETCHES, len(uids))):
         data = timed("fetch_body", lambda u=uid: check(client.uid("FETCH", str(u), "(BODY.PEEK[])"),
                                                       "UID FETCH BODY"))  # fmt: skip

@@ -5,10 +5,10 @@ own (open the cursor, execute, fetch the rows, close the cursor): four round tri
 the event loop for one statement, about 400 us for a primary-key SELECT on an idle machine,
 most of it waking threads. Here:
 
-* a SELECT first runs on the event loop itself under a budget of ``INLINE_STEPS`` SQLite VM
-  steps (well under a millisecond); a query that needs more (or that must first reload a
-  schema another connection changed) is interrupted there, which SQLite allows for a SELECT
-  without touching the transaction, and run again in the thread. BEGIN DEFERRED, SAVEPOINT
+* a SELECT first runs on the event loop itself under a budget of ``INLINE_SECONDS`` (half a
+  millisecond, looked at every ``CHECK_STEPS`` SQLite VM steps); a query that needs more (or
+  that must first reload a schema another connection changed) is interrupted there, which
+  SQLite allows for a SELECT without touching the transaction, and run again in the thread. BEGIN DEFERRED, SAVEPOINT
   and RELEASE inside a transaction, and the end of a transaction that wrote nothing take no
   lock and no fsync: they run in place too;
 * everything else, and everything that may wait (a write lock, an fsync at commit), runs
@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import threading
+import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from functools import partial
@@ -113,13 +114,16 @@ _NO_LOOP: Any = _NoLoop()
 _NOBODY: Any = None
 
 
-# SQLite VM steps a statement may take on the event loop before it is moved to the thread:
-# a lookup by key takes about a hundred, a page of a few hundred rows a few thousand.
-INLINE_STEPS = 4000
+# How long a SELECT may run on the event loop before it is moved to the thread (a lookup by
+# key takes some microseconds), and how many SQLite VM steps pass between looks at the clock.
+# A budget of steps alone is not enough: one step can read a long overflow chain or sort.
+INLINE_SECONDS = 0.0005
+CHECK_STEPS = 100
 
 
-def _interrupt() -> bool:
-    return True
+def _budget() -> Callable[[], bool]:
+    deadline = time.perf_counter() + INLINE_SECONDS
+    return lambda: time.perf_counter() > deadline
 
 
 async def _nothing() -> None:
@@ -232,7 +236,7 @@ class Connection(AdaptedConnection):
             return None
         await_(_nothing())
         in_transaction = raw.in_transaction
-        raw.set_progress_handler(_interrupt, INLINE_STEPS)
+        raw.set_progress_handler(_budget(), CHECK_STEPS)
         try:
             return _execute(raw, operation, parameters, False)
         except sqlite3.OperationalError as error:
