@@ -5,11 +5,12 @@ stamp ``tenant_id`` on inserts). There is no way to query these tables without a
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, final
 
-from sqlalchemy import Delete, Select, Table, Update, delete, func, insert, select, update
+from sqlalchemy import Delete, Insert, Select, Table, Update, delete, func, insert, select, update
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -19,6 +20,13 @@ from enclave.backends.db import schema as s
 @dataclass(frozen=True)
 class TenantScope:
     tenant_id: str
+
+
+@functools.cache
+def _insert_into(table: Table) -> Insert:
+    """One INSERT per table, its values passed as parameters: building ``.values()`` for each
+    row costs more than running the statement (a built statement keeps its cache key)."""
+    return insert(table)
 
 
 class ScopedRepo:
@@ -53,16 +61,15 @@ class ScopedRepo:
 
     @final
     async def _insert(self, **values: Any) -> None:
-        await self._conn.execute(
-            insert(self.table).values(tenant_id=self._scope.tenant_id, **values)
-        )
+        values["tenant_id"] = self._scope.tenant_id
+        await self._conn.execute(_insert_into(self.table), values)
 
     @final
     async def _insert_many(self, rows: list[dict[str, Any]]) -> None:
         """Several rows in one statement (executemany), each stamped with the scope."""
         if rows:
             stamped = [{**row, "tenant_id": self._scope.tenant_id} for row in rows]
-            await self._conn.execute(insert(self.table), stamped)
+            await self._conn.execute(_insert_into(self.table), stamped)
 
     @final
     async def _one(self, query: Select[Any]) -> RowMapping | None:

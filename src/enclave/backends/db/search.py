@@ -4,12 +4,14 @@ postings table is filtered on its own)."""
 
 from __future__ import annotations
 
+import functools
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Boolean, and_, case, false, func, literal, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import RowMapping
+from sqlalchemy.sql.dml import Insert
 from sqlalchemy.sql.elements import ColumnElement
 
 from enclave.backends.db import schema as s
@@ -173,27 +175,31 @@ class SearchPostingsRepo(ScopedRepo):
         return [int(row[0]) for row in (await self._conn.execute(query)).all()]
 
 
+@functools.cache
+def _job_upsert(dialect_name: str) -> Insert:
+    """Built once per dialect (building an upsert costs more than running it)."""
+    j = s.search_jobs.c
+    statement = (postgresql if dialect_name == "postgresql" else sqlite).insert(s.search_jobs)
+    return statement.on_conflict_do_update(
+        index_elements=[j.tenant_id, j.kind, j.object_id],
+        set_={
+            "seq": j.seq + 1,
+            "deep": case((statement.excluded.deep, True), else_=j.deep).cast(Boolean),
+            "attempts": 0,
+            "not_before": None,
+        },
+    )
+
+
 class SearchJobsRepo(ScopedRepo):
     table = s.search_jobs
 
     async def add(self, kind: str, object_id: str, deep: bool) -> None:
         """Ask for (re)indexing; a job already waiting for the object gets a new ``seq`` (and
         becomes deep if this one is), so the worker doing the old one leaves it in place."""
-        j = s.search_jobs.c
         values = {"tenant_id": self._tenant_id, "kind": kind, "object_id": object_id,
                   "deep": deep, "seq": 0, "attempts": 0, "not_before": None}  # fmt: skip
-        dialect = postgresql if self._conn.dialect.name == "postgresql" else sqlite
-        statement = dialect.insert(s.search_jobs).values(**values)
-        statement = statement.on_conflict_do_update(
-            index_elements=[j.tenant_id, j.kind, j.object_id],
-            set_={
-                "seq": j.seq + 1,
-                "deep": case((statement.excluded.deep, True), else_=j.deep).cast(Boolean),
-                "attempts": 0,
-                "not_before": None,
-            },
-        )
-        await self._conn.execute(statement)
+        await self._conn.execute(_job_upsert(self._conn.dialect.name), values)
 
     async def due(self, now: datetime, limit: int) -> list[RowMapping]:
         j = s.search_jobs.c
