@@ -25,21 +25,19 @@ class LibrariesRepo(ScopedRepo):
         await self._insert(**values)
 
     async def by_id(self, library_id: str) -> RowMapping | None:
-        return await self._one(self._select().where(s.libraries.c.id == library_id))
+        return await self._first_where(id=library_id)
 
     async def by_name(self, name: str) -> RowMapping | None:
-        return await self._one(self._select().where(s.libraries.c.name == name))
+        return await self._first_where(name=name)
 
     async def personal(self, owner_id: str) -> RowMapping | None:
-        return await self._one(self._select().where(s.libraries.c.owner_id == owner_id))
+        return await self._first_where(owner_id=owner_id)
 
     async def all(self) -> list[RowMapping]:
         return await self._all(self._select().order_by(s.libraries.c.name))
 
     async def change(self, library_id: str, **values: Any) -> None:
-        await self._conn.execute(
-            self._update().where(s.libraries.c.id == library_id).values(**values)
-        )
+        await self._update_where({"id": library_id}, **values)
 
 
 class NodesRepo(ScopedRepo):
@@ -49,7 +47,7 @@ class NodesRepo(ScopedRepo):
         await self._insert(**values)
 
     async def by_id(self, node_id: str) -> RowMapping | None:
-        return await self._one(self._select().where(s.doc_nodes.c.id == node_id))
+        return await self._first_where(id=node_id)
 
     async def root(self, library_id: str) -> RowMapping | None:
         return await self._one(
@@ -168,7 +166,7 @@ class NodesRepo(ScopedRepo):
             await self._insert_many(rows[start : start + CHUNK])
 
     async def change(self, node_id: str, **values: Any) -> None:
-        await self._conn.execute(self._update().where(s.doc_nodes.c.id == node_id).values(**values))
+        await self._update_where({"id": node_id}, **values)
 
     async def change_many(self, node_ids: list[str], **values: Any) -> None:
         for start in range(0, len(node_ids), CHUNK):
@@ -178,7 +176,7 @@ class NodesRepo(ScopedRepo):
             )
 
     async def remove(self, node_id: str) -> None:
-        await self._conn.execute(self._delete().where(s.doc_nodes.c.id == node_id))
+        await self._delete_where(id=node_id)
 
     async def remove_many(self, node_ids: list[str]) -> None:
         """Remove nodes, given children before their folders (each chunk is one DELETE)."""
@@ -233,14 +231,10 @@ class VersionsRepo(ScopedRepo):
         return await self._all(query.order_by(s.doc_versions.c.number))
 
     async def get(self, node_id: str, number: int) -> RowMapping | None:
-        return await self._one(
-            self._select().where(
-                s.doc_versions.c.node_id == node_id, s.doc_versions.c.number == number
-            )
-        )
+        return await self._first_where(node_id=node_id, number=number)
 
     async def remove(self, version_id: str) -> None:
-        await self._conn.execute(self._delete().where(s.doc_versions.c.id == version_id))
+        await self._delete_where(id=version_id)
 
 
 class GrantsRepo(ScopedRepo):
@@ -274,7 +268,7 @@ class LocksRepo(ScopedRepo):
         await self._insert(**values)
 
     async def get(self, token: str) -> RowMapping | None:
-        return await self._one(self._select().where(s.doc_locks.c.token == token))
+        return await self._first_where(token=token)
 
     async def of_library(self, library_id: str, now: datetime) -> list[RowMapping]:
         """The live locks of a library (a handful at most: locks are short-lived)."""
@@ -284,14 +278,10 @@ class LocksRepo(ScopedRepo):
         return await self._all(query.order_by(s.doc_locks.c.created_at))
 
     async def change(self, token: str, **values: Any) -> None:
-        await self._conn.execute(
-            self._update().where(s.doc_locks.c.token == token).values(**values)
-        )
+        await self._update_where({"token": token}, **values)
 
     async def remove(self, token: str) -> int:
-        return (
-            await self._conn.execute(self._delete().where(s.doc_locks.c.token == token))
-        ).rowcount
+        return await self._delete_where(token=token)
 
     async def remove_expired(self, now: datetime) -> int:
         query = self._delete().where(s.doc_locks.c.expires_at <= now)
@@ -372,7 +362,7 @@ class LabelsRepo(ScopedRepo):
         return await self._all(self._select().order_by(s.doc_labels.c.rank))
 
     async def get(self, name: str) -> RowMapping | None:
-        return await self._one(self._select().where(s.doc_labels.c.name == name))
+        return await self._first_where(name=name)
 
     async def put(self, **values: Any) -> None:
         await self._conn.execute(self._delete().where(s.doc_labels.c.name == values["name"]))

@@ -5,10 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func
+from sqlalchemy import Update, bindparam, func, update
 from sqlalchemy.engine import RowMapping
 
 from enclave.backends.db import schema as s
+from enclave.backends.db.prebuilt import in_scope
 from enclave.backends.db.scoped import ScopedRepo
 
 
@@ -19,14 +20,23 @@ class AliasesRepo(ScopedRepo):
         await self._insert(**values)
 
     async def get(self, address: str) -> RowMapping | None:
-        return await self._one(self._select().where(s.aliases.c.address == address))
+        return await self._first_where(address=address)
 
     async def all(self) -> list[RowMapping]:
         return await self._all(self._select().order_by(s.aliases.c.address))
 
     async def remove(self, address: str) -> int:
-        query = self._delete().where(s.aliases.c.address == address)
-        return (await self._conn.execute(query)).rowcount
+        return await self._delete_where(address=address)
+
+
+def _allocation() -> Update:
+    m = s.mailboxes.c
+    return (
+        update(s.mailboxes)
+        .where(in_scope(s.mailboxes), m.id == bindparam("mailbox_id"))
+        .values(uidnext=m.uidnext + bindparam("count"), highestmodseq=m.highestmodseq + 1)
+        .returning(m.uidnext, m.highestmodseq)
+    )
 
 
 class MailboxesRepo(ScopedRepo):
@@ -40,24 +50,19 @@ class MailboxesRepo(ScopedRepo):
         return await self._all(query.order_by(s.mailboxes.c.name))
 
     async def by_name(self, user_id: str, name: str) -> RowMapping | None:
-        query = self._select().where(s.mailboxes.c.user_id == user_id, s.mailboxes.c.name == name)
-        return await self._one(query)
+        return await self._first_where(user_id=user_id, name=name)
 
     async def by_special_use(self, user_id: str, special_use: str) -> RowMapping | None:
-        query = self._select().where(
-            s.mailboxes.c.user_id == user_id, s.mailboxes.c.special_use == special_use
-        )
-        return await self._one(query)
+        return await self._first_where(user_id=user_id, special_use=special_use)
 
     async def by_id(self, mailbox_id: str) -> RowMapping | None:
-        return await self._one(self._select().where(s.mailboxes.c.id == mailbox_id))
+        return await self._first_where(id=mailbox_id)
 
     async def change(self, mailbox_id: str, **values: Any) -> None:
-        query = self._update().where(s.mailboxes.c.id == mailbox_id).values(**values)
-        await self._conn.execute(query)
+        await self._update_where({"id": mailbox_id}, **values)
 
     async def remove(self, mailbox_id: str) -> None:
-        await self._conn.execute(self._delete().where(s.mailboxes.c.id == mailbox_id))
+        await self._delete_where(id=mailbox_id)
 
     async def next_modseq(self, mailbox_id: str) -> int:
         """One new modification sequence for a change to the mailbox (serialises writers)."""
@@ -76,16 +81,8 @@ class MailboxesRepo(ScopedRepo):
 
         One UPDATE (which returns the new values), so concurrent deliveries to the same
         mailbox serialise on its row."""
-        query = (
-            self._update()
-            .where(s.mailboxes.c.id == mailbox_id)
-            .values(
-                uidnext=s.mailboxes.c.uidnext + count,
-                highestmodseq=s.mailboxes.c.highestmodseq + 1,
-            )
-            .returning(s.mailboxes.c.uidnext, s.mailboxes.c.highestmodseq)
-        )
-        row = (await self._conn.execute(query)).one()  # RETURNING: SQLite 3.35, PostgreSQL
+        result = await self._prebuilt(_allocation, mailbox_id=mailbox_id, count=count)
+        row = result.one()  # RETURNING: SQLite 3.35, PostgreSQL
         return int(row[0]) - count, int(row[1])
 
 
@@ -96,7 +93,7 @@ class MessagesRepo(ScopedRepo):
         await self._insert(**values)
 
     async def by_id(self, message_id: str) -> RowMapping | None:
-        return await self._one(self._select().where(s.messages.c.id == message_id))
+        return await self._first_where(id=message_id)
 
     async def in_mailbox(self, mailbox_id: str) -> list[RowMapping]:
         query = self._select().where(s.messages.c.mailbox_id == mailbox_id)
@@ -166,11 +163,10 @@ class MessagesRepo(ScopedRepo):
         return await self._all(query.order_by(s.messages.c.uid))
 
     async def set_flags(self, message_id: str, flags: str, modseq: int) -> None:
-        query = self._update().where(s.messages.c.id == message_id)
-        await self._conn.execute(query.values(flags=flags, modseq=modseq))
+        await self._update_where({"id": message_id}, flags=flags, modseq=modseq)
 
     async def remove(self, message_id: str) -> None:
-        await self._conn.execute(self._delete().where(s.messages.c.id == message_id))
+        await self._delete_where(id=message_id)
 
     async def stats(self, mailbox_id: str, recent_from: int) -> tuple[int, int, int, int, int]:
         """(messages, unseen, bytes, recent: UIDs from ``recent_from`` on, deleted) of a

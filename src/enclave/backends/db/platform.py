@@ -10,7 +10,7 @@ from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, insert, select, text, update
+from sqlalchemy import Table, delete, insert, select, text, update
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -34,6 +34,7 @@ from enclave.backends.db.mail import (
     OutboundRepo,
     SubscriptionsRepo,
 )
+from enclave.backends.db.prebuilt import matching
 from enclave.backends.db.scoped import (
     AppPasswordsRepo,
     BlobsRepo,
@@ -60,6 +61,11 @@ class _Repo:
     async def _one(self, query: Any) -> RowMapping | None:
         return (await self._conn.execute(query)).mappings().first()
 
+    async def _first_where(self, table: Table, **equals: Any) -> RowMapping | None:
+        """The first row of ``table`` whose columns equal ``equals`` (a prebuilt statement)."""
+        query = matching(table, tuple(equals), scoped=False)
+        return (await self._conn.execute(query, equals)).mappings().first()
+
     async def _all(self, query: Any) -> list[RowMapping]:
         return list((await self._conn.execute(query)).mappings().all())
 
@@ -69,10 +75,10 @@ class TenantsRepo(_Repo):
         await self._conn.execute(insert(s.tenants).values(**values))
 
     async def by_name(self, name: str) -> RowMapping | None:
-        return await self._one(select(s.tenants).where(s.tenants.c.name == name))
+        return await self._first_where(s.tenants, name=name)
 
     async def by_id(self, tenant_id: str) -> RowMapping | None:
-        return await self._one(select(s.tenants).where(s.tenants.c.id == tenant_id))
+        return await self._first_where(s.tenants, id=tenant_id)
 
     async def all(self) -> list[RowMapping]:
         return await self._all(select(s.tenants).order_by(s.tenants.c.name))
@@ -99,16 +105,10 @@ class TenantKeysRepo(_Repo):
         )
 
     async def active(self, tenant_id: str) -> RowMapping | None:
-        query = select(s.tenant_keys).where(
-            s.tenant_keys.c.tenant_id == tenant_id, s.tenant_keys.c.state == "active"
-        )
-        return await self._one(query)
+        return await self._first_where(s.tenant_keys, tenant_id=tenant_id, state="active")
 
     async def get(self, tenant_id: str, version: int) -> RowMapping | None:
-        query = select(s.tenant_keys).where(
-            s.tenant_keys.c.tenant_id == tenant_id, s.tenant_keys.c.version == version
-        )
-        return await self._one(query)
+        return await self._first_where(s.tenant_keys, tenant_id=tenant_id, version=version)
 
     async def retire(self, tenant_id: str, version: int) -> None:
         query = update(s.tenant_keys).where(
@@ -133,8 +133,8 @@ class DomainsRepo(_Repo):
         )
 
     async def tenant_of(self, name: str) -> str | None:
-        query = select(s.domains.c.tenant_id).where(s.domains.c.name == name)
-        return (await self._conn.execute(query)).scalar_one_or_none()
+        row = await self._first_where(s.domains, name=name)
+        return None if row is None else str(row["tenant_id"])
 
     async def of_tenant(self, tenant_id: str) -> list[str]:
         query = select(s.domains.c.name).where(s.domains.c.tenant_id == tenant_id)
@@ -146,7 +146,7 @@ class DkimKeysRepo(_Repo):
         await self._conn.execute(insert(s.dkim_keys).values(**values))
 
     async def get(self, domain: str) -> RowMapping | None:
-        return await self._one(select(s.dkim_keys).where(s.dkim_keys.c.domain == domain))
+        return await self._first_where(s.dkim_keys, domain=domain)
 
 
 class OperatorsRepo(_Repo):
@@ -154,10 +154,10 @@ class OperatorsRepo(_Repo):
         await self._conn.execute(insert(s.operators).values(**values))
 
     async def by_username(self, username: str) -> RowMapping | None:
-        return await self._one(select(s.operators).where(s.operators.c.username == username))
+        return await self._first_where(s.operators, username=username)
 
     async def by_id(self, operator_id: str) -> RowMapping | None:
-        return await self._one(select(s.operators).where(s.operators.c.id == operator_id))
+        return await self._first_where(s.operators, id=operator_id)
 
     async def all(self) -> list[RowMapping]:
         return await self._all(select(s.operators).order_by(s.operators.c.username))
@@ -172,7 +172,7 @@ class SessionsRepo(_Repo):
         await self._conn.execute(insert(s.sessions).values(**values))
 
     async def get(self, session_id: str) -> RowMapping | None:
-        return await self._one(select(s.sessions).where(s.sessions.c.id == session_id))
+        return await self._first_where(s.sessions, id=session_id)
 
     async def of_subject(self, realm: str, subject_id: str) -> list[RowMapping]:
         query = select(s.sessions).where(

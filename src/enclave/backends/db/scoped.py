@@ -6,15 +6,38 @@ stamp ``tenant_id`` on inserts). There is no way to query these tables without a
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, final
 
-from sqlalchemy import Delete, Insert, Select, Table, Update, delete, func, insert, select, update
+from sqlalchemy import (
+    Delete,
+    Executable,
+    Insert,
+    Select,
+    Table,
+    Update,
+    bindparam,
+    delete,
+    func,
+    insert,
+    select,
+    update,
+)
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from enclave.backends.db import schema as s
+from enclave.backends.db.prebuilt import (
+    SCOPE_KEY,
+    WHERE_PREFIX,
+    built,
+    deleting,
+    in_scope,
+    matching,
+    updating,
+)
 
 
 @dataclass(frozen=True)
@@ -71,6 +94,46 @@ class ScopedRepo:
             stamped = [{**row, "tenant_id": self._scope.tenant_id} for row in rows]
             await self._conn.execute(_insert_into(self.table), stamped)
 
+    # Prebuilt statements (``prebuilt``): built once per table and column set, or per call
+    # site, and run with the scope's tenant as a parameter. For the hot paths.
+
+    @final
+    def _params(self, values: dict[str, Any]) -> dict[str, Any]:
+        values[SCOPE_KEY] = self._scope.tenant_id
+        return values
+
+    @final
+    async def _first_where(self, **equals: Any) -> RowMapping | None:
+        """The first row whose columns equal ``equals``."""
+        query = matching(self.table, tuple(equals), scoped=True)
+        row: RowMapping | None = (
+            (await self._conn.execute(query, self._params(equals))).mappings().first()
+        )
+        return row
+
+    @final
+    async def _update_where(self, where: dict[str, Any], **values: Any) -> int:
+        """Set ``values`` on the rows whose columns equal ``where``; returns how many."""
+        query = updating(self.table, tuple(where), scoped=True)
+        params = {WHERE_PREFIX + name: value for name, value in where.items()}
+        result = await self._conn.execute(query, self._params({**params, **values}))
+        return result.rowcount
+
+    @final
+    async def _delete_where(self, **equals: Any) -> int:
+        query = deleting(self.table, tuple(equals), scoped=True)
+        return (await self._conn.execute(query, self._params(equals))).rowcount
+
+    @final
+    async def _prebuilt(self, build: Callable[[], Executable], **params: Any) -> Any:
+        """Run the statement ``build`` makes, built on first use at this call site. ``build``
+        must capture no values (they change between calls: pass them as ``params`` and name
+        them with ``bindparam``) and must filter on ``in_scope``."""
+        if build.__closure__:
+            raise TypeError("a prebuilt statement must take its values as parameters")
+        statement = built(build.__code__, build, scoped=True)
+        return await self._conn.execute(statement, self._params(params))
+
     @final
     async def _one(self, query: Select[Any]) -> RowMapping | None:
         row: RowMapping | None = (await self._conn.execute(query)).mappings().first()
@@ -93,10 +156,10 @@ class UsersRepo(ScopedRepo):
         await self._insert(**values)
 
     async def by_email(self, email: str) -> RowMapping | None:
-        return await self._one(self._select().where(s.users.c.email == email))
+        return await self._first_where(email=email)
 
     async def by_id(self, user_id: str) -> RowMapping | None:
-        return await self._one(self._select().where(s.users.c.id == user_id))
+        return await self._first_where(id=user_id)
 
     async def all(self) -> list[RowMapping]:
         return await self._all(self._select().order_by(s.users.c.email))
@@ -118,13 +181,13 @@ class GroupsRepo(ScopedRepo):
         await self._insert(**values)
 
     async def by_name(self, name: str) -> RowMapping | None:
-        return await self._one(self._select().where(s.groups.c.name == name))
+        return await self._first_where(name=name)
 
     async def by_address(self, address: str) -> RowMapping | None:
-        return await self._one(self._select().where(s.groups.c.address == address))
+        return await self._first_where(address=address)
 
     async def by_id(self, group_id: str) -> RowMapping | None:
-        return await self._one(self._select().where(s.groups.c.id == group_id))
+        return await self._first_where(id=group_id)
 
     async def all(self) -> list[RowMapping]:
         return await self._all(self._select().order_by(s.groups.c.name))
@@ -203,7 +266,7 @@ class BlobsRepo(ScopedRepo):
         await self._insert(**values)
 
     async def get(self, name: str) -> RowMapping | None:
-        return await self._one(self._select().where(s.blobs.c.name == name))
+        return await self._first_where(name=name)
 
     async def by_names(self, names: list[str]) -> list[RowMapping]:
         rows: list[RowMapping] = []
@@ -213,9 +276,16 @@ class BlobsRepo(ScopedRepo):
         return rows
 
     async def incref(self, name: str, delta: int) -> int:
-        query = self._update().where(s.blobs.c.name == name)
-        result = await self._conn.execute(query.values(refcount=s.blobs.c.refcount + delta))
-        return result.rowcount
+        result = await self._prebuilt(
+            lambda: (
+                update(s.blobs)
+                .where(in_scope(s.blobs), s.blobs.c.name == bindparam("blob_name"))
+                .values(refcount=s.blobs.c.refcount + bindparam("delta"))
+            ),
+            blob_name=name,
+            delta=delta,
+        )
+        return int(result.rowcount)
 
     async def unreferenced(self) -> list[RowMapping]:
         return await self._all(self._select().where(s.blobs.c.refcount <= 0))

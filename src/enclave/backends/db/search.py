@@ -40,8 +40,7 @@ class SearchEntriesRepo(ScopedRepo):
     table = s.search_entries
 
     async def get(self, kind: str, object_id: str) -> RowMapping | None:
-        e = s.search_entries.c
-        return await self._one(self._select().where(e.kind == kind, e.object_id == object_id))
+        return await self._first_where(kind=kind, object_id=object_id)
 
     async def add(self, **values: Any) -> int:
         await self._insert(**values)
@@ -50,11 +49,10 @@ class SearchEntriesRepo(ScopedRepo):
         return int(found["id"])
 
     async def change(self, entry_id: int, **values: Any) -> None:
-        query = self._update().where(s.search_entries.c.id == entry_id)
-        await self._conn.execute(query.values(**values))
+        await self._update_where({"id": entry_id}, **values)
 
     async def remove(self, entry_id: int) -> None:
-        await self._conn.execute(self._delete().where(s.search_entries.c.id == entry_id))
+        await self._delete_where(id=entry_id)
 
     async def by_ids(self, ids: list[int]) -> list[RowMapping]:
         rows: list[RowMapping] = []
@@ -180,7 +178,7 @@ def _job_upsert(dialect_name: str) -> Insert:
     """Built once per dialect (building an upsert costs more than running it)."""
     j = s.search_jobs.c
     statement = (postgresql if dialect_name == "postgresql" else sqlite).insert(s.search_jobs)
-    return statement.on_conflict_do_update(
+    upsert: Insert = statement.on_conflict_do_update(
         index_elements=[j.tenant_id, j.kind, j.object_id],
         set_={
             "seq": j.seq + 1,
@@ -189,6 +187,7 @@ def _job_upsert(dialect_name: str) -> Insert:
             "not_before": None,
         },
     )
+    return upsert
 
 
 class SearchJobsRepo(ScopedRepo):
@@ -207,13 +206,12 @@ class SearchJobsRepo(ScopedRepo):
         return await self._all(query.order_by(j.id).limit(limit))
 
     async def done(self, job_id: int, seq: int) -> None:
-        j = s.search_jobs.c
-        await self._conn.execute(self._delete().where(j.id == job_id, j.seq == seq))
+        await self._delete_where(id=job_id, seq=seq)
 
     async def retry(self, job_id: int, seq: int, attempts: int, not_before: datetime) -> None:
-        j = s.search_jobs.c
-        query = self._update().where(j.id == job_id, j.seq == seq)
-        await self._conn.execute(query.values(attempts=attempts, not_before=not_before))
+        await self._update_where(
+            {"id": job_id, "seq": seq}, attempts=attempts, not_before=not_before
+        )
 
     async def count(self) -> int:
         return int((await self._conn.execute(self._select(func.count()))).scalar_one())
