@@ -236,9 +236,11 @@ async def render(
     source: Source,
     *,
     with_uid: bool,
+    modseq: int,
     with_modseq: bool,
 ) -> list[tuple[bytes, bytes]]:
-    """The (label, value) pairs of one FETCH response line."""
+    """The (label, value) pairs of one FETCH response line (``modseq``: the message's as
+    this session knows it)."""
     out: list[tuple[bytes, bytes]] = []
     names = [item.name for item in items]
     if with_uid and "UID" not in names:
@@ -259,18 +261,18 @@ async def render(
         elif name == "UID":
             out.append((b"UID", b"%d" % row.uid))
         elif name == "FLAGS":
-            out.append((b"FLAGS", response.flags(sorted(flags))))
+            out.append((b"FLAGS", response.flag_set(flags)))
         elif name == "INTERNALDATE":
             out.append((b"INTERNALDATE", response.date_time(row.internal_date)))
         elif name == "RFC822.SIZE":
             out.append((b"RFC822.SIZE", b"%d" % row.size))
         elif name == "MODSEQ":
-            out.append((b"MODSEQ", b"(%d)" % row.modseq))
+            out.append((b"MODSEQ", b"(%d)" % modseq))
         elif name in ("ENVELOPE", "BODY", "BODYSTRUCTURE"):
             out.append((name.encode(), await source.form(name.lower())))
         elif name in RFC822_SECTIONS:
             data = await source.section(RFC822_SECTIONS[name])
             out.append((name.encode(), response.literal(data or b"")))
     if with_modseq and "MODSEQ" not in names:
-        out.append((b"MODSEQ", b"(%d)" % row.modseq))
+        out.append((b"MODSEQ", b"(%d)" % modseq))
     return out

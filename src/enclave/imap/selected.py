@@ -3,10 +3,11 @@ and ``refresh``, which tells the client what other sessions and deliveries chang
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from enclave.core.errors import NotFound
-from enclave.core.mail.mailboxes import MailboxInfo, MessageRow
+from enclave.core.mail.mailboxes import MailboxInfo
 from enclave.imap import fetch
 from enclave.imap.parts import SessionParts
 from enclave.imap.view import View
@@ -138,7 +139,7 @@ class SelectedCommands(SessionParts):
             await self.send(counts)
         for uid in updates:  # view.add has recorded their flags and modseqs
             seq = view.seq(uid)
-            items = [(b"FLAGS", response.flags(sorted(view.flags_of(uid))))]
+            items = [(b"FLAGS", response.flag_set(view.flags_of(uid)))]
             if view.condstore:
                 items.append((b"MODSEQ", b"(%d)" % view.modseqs[uid]))
             await self.send(response.fetch(seq or 0, [(b"UID", b"%d" % uid), *items]))
@@ -165,7 +166,7 @@ class SelectedCommands(SessionParts):
                 continue
             await self.send(response.fetch(seq, [
                 (b"UID", b"%d" % state.uid),
-                (b"FLAGS", response.flags(sorted(view.flags_of(state.uid)))),
+                (b"FLAGS", response.flag_set(view.flags_of(state.uid))),
                 (b"MODSEQ", b"(%d)" % view.modseqs.get(state.uid, state.modseq)),
             ]))  # fmt: skip
 
@@ -233,7 +234,9 @@ class SelectedCommands(SessionParts):
             if vanished:
                 line = b"VANISHED (EARLIER) " + response.sequence_set(vanished)
                 await self.send(response.untagged(line))
-        rows = await self.services.mailboxes.rows(self.user, view.mailbox.id, uids)
+        rows, forms = await self.services.mailboxes.listing(
+            self.user, view.mailbox.id, uids, forms=fetch.needs_content(items)
+        )
         if fetch.sets_seen(items) and not view.readonly:
             unseen = [row.uid for row in rows if "\\Seen" not in row.flags]
             if unseen:
@@ -244,11 +247,6 @@ class SelectedCommands(SessionParts):
                     view.add(state)
                 if not any(item.name == "FLAGS" for item in items):
                     items = [*items, FetchItem("FLAGS")]
-        forms = (
-            await self.services.mailboxes.derived(self.user, view.mailbox.id, uids)
-            if fetch.needs_content(items)
-            else {}
-        )
         out: list[bytes] = []
         pending = 0
         missing = len(uids) - len(rows)  # expunged by another session since the view knew them
@@ -257,17 +255,12 @@ class SelectedCommands(SessionParts):
             if seq is None:
                 continue
 
-            async def load(row: MessageRow = row) -> bytes:
-                return await self.services.mailboxes.content(self.user, row)
-
-            current = MessageRow(
-                **{**row.__dict__, "modseq": view.modseqs.get(row.uid, row.modseq)}
-            )
+            load = functools.partial(self.services.mailboxes.content, self.user, row)
             try:
                 pairs = await fetch.render(
-                    current, view.flags_of(row.uid), items,
-                    fetch.Source(forms.get(row.uid), load),
-                    with_uid=request.uid, with_modseq=view.condstore,
+                    row, view.flags_of(row.uid), items, fetch.Source(forms.get(row.uid), load),
+                    with_uid=request.uid, modseq=view.modseqs.get(row.uid, row.modseq),
+                    with_modseq=view.condstore,
                 )  # fmt: skip
             except NotFound:  # its content went with an expunge meanwhile: the rest still come
                 missing += 1
@@ -312,7 +305,7 @@ class SelectedCommands(SessionParts):
             view.add(state)
             if args["silent"] and not view.condstore:
                 continue
-            flags = response.flags(sorted(view.flags_of(state.uid)))
+            flags = response.flag_set(view.flags_of(state.uid))
             items = [] if args["silent"] else [(b"FLAGS", flags)]
             if request.uid or view.condstore:
                 items.insert(0, (b"UID", b"%d" % state.uid))

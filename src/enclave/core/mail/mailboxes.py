@@ -13,10 +13,10 @@ import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from enclave.backends.db.engine import Database
-from enclave.backends.db.platform import Scoped, transaction
+from enclave.backends.db.platform import Scoped, Tx, transaction
 from enclave.backends.db.scoped import TenantScope
 from enclave.core.content import ContentStore
 from enclave.core.errors import Conflict, Forbidden, Invalid, NotFound, QuotaExceeded
@@ -59,8 +59,7 @@ class MessageState:
     modseq: int
 
 
-@dataclass(frozen=True)
-class MessageRow:
+class MessageRow(NamedTuple):  # a tuple: a FETCH 1:* makes one per message
     id: str
     uid: int
     flags: frozenset[str]
@@ -86,6 +85,7 @@ def canonical(name: str) -> str:
     return clean
 
 
+@functools.lru_cache(maxsize=4096)
 @functools.lru_cache(maxsize=4096)
 def _flags(text: str) -> frozenset[str]:
     # A mailbox has few distinct flag sets: one parse each, shared (frozensets are immutable).
@@ -380,15 +380,28 @@ class Mailboxes:
     async def rows(
         self, principal: Principal, mailbox_id: str, uids: list[int]
     ) -> list[MessageRow]:
+        return (await self.listing(principal, mailbox_id, uids, forms=False))[0]
+
+    async def listing(
+        self, principal: Principal, mailbox_id: str, uids: list[int], *, forms: bool
+    ) -> tuple[list[MessageRow], dict[int, dict[str, str]]]:
+        """The rows of these messages and, with ``forms``, the forms kept at delivery by UID
+        (see ``derived``): what FETCH needs, in one transaction and one read of the rows."""
         scope, user_id = self._owner(principal)
         async with transaction(self._db) as tx:
             scoped = await tx.scoped(scope)
             await self._owned(scoped, user_id, mailbox_id)
-            rows = await scoped.messages.rows_of(mailbox_id, uids)
-        return [
-            MessageRow(message_id, uid, _flags(flags), modseq, size, when, blob)
-            for uid, message_id, flags, modseq, size, when, blob in rows
-        ]
+            found = await scoped.messages.rows_of(mailbox_id, uids)
+            rows = [
+                MessageRow(message_id, uid, _flags(flags), modseq, size, when, blob)
+                for uid, message_id, flags, modseq, size, when, blob in found
+            ]
+            kept = (
+                await self._kept_forms(tx, scoped, [(r.uid, r.id, r.blob) for r in rows])
+                if forms
+                else {}
+            )
+        return rows, kept
 
     async def candidates(
         self, principal: Principal, mailbox_id: str, needles: list[str]
@@ -407,23 +420,31 @@ class Mailboxes:
         self, principal: Principal, mailbox_id: str, uids: list[int]
     ) -> dict[int, dict[str, str]]:
         """The forms a front end had kept at delivery (see ``MailStore``), by UID, read in
-        one transaction; messages without them are left out. Forms depend on the content
-        alone, so they are cached per content object: a mailbox listed again, or the same
-        message in several mailboxes, is decrypted once."""
+        one transaction; messages without them are left out."""
         scope, user_id = self._owner(principal)
         async with transaction(self._db) as tx:
             scoped = await tx.scoped(scope)
             await self._owned(scoped, user_id, mailbox_id)
-            rows = await scoped.messages.blobs_of(mailbox_id, uids)
-            missing = [mid for _, mid, blob in rows if (scope.tenant_id, blob) not in self._forms]
-            if missing:
-                metas = await scoped.messages.metas(missing)
-                sealers = await self._content.sealers(tx, scope, [r["blob"] for r in metas])
-                for meta in metas:
-                    sealer = sealers.get(meta["blob"])
-                    if sealer is not None:
-                        forms = open_meta(sealer, meta["id"], meta["meta"]).get("derived") or {}
-                        self._forms.put((scope.tenant_id, meta["blob"]), forms)
+            return await self._kept_forms(
+                tx, scoped, await scoped.messages.blobs_of(mailbox_id, uids)
+            )
+
+    async def _kept_forms(
+        self, tx: Tx, scoped: Scoped, rows: list[tuple[int, str, str]]
+    ) -> dict[int, dict[str, str]]:
+        """Forms by UID of (uid, message id, content name) rows of an owned mailbox. Forms
+        depend on the content alone, so they are cached per content object: a mailbox
+        listed again, or the same message in several mailboxes, is decrypted once."""
+        scope = scoped.scope
+        missing = [mid for _, mid, blob in rows if (scope.tenant_id, blob) not in self._forms]
+        if missing:
+            metas = await scoped.messages.metas(missing)
+            sealers = await self._content.sealers(tx, scope, [r["blob"] for r in metas])
+            for meta in metas:
+                sealer = sealers.get(meta["blob"])
+                if sealer is not None:
+                    forms = open_meta(sealer, meta["id"], meta["meta"]).get("derived") or {}
+                    self._forms.put((scope.tenant_id, meta["blob"]), forms)
         found: dict[int, dict[str, str]] = {}
         for uid, _, blob in rows:
             forms = self._forms.get((scope.tenant_id, blob))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from datetime import datetime
 
@@ -31,6 +32,13 @@ def parenthesised(items: Iterable[bytes]) -> bytes:
 
 def flags(values: Iterable[str]) -> bytes:
     return parenthesised(v.encode() for v in values)
+
+
+@functools.lru_cache(maxsize=4096)
+def flag_set(values: frozenset[str]) -> bytes:
+    """A set of flags, sorted; remembered, as a mailbox has few distinct flag sets and a
+    FETCH 1:* renders one per message."""
+    return flags(sorted(values))
 
 
 def date_time(moment: datetime) -> bytes:
