@@ -52,6 +52,11 @@ def _insert_into(table: Table) -> Insert:
     return insert(table)
 
 
+@functools.cache
+def _insert_returning_id(table: Table) -> Insert:
+    return insert(table).returning(table.c.id)  # RETURNING: SQLite 3.35, PostgreSQL
+
+
 class ScopedRepo:
     table: Table
 
@@ -86,6 +91,12 @@ class ScopedRepo:
     async def _insert(self, **values: Any) -> None:
         values["tenant_id"] = self._scope.tenant_id
         await self._conn.execute(_insert_into(self.table), values)
+
+    @final
+    async def _insert_returning_id(self, **values: Any) -> Any:
+        """Insert one row and return the id the database gave it."""
+        values["tenant_id"] = self._scope.tenant_id
+        return (await self._conn.execute(_insert_returning_id(self.table), values)).scalar_one()
 
     @final
     async def _insert_many(self, rows: list[dict[str, Any]]) -> None:

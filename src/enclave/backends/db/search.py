@@ -43,10 +43,7 @@ class SearchEntriesRepo(ScopedRepo):
         return await self._first_where(kind=kind, object_id=object_id)
 
     async def add(self, **values: Any) -> int:
-        await self._insert(**values)
-        found = await self.get(values["kind"], values["object_id"])
-        assert found is not None
-        return int(found["id"])
+        return int(await self._insert_returning_id(**values))
 
     async def change(self, entry_id: int, **values: Any) -> None:
         await self._update_where({"id": entry_id}, **values)
