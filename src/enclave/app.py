@@ -24,7 +24,7 @@ from enclave.backends.db import migrate
 from enclave.backends.db.engine import Database
 from enclave.backends.dns import DnsClient
 from enclave.config import Settings
-from enclave.core import clock
+from enclave.core import clock, cpu
 from enclave.core.audit import AuditLog, read_signing_key
 from enclave.core.audit_access import AuditAccess
 from enclave.core.auth import Authenticator
@@ -243,6 +243,8 @@ async def serve(settings: Settings, *, ready: asyncio.Event | None = None) -> No
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    workers = settings.deployment.cpu_workers  # a long-lived server: worth the processes
+    await cpu.start(cpu.default_workers() if workers is None else workers)
     async with open_services(settings) as services:
         tls = settings.http.tls
         config = uvicorn.Config(

@@ -31,6 +31,10 @@ class Section(BaseModel):
 class DeploymentSettings(Section):
     name: str = "enclave"
     hostnames: list[str] = Field(default_factory=lambda: ["localhost"])
+    # Worker processes of ``enclave serve`` for CPU-bound steps (parsing mail, index tokens,
+    # document text): unset, one per core beyond the event loop's; 0, threads. (Commands
+    # and other short-lived processes always use threads.)
+    cpu_workers: int | None = Field(None, ge=0, le=64)
 
 
 class ListenSettings(Section):

@@ -77,7 +77,8 @@ class Download:
     def __init__(self, bridge: Bridge, chunks: AsyncIterator[bytes]) -> None:
         self._bridge = bridge
         self._chunks = chunks
-        self._buffer = b""
+        self._buffer = memoryview(b"")  # what the loop gave last; read from ``_at`` on
+        self._at = 0
         self._position = 0
         self._ended = False
         self._closed = False
@@ -86,7 +87,7 @@ class Download:
         while not self._ended:
             chunk, self._ended = self._bridge.call(_next(self._chunks))
             if chunk:
-                self._buffer = chunk
+                self._buffer, self._at = memoryview(chunk), 0
                 return True
         return False
 
@@ -94,14 +95,15 @@ class Download:
         parts: list[bytes] = []
         wanted = size if size >= 0 else None
         while wanted is None or wanted > 0:
-            if not self._buffer and not self._fill():
+            if self._at >= len(self._buffer) and not self._fill():
                 break
-            take = len(self._buffer) if wanted is None else min(wanted, len(self._buffer))
-            parts.append(self._buffer[:take])
-            self._buffer = self._buffer[take:]
+            left = len(self._buffer) - self._at
+            take = left if wanted is None else min(wanted, left)
+            parts.append(bytes(self._buffer[self._at : self._at + take]))  # no copy of the rest
+            self._at += take
             if wanted is not None:
                 wanted -= take
-        data = b"".join(parts)
+        data = parts[0] if len(parts) == 1 else b"".join(parts)
         self._position += len(data)
         return data
 
@@ -120,7 +122,7 @@ class Download:
     def close(self) -> None:
         if not self._closed:
             self._closed = True
-            self._buffer = b""
+            self._buffer = memoryview(b"")
             if not self._ended:  # a finished stream has nothing left to close
                 self._bridge.call(_close(self._chunks))
 

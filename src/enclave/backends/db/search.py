@@ -82,9 +82,8 @@ class SearchPostingsRepo(ScopedRepo):
     table = s.search_postings
 
     async def add(self, entry_id: int, weights: dict[bytes, int]) -> None:
-        rows = [{"token": t, "entry_id": entry_id, "weight": w} for t, w in weights.items()]
-        for start in range(0, len(rows), _BATCH):
-            await self._insert_many(rows[start : start + _BATCH])
+        rows = [(token, entry_id, weight) for token, weight in weights.items()]
+        await self._insert_rows(("token", "entry_id", "weight"), rows)
 
     async def remove(self, entry_id: int, tokens: list[bytes]) -> None:
         p = s.search_postings.c

@@ -12,7 +12,6 @@ fields of the page's hits only.
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import json
 from collections.abc import AsyncGenerator
@@ -22,6 +21,7 @@ from typing import Any
 from enclave.backends.db.engine import Database
 from enclave.backends.db.platform import Scoped, transaction
 from enclave.backends.db.scoped import TenantScope
+from enclave.core import cpu
 from enclave.core.content import ContentStore
 from enclave.core.documents import paths
 from enclave.core.documents.access import Level
@@ -170,7 +170,10 @@ class DocumentIndexer:
         if not data:
             return ""
         # Parsing is CPU-bound (and hostile files are slow): keep it off the event loop.
-        return await asyncio.to_thread(text_of, node["name"], node["content_type"], bytes(data))
+        content = bytes(data)
+        return await cpu.run(
+            text_of, node["name"], node["content_type"], content, size=len(content)
+        )
 
 
 class DocumentSearch:

@@ -4,11 +4,10 @@ it. Nothing is kept for snippets: IMAP checks its candidates against the message
 
 from __future__ import annotations
 
-import asyncio
-
 from enclave.backends.db.engine import Database
 from enclave.backends.db.platform import transaction
 from enclave.backends.db.scoped import TenantScope
+from enclave.core import cpu
 from enclave.core.content import ContentStore
 from enclave.core.errors import IntegrityError, NotFound
 from enclave.core.mail.text import search_text
@@ -40,6 +39,6 @@ class MailIndexer:
             raw = await self._content.read(scope, object_id)
         except (NotFound, IntegrityError):
             return [Forget([object_id])]
-        text = await asyncio.to_thread(search_text, raw)
+        text = await cpu.run(search_text, raw, size=len(raw))
         fields = ((text.header, HEADER_WEIGHT), (text.body, 1))
         return [Put(object_id, IndexFields(None, fields, None, text.complete, substrings=True))]

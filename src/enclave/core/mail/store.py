@@ -9,7 +9,6 @@ import json
 import time
 import uuid
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -19,7 +18,7 @@ from sqlalchemy.engine import RowMapping
 from enclave.backends.db.engine import Database
 from enclave.backends.db.platform import Scoped, Tx, transaction
 from enclave.backends.db.scoped import TenantScope
-from enclave.core import clock
+from enclave.core import clock, cpu
 from enclave.core.content import ContentStore, ObjectSealer, StoredObject
 from enclave.core.errors import IntegrityError, NotFound, QuotaExceeded
 from enclave.core.events import ChangeBus
@@ -49,14 +48,34 @@ META_LABEL = "message-meta"
 Derive = Callable[[bytes], dict[str, str]]
 
 # Summarising is input-sized work (a header can fold 300,000 addresses; MIME can nest without
-# end): it runs in threads of its own, at most PARSE_SLOTS at once, never on the event loop.
+# end): it runs in a worker process (or a thread), at most PARSE_SLOTS at once, never on the
+# event loop.
 # After PARSE_SECONDS the message is stored with degraded forms (the caller's ``degraded``
 # and a minimal summary) and the thread's late result is dropped; the message itself is
 # always kept whole. Header values in the summary are cut at MAX_SUMMARY_VALUE octets.
 PARSE_SLOTS = 2
 PARSE_SECONDS = 20.0
 MAX_SUMMARY_VALUE = 16 * 1024
-_parsers = ThreadPoolExecutor(max_workers=PARSE_SLOTS, thread_name_prefix="enclave-parse")
+
+
+def _summary(raw: bytes, derive: Derive | None, degraded: Derive | None) -> dict[str, Any]:
+    """In a worker. Never raises: hostile structure must not cost the message."""
+    try:
+        summary = summarise(raw)
+    except Exception:  # e.g. RecursionError for MIME nested a thousand levels deep
+        summary = _minimal_summary(raw)
+    envelope = summary["envelope"]
+    for name, value in envelope.items():
+        if value is not None and len(value) > MAX_SUMMARY_VALUE:
+            envelope[name] = value[:MAX_SUMMARY_VALUE]
+    if derive is not None:
+        try:
+            summary["derived"] = derive(raw)
+        except Exception:
+            if degraded is None:
+                raise
+            summary["derived"] = degraded(raw)
+    return summary
 
 
 def open_meta(sealer: ObjectSealer, message_id: str, sealed: bytes) -> dict[str, Any]:
@@ -160,42 +179,31 @@ class MailStore:
         self._degraded = degraded
         self._slots = asyncio.Semaphore(PARSE_SLOTS)
 
-    def _summarise(self, raw: bytes) -> dict[str, Any]:
-        """In a parser thread. Never raises: hostile structure must not cost the message."""
-        try:
-            summary = summarise(raw)
-        except Exception:  # e.g. RecursionError for MIME nested a thousand levels deep
-            summary = _minimal_summary(raw)
-        envelope = summary["envelope"]
-        for name, value in envelope.items():
-            if value is not None and len(value) > MAX_SUMMARY_VALUE:
-                envelope[name] = value[:MAX_SUMMARY_VALUE]
-        if self._derive is not None:
-            try:
-                summary["derived"] = self._derive(raw)
-            except Exception:
-                if self._degraded is None:
-                    raise
-                summary["derived"] = self._degraded(raw)
-        return summary
-
     async def summary(self, raw: bytes) -> dict[str, Any]:
-        """What the meta keeps about ``raw``, computed off the event loop and in bounded
-        time; a slot is held until its thread really ends, even after a time-out."""
+        """What the meta keeps about ``raw``, computed off the event loop (in a worker
+        process, ``core.cpu``) and in bounded time; a slot is held until the work really
+        ends, even after a time-out."""
         await self._slots.acquire()
         try:
-            running = asyncio.get_running_loop().run_in_executor(_parsers, self._summarise, raw)
+            running = asyncio.ensure_future(
+                cpu.run(_summary, raw, self._derive, self._degraded, size=len(raw))
+            )
         except BaseException:
             self._slots.release()
             raise
-        running.add_done_callback(lambda _: self._slots.release())
+        running.add_done_callback(self._parsed)
         try:
             return await asyncio.wait_for(asyncio.shield(running), PARSE_SECONDS)
-        except TimeoutError:
+        except (TimeoutError, cpu.WorkerLost):
             summary = _minimal_summary(raw)
             if self._degraded is not None:
                 summary["derived"] = await asyncio.to_thread(self._degraded, raw)
             return summary
+
+    def _parsed(self, running: asyncio.Future[Any]) -> None:
+        self._slots.release()
+        if not running.cancelled():
+            running.exception()  # retrieved: a late failure after a time-out is not news
 
     async def deliver(
         self,

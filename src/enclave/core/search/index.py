@@ -64,6 +64,11 @@ class IndexFields:
     complete: bool = True  # False if the indexer had to cut the text
     substrings: bool = False  # trigrams instead of prefixes (see ``tokens``)
 
+    @property
+    def size(self) -> int:
+        """Characters of text to analyse."""
+        return sum(len(text) for text, _ in self.weighted)
+
 
 @dataclass(frozen=True)
 class Prepared:

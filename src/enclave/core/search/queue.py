@@ -21,7 +21,7 @@ import structlog
 from enclave.backends.db.engine import Database
 from enclave.backends.db.platform import Scoped, Tx, transaction
 from enclave.backends.db.scoped import TenantScope
-from enclave.core import clock
+from enclave.core import clock, cpu
 from enclave.core.search.index import (
     MAIL_KIND,
     IndexFields,
@@ -209,11 +209,11 @@ class IndexQueue:
         steps: list[Action | Prepared] = []
         for action in await indexer.actions(scope, object_id, deep):
             if isinstance(action, Put):
-                steps.append(
-                    await asyncio.to_thread(
-                        prepare, key, scope.tenant_id, kind, action.object_id, action.fields
-                    )
+                fields = action.fields
+                prepared = await cpu.run(
+                    prepare, key, scope.tenant_id, kind, action.object_id, fields, size=fields.size
                 )
+                steps.append(prepared)
             else:
                 steps.append(action)
         return steps
