@@ -86,7 +86,6 @@ def canonical(name: str) -> str:
 
 
 @functools.lru_cache(maxsize=4096)
-@functools.lru_cache(maxsize=4096)
 def _flags(text: str) -> frozenset[str]:
     # A mailbox has few distinct flag sets: one parse each, shared (frozensets are immutable).
     return frozenset(text.split())
