@@ -21,17 +21,20 @@ from sqlalchemy import (
     ClauseElement,
     ColumnElement,
     Executable,
+    Insert,
     Table,
     bindparam,
     delete,
+    insert,
     select,
     update,
 )
+from sqlalchemy.engine import Dialect
 
 SCOPE_KEY = "scope_tenant_id"
 WHERE_PREFIX = "where_"  # an UPDATE's own parameters are the columns it sets
 
-E = TypeVar("E", bound=Executable)
+T = TypeVar("T")
 _built: dict[Any, Any] = {}
 
 
@@ -45,15 +48,15 @@ def equal(table: Table, name: str, key: str | None = None) -> ColumnElement[bool
     return column == bindparam(key or name, type_=column.type)
 
 
-def built(key: Any, build: Callable[[], E], *, scoped: bool) -> E:
-    """The statement ``build`` makes, built on first use under ``key``."""
+def built(key: Any, build: Callable[[], T], *, scoped: bool) -> T:
+    """The statement ``build`` makes (or its driver SQL), built on first use under ``key``."""
     statement = _built.get(key)
     if statement is None:
         statement = build()
         if scoped and SCOPE_KEY not in cast(ClauseElement, statement).compile().params:
             raise AssertionError(f"prebuilt tenant statement without the tenant filter: {key}")
         _built[key] = statement
-    return cast(E, statement)
+    return cast(T, statement)
 
 
 def _filters(table: Table, names: Iterable[str], scoped: bool, prefix: str = "") -> list[Any]:
@@ -86,3 +89,29 @@ def deleting(table: Table, names: tuple[str, ...], *, scoped: bool) -> Executabl
         lambda: delete(table).where(*_filters(table, names, scoped)),
         scoped=scoped,
     )
+
+
+def inserting(table: Table) -> Insert:
+    """INSERT into ``table``, its values passed as parameters (``.values()`` built for each
+    row costs more than running the statement). Tenant rows get ``tenant_id`` among them."""
+    return built((table.name, "insert"), lambda: insert(table), scoped=False)
+
+
+def inserting_returning_id(table: Table) -> Insert:
+    return built(  # RETURNING: SQLite 3.35, PostgreSQL
+        (table.name, "insert-id"), lambda: insert(table).returning(table.c.id), scoped=False
+    )
+
+
+def positional_insert(table: Table, columns: tuple[str, ...], dialect: Dialect) -> str:
+    """The INSERT of these columns as the driver takes it (its own placeholders, values in
+    ``columns`` order), for the driver's executemany."""
+
+    def build() -> str:
+        values: dict[str, Any] = {name: bindparam(name) for name in columns}
+        compiled = insert(table).values(values).compile(dialect=dialect)
+        if tuple(compiled.positiontup or ()) != columns:
+            raise ValueError(f"{dialect.name} does not take positional parameters")
+        return str(compiled)
+
+    return built((table.name, "positional", columns, dialect.name), build, scoped=False)

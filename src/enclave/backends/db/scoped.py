@@ -5,7 +5,6 @@ stamp ``tenant_id`` on inserts). There is no way to query these tables without a
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -14,18 +13,16 @@ from typing import Any, final
 from sqlalchemy import (
     Delete,
     Executable,
-    Insert,
     Select,
     Table,
     Update,
     bindparam,
     delete,
     func,
-    insert,
     select,
     update,
 )
-from sqlalchemy.engine import Dialect, RowMapping
+from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from enclave.backends.db import schema as s
@@ -35,7 +32,10 @@ from enclave.backends.db.prebuilt import (
     built,
     deleting,
     in_scope,
+    inserting,
+    inserting_returning_id,
     matching,
+    positional_insert,
     updating,
 )
 
@@ -45,33 +45,7 @@ class TenantScope:
     tenant_id: str
 
 
-@functools.cache
-def _insert_into(table: Table) -> Insert:
-    """One INSERT per table, its values passed as parameters: building ``.values()`` for each
-    row costs more than running the statement (a built statement keeps its cache key)."""
-    return insert(table)
-
-
 ROWS_PER_STATEMENT = 2000
-_positional: dict[tuple[str, tuple[str, ...], str], str] = {}
-
-
-def _positional_insert(table: Table, columns: tuple[str, ...], dialect: Dialect) -> str:
-    """The INSERT of these columns as the driver takes it (its own placeholders, values in
-    ``columns`` order), compiled once per dialect."""
-    key = (table.name, columns, dialect.name)
-    if key not in _positional:
-        values: dict[str, Any] = {name: bindparam(name) for name in columns}
-        compiled = insert(table).values(values).compile(dialect=dialect)
-        if tuple(compiled.positiontup or ()) != columns:
-            raise ValueError(f"{dialect.name} does not take positional parameters")
-        _positional[key] = str(compiled)
-    return _positional[key]
-
-
-@functools.cache
-def _insert_returning_id(table: Table) -> Insert:
-    return insert(table).returning(table.c.id)  # RETURNING: SQLite 3.35, PostgreSQL
 
 
 class ScopedRepo:
@@ -107,7 +81,7 @@ class ScopedRepo:
     @final
     async def _insert(self, **values: Any) -> None:
         values["tenant_id"] = self._scope.tenant_id
-        await self._conn.execute(_insert_into(self.table), values)
+        await self._conn.execute(inserting(self.table), values)
 
     @final
     async def _insert_rows(self, columns: tuple[str, ...], rows: list[tuple[Any, ...]]) -> None:
@@ -116,7 +90,7 @@ class ScopedRepo:
         where SQLAlchemy's per-row parameter handling would cost more than the inserts."""
         if not rows:
             return
-        sql = _positional_insert(self.table, ("tenant_id", *columns), self._conn.dialect)
+        sql = positional_insert(self.table, ("tenant_id", *columns), self._conn.dialect)
         tenant = self._scope.tenant_id
         for start in range(0, len(rows), ROWS_PER_STATEMENT):  # the loop gets turns between
             chunk = rows[start : start + ROWS_PER_STATEMENT]
@@ -126,14 +100,14 @@ class ScopedRepo:
     async def _insert_returning_id(self, **values: Any) -> Any:
         """Insert one row and return the id the database gave it."""
         values["tenant_id"] = self._scope.tenant_id
-        return (await self._conn.execute(_insert_returning_id(self.table), values)).scalar_one()
+        return (await self._conn.execute(inserting_returning_id(self.table), values)).scalar_one()
 
     @final
     async def _insert_many(self, rows: list[dict[str, Any]]) -> None:
         """Several rows in one statement (executemany), each stamped with the scope."""
         if rows:
             stamped = [{**row, "tenant_id": self._scope.tenant_id} for row in rows]
-            await self._conn.execute(_insert_into(self.table), stamped)
+            await self._conn.execute(inserting(self.table), stamped)
 
     # Prebuilt statements (``prebuilt``): built once per table and column set, or per call
     # site, and run with the scope's tenant as a parameter. For the hot paths.

@@ -4,7 +4,6 @@ postings table is filtered on its own)."""
 
 from __future__ import annotations
 
-import functools
 from datetime import datetime
 from typing import Any
 
@@ -15,6 +14,7 @@ from sqlalchemy.sql.dml import Insert
 from sqlalchemy.sql.elements import ColumnElement
 
 from enclave.backends.db import schema as s
+from enclave.backends.db.prebuilt import built
 from enclave.backends.db.scoped import ScopedRepo
 
 _BATCH = 500  # rows or parameters per statement (SQLite's limit is far above)
@@ -169,9 +169,14 @@ class SearchPostingsRepo(ScopedRepo):
         return [int(row[0]) for row in (await self._conn.execute(query)).all()]
 
 
-@functools.cache
 def _job_upsert(dialect_name: str) -> Insert:
     """Built once per dialect (building an upsert costs more than running it)."""
+    return built(
+        ("search_jobs", "upsert", dialect_name), lambda: _upsert(dialect_name), scoped=False
+    )
+
+
+def _upsert(dialect_name: str) -> Insert:
     j = s.search_jobs.c
     statement = (postgresql if dialect_name == "postgresql" else sqlite).insert(s.search_jobs)
     upsert: Insert = statement.on_conflict_do_update(
