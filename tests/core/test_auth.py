@@ -180,7 +180,8 @@ async def test_password_hashing_blocks_the_event_loop(
 ) -> None:
     """While logins verify passwords (right, wrong, unknown accounts), the loop keeps
     turning: argon2 runs in threads. Measured as the longest pause of a 5 ms ticker, against
-    the time one verification takes here."""
+    the time one verification takes here: on the loop, a pause would last at least that long.
+    The margin below it absorbs the scheduler on a busy two-core machine."""
     started = time.perf_counter()
     for _ in range(3):
         verify_password(None, "calibration")
@@ -211,4 +212,4 @@ async def test_password_hashing_blocks_the_event_loop(
     )
     done.set()
     await ticking
-    assert max(pauses) < max(0.5 * one_verify, 0.03), (max(pauses), one_verify)
+    assert max(pauses) < max(0.75 * one_verify, 0.03), (max(pauses), one_verify)

@@ -4,6 +4,8 @@ One argon2 run takes about 0.15 s of CPU and 64 MiB (argon2-cffi's defaults: t=3
 p=4). Servers call the ``*_async`` forms: they run in a pool of threads of their own, at most
 ``MAX_CONCURRENT`` at once, so logins never stall the event loop, a flood of them queues here
 (bounded memory) instead of taking the shared default executor, and mail keeps flowing.
+Those threads (and the lanes argon2 starts from them) run at a lower scheduling priority: a
+burst of logins on a small machine would otherwise take every core from the event loop.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import hashlib
 import hmac
 import os
 import secrets
+import threading
 from concurrent.futures import ThreadPoolExecutor
 
 from argon2 import PasswordHasher, Type
@@ -41,7 +44,19 @@ def verify_password(stored: str | None, password: str) -> bool:
 
 
 MAX_CONCURRENT = max(2, os.cpu_count() or 2)
-_pool = ThreadPoolExecutor(max_workers=MAX_CONCURRENT, thread_name_prefix="enclave-argon2")
+LOWER_PRIORITY = 10  # nice increment; threads argon2 starts inherit it
+
+
+def _lower_priority() -> None:
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), LOWER_PRIORITY)
+    except (AttributeError, OSError):  # not Linux, or not allowed: fair scheduling it is
+        pass
+
+
+_pool = ThreadPoolExecutor(
+    max_workers=MAX_CONCURRENT, thread_name_prefix="enclave-argon2", initializer=_lower_priority
+)
 
 
 async def hash_password_async(password: str) -> str:
