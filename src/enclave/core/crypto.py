@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hmac
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from hashlib import sha256
 
 from cryptography.exceptions import InvalidTag
@@ -54,6 +54,41 @@ def _nonce(prefix: bytes, counter: int, last: bool) -> bytes:
     return prefix + counter.to_bytes(4, "big") + (b"\x01" if last else b"\x00")
 
 
+class _Segments:
+    """Cuts a stream fed in any chunking into whole segments of ``step`` bytes and hands each
+    to ``seal`` (encrypt or decrypt), always keeping at least one byte back: the last segment
+    is sealed differently. Segments are views, so a chunk is copied only when it must join
+    bytes held back from the chunk before."""
+
+    def __init__(self, step: int, seal: Callable[[memoryview], bytes]) -> None:
+        self._step = step
+        self._seal = seal
+        self._held = bytearray()
+
+    def cut(self, data: bytes | memoryview) -> bytes:
+        held = self._held
+        source: bytes | bytearray | memoryview = data
+        if held:
+            held += data
+            source = held
+        count = (len(source) - 1) // self._step
+        if count <= 0:
+            if source is data:
+                held += data
+            return b""
+        step = self._step
+        with memoryview(source) as view:
+            out = b"".join([self._seal(view[i * step : (i + 1) * step]) for i in range(count)])
+            if source is data:
+                held += view[count * step :]
+        if source is held:
+            del held[: count * step]
+        return out
+
+    def rest(self) -> bytes:
+        return bytes(self._held)
+
+
 class StreamEncryptor:
     """Feed plaintext in any chunking; get ciphertext bytes out, ready to append to a file."""
 
@@ -62,11 +97,11 @@ class StreamEncryptor:
         self._aad = aad
         self._prefix = os.urandom(PREFIX_BYTES)
         self._counter = 0
-        self._buffer = bytearray()
+        self._segments = _Segments(SEGMENT, lambda plain: self._segment(plain, last=False))
         self._started = False
         self._finished = False
 
-    def _segment(self, plaintext: bytes, last: bool) -> bytes:
+    def _segment(self, plaintext: bytes | memoryview, last: bool) -> bytes:
         nonce = _nonce(self._prefix, self._counter, last)
         self._counter += 1
         return self._aead.encrypt(nonce, plaintext, self._aad)
@@ -77,20 +112,15 @@ class StreamEncryptor:
         self._started = True
         return MAGIC + self._prefix
 
-    def update(self, data: bytes) -> bytes:
+    def update(self, data: bytes | memoryview) -> bytes:
         assert not self._finished
-        self._buffer += data
-        out = bytearray(self._header())
-        # Keep at least one byte back: the last segment must be sealed with last=1.
-        while len(self._buffer) > SEGMENT:
-            out += self._segment(bytes(self._buffer[:SEGMENT]), last=False)
-            del self._buffer[:SEGMENT]
-        return bytes(out)
+        header, sealed = self._header(), self._segments.cut(data)
+        return header + sealed if header else sealed
 
     def finalize(self) -> bytes:
         assert not self._finished
         self._finished = True
-        return self._header() + self._segment(bytes(self._buffer), last=True)
+        return self._header() + self._segment(self._segments.rest(), last=True)
 
 
 class StreamDecryptor:
@@ -100,10 +130,13 @@ class StreamDecryptor:
         self._aead = AESGCM(key)
         self._aad = aad
         self._prefix: bytes | None = None
+        self._header = bytearray()
         self._counter = 0
-        self._buffer = bytearray()
+        self._segments = _Segments(
+            SEGMENT + TAG_BYTES, lambda sealed: self._open(sealed, last=False)
+        )
 
-    def _open(self, ciphertext: bytes, last: bool) -> bytes:
+    def _open(self, ciphertext: bytes | memoryview, last: bool) -> bytes:
         assert self._prefix is not None
         nonce = _nonce(self._prefix, self._counter, last)
         self._counter += 1
@@ -112,26 +145,21 @@ class StreamDecryptor:
         except InvalidTag:
             raise IntegrityError("content failed authentication") from None
 
-    def update(self, data: bytes) -> bytes:
-        self._buffer += data
+    def update(self, data: bytes | memoryview) -> bytes:
         if self._prefix is None:
-            if len(self._buffer) < HEADER_BYTES:
+            self._header += data
+            if len(self._header) < HEADER_BYTES:
                 return b""
-            if bytes(self._buffer[: len(MAGIC)]) != MAGIC:
+            if bytes(self._header[: len(MAGIC)]) != MAGIC:
                 raise IntegrityError("not an Enclave encrypted stream")
-            self._prefix = bytes(self._buffer[len(MAGIC) : HEADER_BYTES])
-            del self._buffer[:HEADER_BYTES]
-        out = bytearray()
-        step = SEGMENT + TAG_BYTES
-        while len(self._buffer) > step:
-            out += self._open(bytes(self._buffer[:step]), last=False)
-            del self._buffer[:step]
-        return bytes(out)
+            self._prefix = bytes(self._header[len(MAGIC) : HEADER_BYTES])
+            data, self._header = memoryview(self._header)[HEADER_BYTES:], bytearray()
+        return self._segments.cut(data)
 
     def finalize(self) -> bytes:
         if self._prefix is None:
             raise IntegrityError("encrypted stream is truncated")
-        return self._open(bytes(self._buffer), last=True)
+        return self._open(self._segments.rest(), last=True)
 
 
 def encrypt_bytes(key: bytes, plaintext: bytes, aad: bytes) -> bytes:

@@ -39,7 +39,7 @@ from enclave.services import Services
 
 MOUNT_PATH = "/dav"
 WORKERS = 16  # wsgidav threads: DAV requests served at once
-BLOCK_SIZE = 64 * 1024
+BLOCK_SIZE = 256 * 1024
 
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
