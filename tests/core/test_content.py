@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 from pathlib import Path
 
@@ -96,6 +97,30 @@ async def test_streamed_put_and_read(services: Services, two_tenants: dict[str, 
         total += len(piece)
         pieces += 1
     assert total == 3_000_000 and pieces > 1
+
+
+async def test_blocking_read_in_a_thread_matches_and_detects_tampering(
+    services: Services, settings: Settings, two_tenants: dict[str, Principal]
+) -> None:
+    """``Content.blocking`` (a WSGI thread's download) gives the same bytes as the loop's
+    read, and a flipped byte in the file fails it as it fails the loop's."""
+    scope = await scope_of(services, "acme")
+    body = os.urandom(700_000)
+    stored = await services.content.put(scope, body)
+
+    async def opened():  # type: ignore[no-untyped-def]
+        async with transaction(services.db) as tx:
+            return await services.content.opened(tx, scope, stored.name)
+
+    content = await opened()
+    assert b"".join(await asyncio.to_thread(lambda: list(content.blocking()))) == body
+    [path] = list((settings.path(settings.blobs.path) / scope.tenant_id).rglob(f"{stored.name}.*"))
+    damaged = bytearray(path.read_bytes())
+    damaged[400_000] ^= 1
+    path.write_bytes(bytes(damaged))
+    content = await opened()
+    with pytest.raises(IntegrityError):
+        await asyncio.to_thread(lambda: list(content.blocking()))
 
 
 async def test_rotation_rewraps_keys_without_reencrypting(

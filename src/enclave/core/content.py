@@ -12,9 +12,10 @@ the database row commits. A crash in between leaves only an unreferenced file, w
 
 from __future__ import annotations
 
+import contextlib
 import time
 import uuid
-from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Generator
 from dataclasses import dataclass
 from typing import Any
 
@@ -97,6 +98,48 @@ async def _chunks(data: bytes | AsyncIterable[bytes]) -> AsyncIterator[bytes]:
 
 def _file_key(name: str, object_id: str) -> str:
     return f"{name}.{object_id}"
+
+
+class Content:
+    """A stored object's content, read and decrypted as it is iterated: with ``async for`` on
+    the event loop, or with ``blocking()`` by a caller that already runs in a worker thread
+    (a WSGI front end), so a large download does not cross to the loop and back per chunk.
+    Its key was found when it was opened; iterate it once, one way or the other."""
+
+    def __init__(self, blobs: BlobStore, tenant_id: str, file_key: str, sealer: ObjectSealer):
+        self._blobs, self._tenant_id, self._file_key = blobs, tenant_id, file_key
+        self._sealer = sealer
+        self._chunks: AsyncIterator[bytes] | None = None
+
+    def __aiter__(self) -> Content:
+        return self
+
+    async def __anext__(self) -> bytes:
+        if self._chunks is None:
+            self._chunks = self._decrypted()
+        return await anext(self._chunks)
+
+    async def aclose(self) -> None:
+        closing = getattr(self._chunks, "aclose", None)
+        if closing is not None:
+            await closing()
+
+    async def _decrypted(self) -> AsyncIterator[bytes]:
+        decryptor = self._sealer.decryptor()
+        async for chunk in self._blobs.read(self._tenant_id, self._file_key):
+            plain = decryptor.update(chunk)
+            if plain:
+                yield plain
+        yield decryptor.finalize()
+
+    def blocking(self) -> Generator[bytes, None, None]:
+        decryptor = self._sealer.decryptor()
+        with contextlib.closing(self._blobs.read_blocking(self._tenant_id, self._file_key)) as read:
+            for chunk in read:
+                plain = decryptor.update(chunk)
+                if plain:
+                    yield plain
+        yield decryptor.finalize()
 
 
 class ContentStore:
@@ -339,24 +382,14 @@ class ContentStore:
         async for chunk in chunks:
             yield chunk
 
-    async def opened(self, tx: Tx, scope: TenantScope, name: str) -> AsyncIterator[bytes]:
+    async def opened(self, tx: Tx, scope: TenantScope, name: str) -> Content:
         """An object's content, its key found in ``tx`` (the caller's transaction, which
         also found the object's name); the file is read, and decrypted, as it is iterated."""
         row = await (await tx.scoped(scope)).blobs.get(name)
         if row is None or row["refcount"] <= 0:
             raise NotFound("no such object")
         sealer = await self._sealer(tx, scope, row)
-        return self._decrypted(scope, _file_key(name, row["object_id"]), sealer)
-
-    async def _decrypted(
-        self, scope: TenantScope, file_key: str, sealer: ObjectSealer
-    ) -> AsyncIterator[bytes]:
-        decryptor = sealer.decryptor()
-        async for chunk in self._blobs.read(scope.tenant_id, file_key):
-            plain = decryptor.update(chunk)
-            if plain:
-                yield plain
-        yield decryptor.finalize()
+        return Content(self._blobs, scope.tenant_id, _file_key(name, row["object_id"]), sealer)
 
     async def read(self, scope: TenantScope, name: str) -> bytes:
         return b"".join([chunk async for chunk in self.stream(scope, name)])

@@ -2,10 +2,10 @@
 
 wsgidav is synchronous and runs in a2wsgi's thread pool; the core services are coroutines on
 the one event loop of the process. ``Bridge.call`` runs a coroutine there and waits for it,
-turning core errors into DAV errors (one table, ``dav.errors``). Content crosses in chunks:
-``Download`` is the file-like wsgidav reads a document from, ``Upload`` the one it writes a
-PUT body into, fed to the core ``write`` through a bounded queue, so neither direction ever
-holds a whole document in memory.
+turning core errors into DAV errors (one table, ``dav.errors``). Content moves in chunks:
+``Download`` is the file-like wsgidav reads a document from (read and decrypted in its own
+thread), ``Upload`` the one it writes a PUT body into, fed to the core ``write`` through a
+bounded queue, so neither direction ever holds a whole document in memory.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from typing import Any, Generic, TypeVar
 
 from wsgidav.dav_error import HTTP_BAD_REQUEST, DAVError
 
+from enclave.core.content import Content
 from enclave.core.errors import EnclaveError
 from enclave.dav.errors import dav_error
 
@@ -25,7 +26,6 @@ T = TypeVar("T")
 UPLOAD_CHUNK = 256 * 1024  # bytes gathered before a chunk crosses to the loop
 UPLOAD_DEPTH = 4  # chunks queued at most: memory per upload is about DEPTH + 1 chunks
 SKIP_CHUNK = 1024 * 1024
-DOWNLOAD_CHUNK = 256 * 1024  # bytes of a download fetched from the loop at once (about)
 
 
 class Bridge:
@@ -48,47 +48,26 @@ class Bridge:
             raise dav_error(exc) from exc
 
 
-async def _next(chunks: AsyncIterator[bytes], wanted: int = DOWNLOAD_CHUNK) -> tuple[bytes, bool]:
-    """Up to about ``wanted`` bytes of the stream in one trip to the loop (a small document
-    whole), and whether it has ended."""
-    parts: list[bytes] = []
-    got = 0
-    while got < wanted:
-        try:
-            chunk = await anext(chunks)
-        except StopAsyncIteration:
-            return b"".join(parts), True
-        parts.append(chunk)
-        got += len(chunk)
-    return b"".join(parts), False
-
-
-async def _close(chunks: AsyncIterator[bytes]) -> None:
-    closing = getattr(chunks, "aclose", None)
-    if closing is not None:
-        await closing()
-
-
 class Download:
-    """A read-only file over a document's decrypted stream. ``seek`` goes forward only (by
-    reading and dropping what lies before the target): wsgidav seeks once, to the start of a
-    Range, before reading."""
+    """A read-only file over a document's content, read and decrypted in the calling worker
+    thread (``Content.blocking``: no trip to the loop per chunk). ``seek`` goes forward only
+    (by reading and dropping what lies before the target): wsgidav seeks once, to the start
+    of a Range, before reading."""
 
-    def __init__(self, bridge: Bridge, chunks: AsyncIterator[bytes]) -> None:
-        self._bridge = bridge
-        self._chunks = chunks
-        self._buffer = memoryview(b"")  # what the loop gave last; read from ``_at`` on
+    def __init__(self, content: Content) -> None:
+        self._chunks = content.blocking()
+        self._buffer = memoryview(b"")  # the chunk read last; read from ``_at`` on
         self._at = 0
         self._position = 0
-        self._ended = False
-        self._closed = False
 
     def _fill(self) -> bool:
-        while not self._ended:
-            chunk, self._ended = self._bridge.call(_next(self._chunks))
-            if chunk:
-                self._buffer, self._at = memoryview(chunk), 0
-                return True
+        try:
+            for chunk in self._chunks:
+                if chunk:
+                    self._buffer, self._at = memoryview(chunk), 0
+                    return True
+        except EnclaveError as exc:  # a file that fails authentication, say
+            raise dav_error(exc) from exc
         return False
 
     def read(self, size: int = -1) -> bytes:
@@ -120,11 +99,8 @@ class Download:
         return self._position
 
     def close(self) -> None:
-        if not self._closed:
-            self._closed = True
-            self._buffer = memoryview(b"")
-            if not self._ended:  # a finished stream has nothing left to close
-                self._bridge.call(_close(self._chunks))
+        self._buffer = memoryview(b"")
+        self._chunks.close()  # closes the file if the stream was left part-way
 
 
 class UploadAborted(Exception):

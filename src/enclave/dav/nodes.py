@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from wsgidav.dav_error import HTTP_FORBIDDEN, HTTP_NOT_FOUND, DAVError
 from wsgidav.dav_provider import DAVCollection, DAVNonCollection
 
+from enclave.core.content import Content
 from enclave.core.documents.documents import Documents
 from enclave.core.documents.model import Library, Node
 from enclave.dav import properties, quota
@@ -229,7 +230,7 @@ class Document(_Stored, DAVNonCollection):  # type: ignore[misc]
         super().__init__(path, environ)
         self._setup(library, node, inner)
         self._upload: Upload[tuple[Node, bool]] | None = None
-        self._content: AsyncIterator[bytes] | None = None
+        self._content: Content | None = None
 
     def prepared(self, found: Found) -> None:
         self._content, found.content = found.content, None  # one reader per stream
@@ -262,7 +263,7 @@ class Document(_Stored, DAVNonCollection):  # type: ignore[misc]
             _, chunks = self._call(
                 self.documents.read(self.principal, self.library.id, self.inner, managed=managed)
             )
-        return Download(self.enclave.bridge, chunks)
+        return Download(chunks)
 
     def begin_write(self, *, content_type: str | None = None) -> Upload[tuple[Node, bool]]:
         environ = self.environ

@@ -53,7 +53,7 @@ class Found:
 
     node: Node | None
     members: list[Node] | None = None
-    content: Any = None  # an AsyncIterator[bytes] over the document's content
+    content: Any = None  # the document's Content
 
 
 @dataclass(frozen=True)

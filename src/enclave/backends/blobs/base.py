@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Generator
 from typing import Protocol
 
 
@@ -22,6 +22,11 @@ class BlobStore(Protocol):
 
     def read(self, tenant_id: str, key: str) -> AsyncIterator[bytes]:
         """Chunks of the stored bytes. Raises FileNotFoundError for an unknown key."""
+        ...
+
+    def read_blocking(self, tenant_id: str, key: str) -> Generator[bytes, None, None]:
+        """``read`` for a caller in a worker thread (never on the event loop): the same
+        chunks, fetched in the calling thread."""
         ...
 
     async def delete(self, tenant_id: str, key: str) -> None:

@@ -11,7 +11,7 @@ import os
 import shutil
 import tempfile
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Generator
 from pathlib import Path
 from typing import IO
 
@@ -98,6 +98,11 @@ class FilesystemBlobStore:
                 chunk = await asyncio.to_thread(handle.read, CHUNK)
         finally:
             handle.close()
+
+    def read_blocking(self, tenant_id: str, key: str) -> Generator[bytes, None, None]:
+        with self.path_of(tenant_id, key).open("rb") as handle:
+            while chunk := handle.read(CHUNK):
+                yield chunk
 
     async def delete(self, tenant_id: str, key: str) -> None:
         await asyncio.to_thread(self.path_of(tenant_id, key).unlink, True)

@@ -12,13 +12,12 @@ content from unmanaged clients (then ``content`` is None and ``Documents.read`` 
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 from enclave.backends.db.engine import Database
 from enclave.backends.db.platform import transaction
 from enclave.core import clock
-from enclave.core.content import ContentStore
+from enclave.core.content import Content, ContentStore
 from enclave.core.documents import paths
 from enclave.core.documents.access import Level
 from enclave.core.documents.labels import download_problem
@@ -35,7 +34,7 @@ class Walk:
 
     nodes: list[Node | None]
     members: list[Node] | None = None  # the last node's, if asked and it is a readable folder
-    content: AsyncIterator[bytes] | None = None  # the last node's, if asked and allowed
+    content: Content | None = None  # the last node's, if asked and allowed
     locks: list[Lock] | None = None  # the library's live locks, if asked and its root readable
     # node id -> dead properties (name -> value) of the last node and its members, if asked
     properties: dict[str, dict[str, str]] | None = None
@@ -83,7 +82,7 @@ class Browser:
                     node_of(child, prefix + child["name"], last.level)
                     for child in await scoped.nodes.children(row["id"])
                 ]
-            opened: AsyncIterator[bytes] | None = None
+            opened: Content | None = None
             if content and not last.folder and row["blob"] is not None:
                 label = await scoped.labels.get(row["label"]) if row["label"] else None
                 if download_problem(label, managed) is None:

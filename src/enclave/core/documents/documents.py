@@ -11,7 +11,7 @@ folder above or below it stop deletion, purge and version pruning.
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterable, AsyncIterator
+from collections.abc import AsyncIterable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -21,7 +21,7 @@ from enclave.backends.db.scoped import TenantScope
 from enclave.core import clock
 from enclave.core.audit import AuditEvent, AuditLog
 from enclave.core.bounds import bounded
-from enclave.core.content import ContentStore, ObjectSealer, StoredObject
+from enclave.core.content import Content, ContentStore, ObjectSealer, StoredObject
 from enclave.core.documents import paths
 from enclave.core.documents.access import Level
 from enclave.core.documents.labels import check_sharing, download_problem
@@ -83,7 +83,7 @@ class Documents:
     async def read(
         self, principal: Principal, library_id: str, path: str, version: int | None = None,
         *, managed: bool = False,
-    ) -> tuple[Node, AsyncIterator[bytes]]:  # fmt: skip
+    ) -> tuple[Node, Content]:  # fmt: skip
         """A document's content (the current version unless one is named), streamed.
         ``managed``: the front end vouches that the client is a managed one (labels may
         forbid downloads to others)."""
@@ -101,7 +101,7 @@ class Documents:
             row = await scoped.versions.get(place.node["id"], number)
             if row is None:
                 raise NotFound(f"no version {number}")
-        content = self._content.stream(tenant_scope(principal), row["blob"])
+            content = await self._content.opened(here.tx, tenant_scope(principal), row["blob"])
         return node_of(place.node, place.path, place.level), content
 
     async def versions(self, principal: Principal, library_id: str, path: str) -> list[Version]:
