@@ -227,7 +227,7 @@ app = WsgiDAVApp({
     "simple_dc": {"user_mapping": {"*": True}},  # anonymous
     "http_authenticator": {"accept_basic": True, "accept_digest": False,
                            "default_to_digest": False},
-    "lock_storage": True, "property_manager": True, "block_size": 64 * 1024,
+    "lock_storage": True, "property_manager": True, "block_size": 256 * 1024,
     "verbose": 1, "logging": {"enable": False}, "dir_browser": {"enable": False},
 })
 uvicorn.run(WSGIMiddleware(app, workers=16), host="127.0.0.1", port=port,

@@ -235,16 +235,28 @@ def server_tls(settings: Settings) -> ssl.SSLContext:
 async def serve(settings: Settings, *, ready: asyncio.Event | None = None) -> None:
     """Run every listener on one event loop until SIGTERM or SIGINT, then stop cleanly."""
     logs.configure()
-    from enclave.imap.server import start_imap
-    from enclave.smtp.server import start_inbound, start_submission
-    from enclave.web.app import create_app
-
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     workers = settings.deployment.cpu_workers  # a long-lived server: worth the processes
     await cpu.start(cpu.default_workers() if workers is None else workers)
+    try:
+        await _serve_until(stop, settings, ready)
+    finally:
+        cpu.stop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(sig)
+
+
+async def _serve_until(
+    stop: asyncio.Event, settings: Settings, ready: asyncio.Event | None
+) -> None:
+    """The listeners and background work of ``serve``, from start-up to a clean stop."""
+    from enclave.imap.server import start_imap
+    from enclave.smtp.server import start_inbound, start_submission
+    from enclave.web.app import create_app
+
     async with open_services(settings) as services:
         tls = settings.http.tls
         config = uvicorn.Config(
@@ -316,5 +328,3 @@ async def serve(settings: Settings, *, ready: asyncio.Event | None = None) -> No
         for server in listeners:
             await server.wait_closed()
         log.info("stopped")
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.remove_signal_handler(sig)

@@ -973,6 +973,60 @@ def test_every_acknowledged_message_survives_sigkill(template: Path, senders: in
         restarted.stop()
 
 
+def _processes_below(pid: int) -> set[int]:
+    """Every live descendant of ``pid`` (read from /proc)."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        children.setdefault(int(fields[1]), []).append(int(entry.name))
+    found, todo = set(), [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.add(child)
+            todo.append(child)
+    return found
+
+
+def _gone(pids: set[int], within: float) -> set[int]:
+    """Those of ``pids`` still running after ``within`` seconds (zombies count as gone)."""
+    deadline = time.monotonic() + within
+    while True:
+        left = set()
+        for pid in pids:
+            try:
+                state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+            except OSError:
+                continue
+            if state != "Z":
+                left.add(pid)
+        if not left or time.monotonic() > deadline:
+            return left
+        time.sleep(0.1)
+
+
+@pytest.mark.parametrize("how", ["sigterm", "sigkill"])
+def test_worker_processes_end_with_the_server(template: Path, how: str) -> None:
+    """The CPU worker processes and their fork server leave with the server, whether it
+    stops cleanly or is killed (they held their task queues open and outlived it)."""
+    data = copy_deployment(template, template.parent / f"workers-{how}")
+    server = MailServer(data).start()
+    assert server.process is not None
+    helpers = _processes_below(server.process.pid)
+    try:
+        assert len(helpers) >= 2, helpers  # the fork server and at least one worker
+    finally:
+        if how == "sigkill":
+            server.kill()
+        else:
+            assert server.terminate() == 0
+    assert _gone(helpers, within=10.0) == set()
+
+
 # --- 12. concurrency ----------------------------------------------------------------------
 
 

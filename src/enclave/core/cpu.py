@@ -6,10 +6,12 @@ of plain data (a message's bytes to its search text or its kept forms, text to i
 a document to its text) go to a small pool of worker processes instead. With no workers
 configured they run in a thread, as before.
 
-Workers start from a fork server (never a fork of the threaded server itself) on first use
-and end with the server. A worker that dies under some input breaks the pool: the call that
-was running gets ``WorkerLost`` (callers treat it as that input failing), and the next call
-starts a new pool.
+Workers start from a fork server (never a fork of the threaded server itself) when the server
+starts, and end with it: at a clean stop the pool is shut down, and each worker also watches
+the server's process and leaves when it is gone (killed, say), as nothing else would tell it
+(a worker holds both ends of its task queue) and the fork server lives while any worker does.
+A worker that dies under some input breaks the pool: the call that was running gets
+``WorkerLost`` (callers treat it as that input failing), and the next call starts a new pool.
 """
 
 from __future__ import annotations
@@ -17,7 +19,9 @@ from __future__ import annotations
 import asyncio
 import multiprocessing
 import os
+import select
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -81,7 +85,10 @@ class _Pool:
             if self.workers and self._executor is None:
                 context = multiprocessing.get_context("forkserver")
                 context.set_forkserver_preload(PRELOAD)
-                self._executor = ProcessPoolExecutor(self.workers, mp_context=context)
+                self._executor = ProcessPoolExecutor(
+                    self.workers, mp_context=context,
+                    initializer=_watch_server, initargs=(os.getpid(),),
+                )  # fmt: skip
             return self._executor
 
     def broken(self, executor: ProcessPoolExecutor) -> None:
@@ -102,11 +109,42 @@ def _ready() -> None:
     """A task for a worker that has started."""
 
 
+def _watch_server(server_pid: int) -> None:
+    """In each worker: leave at once when the server process ends."""
+
+    def watch() -> None:
+        try:
+            handle = os.pidfd_open(server_pid)
+        except (AttributeError, OSError):  # no pidfd here: look every second
+            while _alive(server_pid):
+                time.sleep(1.0)
+        else:
+            select.select([handle], [], [])  # readable when the process has ended
+        os._exit(0)
+
+    threading.Thread(target=watch, name="enclave-server-watch", daemon=True).start()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process now holds the number: not ours
+        return False
+    return True
+
+
 async def start(workers: int) -> None:
     """Worker processes for ``run`` (0: threads), started off the event loop. The server
     calls this at start-up."""
     _pool.configure(workers)
     await asyncio.to_thread(_pool.start)
+
+
+def stop() -> None:
+    """End the worker processes (the server calls this as it stops)."""
+    _pool.configure(0)
 
 
 async def run(function: Callable[..., T], *args: Any, size: int = 0) -> T:
