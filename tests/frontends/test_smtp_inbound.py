@@ -1015,15 +1015,13 @@ def test_worker_processes_end_with_the_server(template: Path, how: str) -> None:
     stops cleanly or is killed (they held their task queues open and outlived it)."""
     data = copy_deployment(template, template.parent / f"workers-{how}")
     server = MailServer(data).start()
-    assert server.process is not None
-    helpers = _processes_below(server.process.pid)
     try:
+        assert server.process is not None
+        helpers = _processes_below(server.process.pid)
         assert len(helpers) >= 2, helpers  # the fork server and at least one worker
     finally:
-        if how == "sigkill":
-            server.kill()
-        else:
-            assert server.terminate() == 0
+        code = server.kill() if how == "sigkill" else server.terminate()
+    assert code == (-9 if how == "sigkill" else 0)
     assert _gone(helpers, within=10.0) == set()
 
 
