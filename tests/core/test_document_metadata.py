@@ -128,3 +128,28 @@ async def test_properties_are_bounded_per_change_and_per_node_and_copied_in_batc
     with pytest.raises(QuotaExceeded):
         await meta.set_properties(bob, lib, "big.txt", {"{urn:x}b17": big})
     assert 17 * 60_000 <= MAX_PROPERTIES_CHARS < 18 * 60_000
+
+
+async def test_properties_of_a_listing_and_library_usage_for_those_who_may_see(
+    services: Services, two_tenants: dict[str, Principal]
+) -> None:
+    """``Metadata.of_members`` (a PROPFIND of every property of a folder) and
+    ``Libraries.usage`` (its quota properties) answer the library's readers only."""
+    bob, carol, gina = two_tenants["bob"], two_tenants["carol"], two_tenants["gina"]
+    docs, meta = services.documents, services.metadata
+    lib = (await services.libraries.personal(bob)).id
+    await docs.make_folder(bob, lib, "plans")
+    await docs.write(bob, lib, "plans/a.txt", b"a" * 100)
+    await docs.write(bob, lib, "plans/b.txt", b"b" * 50)
+    await meta.set_properties(bob, lib, "plans/a.txt", {"{urn:x}status": "draft"})
+    await meta.set_properties(bob, lib, "plans", {"{urn:x}colour": "blue"})
+    found = await meta.of_members(bob, lib, "plans")
+    by_name = {node.name: found[node.id] for node in await docs.children(bob, lib, "plans")}
+    assert by_name == {"a.txt": {"{urn:x}status": "draft"}, "b.txt": {}}
+    assert {"{urn:x}colour": "blue"} in found.values() and len(found) == 3
+    assert await services.libraries.usage(bob, lib) == 150
+    for outsider in (carol, gina):  # a colleague without a grant; another tenant
+        with pytest.raises(NotFound):
+            await meta.of_members(outsider, lib, "plans")
+        with pytest.raises(NotFound):
+            await services.libraries.usage(outsider, lib)

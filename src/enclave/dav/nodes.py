@@ -186,7 +186,7 @@ class Folder(quota.Quota, _Stored, DAVCollection):  # type: ignore[misc]
     def get_member_list(self) -> list[Any]:
         base = self.path.rstrip("/")
         children = self._children()
-        properties.listed(self.environ, self.library, children)  # one query if wanted
+        properties.listed(self.environ, self.library, self.inner, children)  # one read
         return [
             member_of(f"{base}/{node.name}", self.environ, self.library, node) for node in children
         ]

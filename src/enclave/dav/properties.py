@@ -9,10 +9,9 @@ real one commits them all in one core call (one transaction) and the others only
 that went.
 
 A PROPFIND for all properties of a folder's members would ask for each member's properties
-in a transaction of its own. ``listed`` notes the members a folder listing returned instead,
-and the first of them asked for fetches them all in one transaction (``_of_nodes``: the core
-has no call for that yet, so it reads the repository for nodes the core has just listed to
-this principal; it goes once ``Metadata`` offers one).
+in a transaction of its own. ``listed`` notes the folder whose members a listing returned
+instead, and the first of them asked for fetches them all in one core call
+(``Metadata.of_members``).
 """
 
 from __future__ import annotations
@@ -28,21 +27,17 @@ from wsgidav.dav_error import (
     DAVError,
 )
 
-from enclave.backends.db.platform import transaction
-from enclave.core.documents.lookup import tenant_scope
 from enclave.core.documents.metadata import MAX_PROPERTY_BYTES, MAX_PROPERTY_NAME
 from enclave.core.documents.model import Library, Node
-from enclave.core.principal import Principal
 from enclave.dav import stored_xml
 from enclave.dav.resources import current_environ, principal_of, tokens_of
-from enclave.services import Services
 
 if TYPE_CHECKING:
     from enclave.dav.provider import EnclaveProvider, Located
 
 CACHE = "enclave.dav.props"  # environ key: {(library id, path): {name: value}}
 PENDING = "enclave.dav.proppatch"  # environ key: {(library id, path): Batch}
-LISTED = "enclave.dav.props.listed"  # environ key: {(library id, path): node id}
+LISTED = "enclave.dav.props.listed"  # environ key: {(library id, path): (folder path, node id)}
 
 Key = tuple[str, str]
 
@@ -79,23 +74,12 @@ def prime(
             cache[(library.id, node.path)] = found[node.id]
 
 
-def listed(environ: dict[str, Any], library: Library, nodes: list[Node]) -> None:
-    """A folder listing returned these nodes: should any one's properties be wanted, fetch
-    all of theirs at once."""
-    hints: dict[Key, str] = environ.setdefault(LISTED, {})
+def listed(environ: dict[str, Any], library: Library, folder: str, nodes: list[Node]) -> None:
+    """Listing the folder at ``folder`` returned these nodes: should any one's properties be
+    wanted, fetch all of theirs at once."""
+    hints: dict[Key, tuple[str, str]] = environ.setdefault(LISTED, {})
     for node in nodes:
-        hints[(library.id, node.path)] = node.id
-
-
-async def _of_nodes(
-    services: Services, principal: Principal, node_ids: list[str]
-) -> dict[str, dict[str, str]]:
-    async with transaction(services.db) as tx:
-        scoped = await tx.scoped(tenant_scope(principal))
-        return {
-            node_id: {row["name"]: row["value"] for row in await scoped.props.of_node(node_id)}
-            for node_id in node_ids
-        }
+        hints[(library.id, node.path)] = (folder, node.id)
 
 
 class CorePropertyManager:
@@ -127,17 +111,18 @@ class CorePropertyManager:
     def _properties(self, environ: dict[str, Any], located: Located) -> dict[str, str]:
         cache: dict[Key, dict[str, str]] = environ.setdefault(CACHE, {})
         key = (located.library.id, located.inner)
-        hints: dict[Key, str] = environ.get(LISTED, {})
+        hints: dict[Key, tuple[str, str]] = environ.get(LISTED, {})
+        metadata = self.provider.services.metadata
         if key not in cache and key in hints:
-            wanted = {k: node_id for k, node_id in hints.items() if k not in cache}
+            folder = hints[key][0]
             fetched = self.provider.bridge.call(
-                _of_nodes(self.provider.services, principal_of(environ), list(wanted.values()))
+                metadata.of_members(principal_of(environ), located.library.id, folder)
             )
-            for k, node_id in wanted.items():
-                cache[k] = fetched.get(node_id, {})
-            hints.clear()
+            for k, (parent, node_id) in list(hints.items()):
+                if parent == folder and k[0] == located.library.id:
+                    cache.setdefault(k, fetched.get(node_id, {}))
+                    del hints[k]
         if key not in cache:
-            metadata = self.provider.services.metadata
             try:
                 found = self.provider.bridge.call(
                     metadata.get(principal_of(environ), located.library.id, located.inner)

@@ -2,10 +2,7 @@
 quota) ``DAV:quota-available-bytes``, for the library the folder is in. They count what the
 core's quota check counts: every version and the trash, plus the owner's mail in a personal
 library. Not in ``allprop`` (RFC 4331 3), so a plain PROPFIND does not pay for them.
-
-The core has no service call for a library's usage yet, so ``library_usage`` reads the
-repositories itself, for a library the provider has already resolved for this principal
-(which checked they may see it). It goes once ``Libraries.usage`` exists.
+The figure is the core's (``Libraries.usage``), asked once per library per request.
 """
 
 from __future__ import annotations
@@ -14,11 +11,8 @@ from typing import TYPE_CHECKING, Any
 
 from wsgidav.dav_error import HTTP_NOT_FOUND, DAVError
 
-from enclave.backends.db.platform import transaction
-from enclave.core.documents.lookup import tenant_scope
 from enclave.core.documents.model import Library
 from enclave.core.principal import Principal
-from enclave.services import Services
 
 if TYPE_CHECKING:
     from enclave.dav.provider import EnclaveProvider
@@ -26,16 +20,6 @@ if TYPE_CHECKING:
 USED = "{DAV:}quota-used-bytes"
 AVAILABLE = "{DAV:}quota-available-bytes"
 CACHE = "enclave.dav.usage"  # environ key: {library id: bytes used}
-
-
-async def library_usage(services: Services, principal: Principal, library: Library) -> int:
-    """Bytes the library's quota counts (as ``Documents._check_quota`` counts them)."""
-    async with transaction(services.db) as tx:
-        scoped = await tx.scoped(tenant_scope(principal))
-        used = await scoped.nodes.usage(library.id)
-        if library.owner_id is not None:
-            used += await scoped.messages.usage(library.owner_id)
-    return used
 
 
 class Quota:
@@ -51,7 +35,7 @@ class Quota:
         if self.library.id not in cache:
             enclave = self.enclave
             cache[self.library.id] = enclave.bridge.call(
-                library_usage(enclave.services, self.principal, self.library)
+                enclave.services.libraries.usage(self.principal, self.library.id)
             )
         return cache[self.library.id]
 

@@ -10,7 +10,6 @@ from collections import defaultdict
 import structlog
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
-from enclave.backends.db.platform import Scoped
 from enclave.core import context
 from enclave.core.errors import QuotaExceeded
 from enclave.core.mail.routing import Recipient
@@ -43,12 +42,7 @@ class InboundHandler(HandlerBase):
 
     async def route_recipient(self, envelope: Envelope, address: str) -> str | None:
         size = declared_size(envelope.mail_options)
-        store = self.services.mail_store
-
-        async def room(scoped: Scoped, user_id: str) -> bool:
-            return await store.has_room(scoped, user_id, size)
-
-        route = await self.services.mail_router.route(address, room)
+        route = await self.services.mail_router.route(address, size)
         if not route.local:
             return replies.relay_denied(address)
         if route.recipient is None:

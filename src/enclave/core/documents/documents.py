@@ -25,6 +25,7 @@ from enclave.core.content import Content, ContentStore, ObjectSealer, StoredObje
 from enclave.core.documents import paths
 from enclave.core.documents.access import Level
 from enclave.core.documents.labels import check_sharing, download_problem
+from enclave.core.documents.libraries import library_usage
 from enclave.core.documents.locks import Tokens, check_unlocked, release_below
 from enclave.core.documents.lookup import Locator, Place, located, tenant_scope
 from enclave.core.documents.model import Node, Trashed, Version, node_of
@@ -257,10 +258,7 @@ class Documents:
         limit = library["quota_bytes"]
         if limit is None:
             return
-        used = await scoped.nodes.usage(library["id"])
-        if library["owner_id"] is not None:
-            used += await scoped.messages.usage(library["owner_id"])
-        if used + adding > limit:
+        if await library_usage(scoped, library) + adding > limit:
             raise QuotaExceeded(f"library {library['name']} is over its quota")
 
     async def _prune(self, scoped: Scoped, library: Any, node: Any) -> None:

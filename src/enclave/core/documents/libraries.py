@@ -40,6 +40,15 @@ async def add_library(scoped: Scoped, name: str, owner_id: str | None, **policy:
     return library_id
 
 
+async def library_usage(scoped: Scoped, library: Any) -> int:
+    """Bytes a library's quota counts: every version and the trash, and for a personal
+    library its owner's mail too (the user quota covers both)."""
+    used = await scoped.nodes.usage(library["id"])
+    if library["owner_id"] is not None:
+        used += await scoped.messages.usage(library["owner_id"])
+    return int(used)
+
+
 class Libraries:
     def __init__(self, db: Database, audit: AuditLog, authz: Authorizer) -> None:
         self._db = db
@@ -80,6 +89,16 @@ class Libraries:
             if row is None or row["owner_id"] is not None:
                 raise NotFound("no such library")
             return library_of(row, await self._visible(scoped, principal, row))
+
+    async def usage(self, principal: Principal, library_id: str) -> int:
+        """Bytes the library's quota counts (``library_usage``), for anyone who may see it."""
+        async with transaction(self._db) as tx:
+            scoped = await tx.scoped(tenant_scope(principal))
+            row = await scoped.libraries.by_id(library_id)
+            if row is None:
+                raise NotFound("no such library")
+            await self._visible(scoped, principal, row)
+            return await library_usage(scoped, row)
 
     async def visible(self, principal: Principal) -> list[Library]:
         """The libraries the principal can reach: their own and every one with a grant."""

@@ -78,6 +78,21 @@ class Metadata:
             {row["name"]: row["value"] for row in props},
         )  # fmt: skip
 
+    async def of_members(
+        self, principal: Principal, library_id: str, path: str
+    ) -> dict[str, dict[str, str]]:
+        """Node id -> custom properties of a folder and each of its members, in one read
+        (a PROPFIND of every property of a listing). Readable folder, readable members."""
+        async with located(self._db, principal, library_id, path, Level.READ) as here:
+            folder, scoped = here.place.node, here.scoped
+            ids = [folder["id"]]
+            if folder["folder"]:
+                ids += [row["id"] for row in await scoped.nodes.children(folder["id"])]
+            found: dict[str, dict[str, str]] = {node_id: {} for node_id in ids}
+            for row in await scoped.props.of_nodes(ids):
+                found[row["node_id"]][row["name"]] = row["value"]
+        return found
+
     async def set_properties(
         self, principal: Principal, library_id: str, path: str,
         changes: dict[str, str | None], *, tokens: Tokens = None,

@@ -3,17 +3,17 @@ distribution list of its members). Lookups stay within the tenant that owns the 
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from enclave.backends.db.engine import Database
-from enclave.backends.db.platform import Scoped, Tx, transaction
+from enclave.backends.db.platform import Tx, transaction
 from enclave.backends.db.scoped import TenantScope
 from enclave.core import clock, names
 from enclave.core.audit import AuditEvent, AuditLog
 from enclave.core.authz import Authorizer
 from enclave.core.errors import Conflict, Invalid, NotFound
 from enclave.core.identity import locate
+from enclave.core.mail.store import MailStore
 from enclave.core.principal import Principal
 from enclave.core.tenancy import find_tenant
 
@@ -26,7 +26,6 @@ class Recipient:
 
 
 # Whether a user (in the scope given) has room for the message (``MailStore.has_room``).
-RoomCheck = Callable[[Scoped, str], Awaitable[bool]]
 
 
 @dataclass(frozen=True)
@@ -84,9 +83,10 @@ class MailRouter:
         async with transaction(self._db) as tx:
             return await _resolve(tx, clean, None)
 
-    async def route(self, address: str, room: RoomCheck | None = None) -> Route:
-        """``is_local_domain``, ``resolve`` and, with ``room``, a check that every user the
-        address reaches has room, in one read transaction (an MX's RCPT)."""
+    async def route(self, address: str, size: int | None = None) -> Route:
+        """``is_local_domain``, ``resolve`` and, with ``size``, a check that every user the
+        address reaches has room for that many bytes, in one read transaction (an MX's
+        RCPT)."""
         domain = address.rpartition("@")[2].lower()
         async with transaction(self._db) as tx:
             tenant_id = await tx.domains.tenant_of(domain)
@@ -98,11 +98,11 @@ class MailRouter:
                 return Route(local=True)
             known = tenant_id if clean.rpartition("@")[2] == domain else None
             recipient = await _resolve(tx, clean, known)
-            if recipient is None or room is None:
+            if recipient is None or size is None:
                 return Route(local=True, recipient=recipient)
             scoped = await tx.scoped(TenantScope(recipient.tenant_id))
             for user_id in recipient.user_ids:
-                if not await room(scoped, user_id):
+                if not await MailStore.has_room(scoped, user_id, size):
                     return Route(local=True, recipient=recipient, full=True)
         return Route(local=True, recipient=recipient)
 
