@@ -44,6 +44,7 @@ from enclave.core.mail.indexing import MailIndexer
 from enclave.core.mail.mailboxes import Mailboxes
 from enclave.core.mail.outbox import Outbox
 from enclave.core.mail.queue import OutboundQueue, QueuePolicy
+from enclave.core.mail.reading import MailReader
 from enclave.core.mail.routing import MailRouter
 from enclave.core.mail.store import MailStore
 from enclave.core.operators import EligibilityPolicy, OperatorService
@@ -125,6 +126,7 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
         store = MailStore(
             db, content, bus, derive=imap_forms, degraded=imap_minimal_forms, index=index_queue
         )
+        mailboxes = Mailboxes(db, content, store, bus, index)
         dkim = DkimSigner(db, keys)
         dns = DnsClient(settings.dns.nameservers, settings.dns.port, settings.dns.timeout_seconds)
         queue = OutboundQueue(
@@ -172,7 +174,8 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
             ),
             dkim=dkim,
             queue=queue,
-            mailboxes=Mailboxes(db, content, store, bus, index),
+            mailboxes=mailboxes,
+            mail_reader=MailReader(db, content, mailboxes),
             libraries=Libraries(db, audit, authz),
             documents=Documents(db, content, audit, index_queue),
             locks=Locks(db, audit),

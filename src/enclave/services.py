@@ -24,6 +24,7 @@ from enclave.core.mail.dkim import DkimSigner
 from enclave.core.mail.mailboxes import Mailboxes
 from enclave.core.mail.outbox import Outbox
 from enclave.core.mail.queue import OutboundQueue
+from enclave.core.mail.reading import MailReader
 from enclave.core.mail.routing import MailRouter
 from enclave.core.mail.store import MailStore
 from enclave.core.operators import OperatorService
@@ -53,6 +54,7 @@ class Services:
     dkim: DkimSigner
     queue: OutboundQueue
     mailboxes: Mailboxes
+    mail_reader: MailReader
     libraries: Libraries
     documents: Documents
     locks: Locks

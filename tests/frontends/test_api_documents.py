@@ -19,8 +19,8 @@ from urllib.parse import quote
 import httpx
 import pytest
 
-from enclave.web import api_documents
-from enclave.web.openapi import openapi_path
+from enclave.web.api import documents as api_documents
+from enclave.web.api.openapi import openapi_path
 from tests.frontends.webserver import Server, cli, cli_chains, copy_deployment, set_option
 
 PASSWORD = "correct horse battery"

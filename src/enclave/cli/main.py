@@ -153,6 +153,18 @@ DEMO_LIBRARY = "Team"
 CREDENTIALS = "demo-credentials.txt"
 
 
+def _welcome() -> bytes:
+    """The first message in each demo user's INBOX."""
+    return (
+        f"From: Enclave <postmaster@{DEMO_DOMAIN}>\r\nTo: everyone@{DEMO_DOMAIN}\r\n"
+        "Subject: Welcome to Enclave\r\nDate: Tue, 01 Dec 2026 09:00:00 +0000\r\n"
+        f"Message-ID: <welcome@{DEMO_DOMAIN}>\r\nMIME-Version: 1.0\r\n"
+        "Content-Type: text/plain; charset=utf-8\r\n\r\n"
+        "This is your mailbox. Read it here, or point Thunderbird, Apple Mail or any IMAP\r\n"
+        "client at this server; your files are under WebDAV at /dav/.\r\n"
+    ).encode()
+
+
 def _demo_seed(data_dir: Path) -> list[str]:
     from enclave.core.passwords import random_password
     from enclave.core.principal import Role
@@ -164,10 +176,11 @@ def _demo_seed(data_dir: Path) -> list[str]:
 
     async def seed(services, principal) -> None:  # type: ignore[no-untyped-def]
         await services.tenants.create(principal, DEMO_TENANT, [DEMO_DOMAIN])
+        user_ids = []
         for local, name, admin in DEMO_USERS:
             password = random_password()
             email = f"{local}@{DEMO_DOMAIN}"
-            await services.users.add(
+            user = await services.users.add(
                 principal,
                 email,
                 display_name=name,
@@ -175,7 +188,9 @@ def _demo_seed(data_dir: Path) -> list[str]:
                 role=Role.ADMIN if admin else Role.USER,
             )
             lines.append(f"{email}  password {password}" + ("  (tenant admin)" if admin else ""))
+            user_ids.append(user.id)
         tenant = await services.tenants.get(DEMO_TENANT)
+        await services.mail_store.deliver(tenant.id, user_ids, _welcome())
         team = await services.libraries.create(principal, tenant.id, DEMO_LIBRARY)
         await services.libraries.grant(principal, tenant.id, team.id, "", "tenant", None, "write")
         lines.append(f"shared library {DEMO_LIBRARY} (everyone in {DEMO_TENANT} may write)")
@@ -207,6 +222,7 @@ def demo(
         out.print("  " + line, highlight=False)
     out.print(f"  (kept in {data_dir / CREDENTIALS})")
     base = f"http://{settings.listen.bind}:{settings.listen.http_port}"
+    out.print(f"  open {base}/ in a browser and sign in as bob@{DEMO_DOMAIN}", highlight=False)
     out.print(f"  try: curl {base}/healthz", highlight=False)
     out.print(
         f'       curl -H \'content-type: application/json\' -d \'{{"email":"bob@{DEMO_DOMAIN}",'

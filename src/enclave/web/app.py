@@ -17,7 +17,10 @@ from enclave.dav.app import MOUNT_PATH as DAV_PATH
 from enclave.dav.app import create_dav_app
 from enclave.dav.app import routes as dav_routes
 from enclave.services import Services
-from enclave.web import api_documents, api_platform, api_user, autoconfig
+from enclave.web import autoconfig, pages
+from enclave.web.api import documents as api_documents
+from enclave.web.api import platform as api_platform
+from enclave.web.api import user as api_user
 from enclave.web.common import services, token_of
 from enclave.web.errors import enclave_error
 from enclave.web.metrics import Metrics, MetricsMiddleware
@@ -63,6 +66,7 @@ def create_app(svc: Services) -> Starlette:
             *api_platform.routes,
             *api_documents.routes,
             *autoconfig.routes,
+            *pages.routes,
             *dav_routes,
             Mount(DAV_PATH, app=create_dav_app(svc, token_of)),
         ],

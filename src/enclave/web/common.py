@@ -4,10 +4,10 @@ integers."""
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, TypeVar
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 
 from enclave.core import clock
 from enclave.core.auth import SignedIn
@@ -99,7 +99,14 @@ def int_required(data: dict[str, Any], name: str, low: int = 0, high: int = INT6
 def signed_in(request: Request, result: SignedIn, **extra: Any) -> JSONResponse:
     """The sign-in reply: the token in the body (API clients) and as a strict cookie (pages)."""
     payload = {"token": result.token, "expires_at": result.expires_at.isoformat(), **extra}
-    response = JSONResponse(payload)
+    return set_session_cookie(request, JSONResponse(payload), result)
+
+
+R = TypeVar("R", bound=Response)
+
+
+def set_session_cookie(request: Request, response: R, result: SignedIn) -> R:
+    """The session as a cookie: HttpOnly, SameSite=Strict, Secure over HTTPS, ending with it."""
     response.set_cookie(
         COOKIE,
         result.token,

@@ -136,7 +136,8 @@ class Mailboxes:
         self._forms: LruCache[tuple[str, str], dict[str, str]] = LruCache(FORMS_CACHE_ENTRIES)
 
     @staticmethod
-    def _owner(principal: Principal) -> tuple[TenantScope, str]:
+    def owner(principal: Principal) -> tuple[TenantScope, str]:
+        """The principal's tenant scope and user id, for tenant users who may use mail."""
         if principal.realm is not Realm.TENANT or principal.tenant_id is None:
             raise Forbidden("mailboxes belong to tenant users")
         if principal.restricted:
@@ -160,7 +161,7 @@ class Mailboxes:
     # --- the list ------------------------------------------------------------------------
 
     async def list_all(self, principal: Principal) -> list[MailboxInfo]:
-        scope, user_id = self._owner(principal)
+        scope, user_id = self.owner(principal)
         async with transaction(self._db) as tx:
             rows = await (await tx.scoped(scope)).mailboxes.of_user(user_id)
         if DEFAULT_NAMES <= {row["name"] for row in rows}:
@@ -187,11 +188,11 @@ class Mailboxes:
         return row
 
     async def get(self, principal: Principal, name: str) -> MailboxInfo:
-        scope, user_id = self._owner(principal)
+        scope, user_id = self.owner(principal)
         return _info(await self._row(scope, user_id, name))
 
     async def create(self, principal: Principal, name: str) -> MailboxInfo:
-        scope, user_id = self._owner(principal)
+        scope, user_id = self.owner(principal)
         clean = canonical(name)
         if not clean or len(clean) > 400 or any(ord(c) < 0x20 for c in clean):
             raise Invalid("invalid mailbox name")
@@ -217,7 +218,7 @@ class Mailboxes:
     async def delete(self, principal: Principal, name: str) -> None:
         """Delete a mailbox and its messages. One with children keeps its name as \\Noselect
         (RFC 3501 6.3.4); a \\Noselect parent left without children goes too."""
-        scope, user_id = self._owner(principal)
+        scope, user_id = self.owner(principal)
         if canonical(name) == INBOX:
             raise Invalid("INBOX cannot be deleted")
         async with transaction(self._db, write=True) as tx:
@@ -253,7 +254,7 @@ class Mailboxes:
         self.bus.publish(user_topic(principal))
 
     async def rename(self, principal: Principal, old: str, new: str) -> None:
-        scope, user_id = self._owner(principal)
+        scope, user_id = self.owner(principal)
         source, target = canonical(old), canonical(new)
         if target == INBOX or not target:
             raise Invalid("cannot rename to INBOX")
@@ -291,13 +292,13 @@ class Mailboxes:
 
     async def subscriptions(self, principal: Principal) -> set[str]:
         """The names the user subscribed to; a name may outlive its mailbox (RFC 3501 6.3.6)."""
-        scope, user_id = self._owner(principal)
+        scope, user_id = self.owner(principal)
         async with transaction(self._db) as tx:
             return await (await tx.scoped(scope)).subscriptions.of_user(user_id)
 
     async def subscribe(self, principal: Principal, name: str, subscribed: bool) -> None:
         """SUBSCRIBE needs an existing mailbox; UNSUBSCRIBE takes any name."""
-        scope, user_id = self._owner(principal)
+        scope, user_id = self.owner(principal)
         clean = canonical(name)
         async with transaction(self._db, write=True) as tx:
             scoped = await tx.scoped(scope)
@@ -310,7 +311,7 @@ class Mailboxes:
         self.bus.publish(user_topic(principal))
 
     async def status(self, principal: Principal, name: str) -> dict[str, int]:
-        scope, user_id = self._owner(principal)
+        scope, user_id = self.owner(principal)
         box = await self._row(scope, user_id, name)
         async with transaction(self._db) as tx:
             count, unseen, size, recent, deleted = await (await tx.scoped(scope)).messages.stats(
@@ -329,7 +330,7 @@ class Mailboxes:
 
     async def quota(self, principal: Principal) -> tuple[int, int | None]:
         """(bytes used, limit in bytes or None)."""
-        scope, user_id = self._owner(principal)
+        scope, user_id = self.owner(principal)
         async with transaction(self._db) as tx:
             scoped = await tx.scoped(scope)
             user = await scoped.users.by_id(user_id)
@@ -341,7 +342,7 @@ class Mailboxes:
     async def state(
         self, principal: Principal, mailbox_id: str
     ) -> tuple[MailboxInfo, list[MessageState]]:
-        scope, user_id = self._owner(principal)
+        scope, user_id = self.owner(principal)
         async with transaction(self._db) as tx:
             scoped = await tx.scoped(scope)
             box = await self._owned(scoped, user_id, mailbox_id)
@@ -352,7 +353,7 @@ class Mailboxes:
         """Claim the \\Recent messages below UID ``upto`` for the calling session: returns
         the first UID that is recent for it (RFC 3501 2.3.2: one session, the first to see a
         message, is told it is recent). A session claims as it selects, or sees new mail."""
-        scope, user_id = self._owner(principal)
+        scope, user_id = self.owner(principal)
         async with transaction(self._db, write=True) as tx:
             scoped = await tx.scoped(scope)
             box = await self._owned(scoped, user_id, mailbox_id)
@@ -365,7 +366,7 @@ class Mailboxes:
         self, principal: Principal, mailbox_id: str, since: int
     ) -> tuple[MailboxInfo, list[MessageState], list[int]]:
         """What changed after modseq ``since``: (mailbox, changed or new messages, expunged)."""
-        scope, user_id = self._owner(principal)
+        scope, user_id = self.owner(principal)
         async with transaction(self._db) as tx:
             scoped = await tx.scoped(scope)
             box = await self._owned(scoped, user_id, mailbox_id)
@@ -386,7 +387,7 @@ class Mailboxes:
     ) -> tuple[list[MessageRow], dict[int, dict[str, str]]]:
         """The rows of these messages and, with ``forms``, the forms kept at delivery by UID
         (see ``derived``): what FETCH needs, in one transaction and one read of the rows."""
-        scope, user_id = self._owner(principal)
+        scope, user_id = self.owner(principal)
         async with transaction(self._db) as tx:
             scoped = await tx.scoped(scope)
             await self._owned(scoped, user_id, mailbox_id)
@@ -410,7 +411,7 @@ class Mailboxes:
         None when the index cannot narrow the search (see ``SearchIndex.mail_uids``)."""
         if self._index is None:
             return None
-        scope, user_id = self._owner(principal)
+        scope, user_id = self.owner(principal)
         async with transaction(self._db) as tx:
             await self._owned(await tx.scoped(scope), user_id, mailbox_id)
             return await self._index.mail_uids(tx, scope, mailbox_id, needles)
@@ -420,7 +421,7 @@ class Mailboxes:
     ) -> dict[int, dict[str, str]]:
         """The forms a front end had kept at delivery (see ``MailStore``), by UID, read in
         one transaction; messages without them are left out."""
-        scope, user_id = self._owner(principal)
+        scope, user_id = self.owner(principal)
         async with transaction(self._db) as tx:
             scoped = await tx.scoped(scope)
             await self._owned(scoped, user_id, mailbox_id)
@@ -452,7 +453,7 @@ class Mailboxes:
         return found
 
     async def content(self, principal: Principal, row: MessageRow) -> bytes:
-        scope, _ = self._owner(principal)
+        scope, _ = self.owner(principal)
         return await self._content.read(scope, row.blob)
 
     async def contents(
@@ -461,7 +462,7 @@ class Mailboxes:
         """Each message's content, in order: the keys of all of them found in one
         transaction, the files read one at a time as the caller goes on (a message gone
         meanwhile is left out)."""
-        scope, _ = self._owner(principal)
+        scope, _ = self.owner(principal)
         opened = []
         async with transaction(self._db) as tx:
             for row in rows:
@@ -483,7 +484,7 @@ class Mailboxes:
     ) -> tuple[list[MessageState], list[int]]:
         """Change flags; returns (messages whose flags changed, UIDs refused by
         UNCHANGEDSINCE). Each changed message gets the new modseq of this change."""
-        scope, user_id = self._owner(principal)
+        scope, user_id = self.owner(principal)
         wanted = frozenset(normalise_flag(f) for f in flags)
         changed: list[MessageState] = []
         refused: list[int] = []
@@ -512,7 +513,7 @@ class Mailboxes:
         self, principal: Principal, mailbox_id: str, uids: list[int] | None = None
     ) -> list[int]:
         """Remove the \\Deleted messages (only those among ``uids`` if given)."""
-        scope, user_id = self._owner(principal)
+        scope, user_id = self.owner(principal)
         removed: list[int] = []
         async with transaction(self._db, write=True) as tx:
             scoped = await tx.scoped(scope)
@@ -538,7 +539,7 @@ class Mailboxes:
         self, principal: Principal, mailbox_id: str, uids: list[int], target: str, *, move: bool
     ) -> tuple[int, list[int], list[int]]:
         """Copy (or move) messages; returns (target UIDVALIDITY, source UIDs, new UIDs)."""
-        scope, user_id = self._owner(principal)
+        scope, user_id = self.owner(principal)
         async with transaction(self._db, write=True) as tx:
             scoped = await tx.scoped(scope)
             await self._owned(scoped, user_id, mailbox_id)
@@ -576,7 +577,7 @@ class Mailboxes:
         self, principal: Principal, name: str, raw: bytes, flags: list[str], when: datetime | None
     ) -> tuple[int, int]:
         """Store a message the client uploads; returns (UIDVALIDITY, UID) after commit."""
-        scope, user_id = self._owner(principal)
+        scope, user_id = self.owner(principal)
         box = await self.get(principal, name)
         clean = tuple(normalise_flag(f) for f in flags)
         delivered = await self._store.deliver(
@@ -589,7 +590,7 @@ class Mailboxes:
     ) -> tuple[int, list[int]]:
         """Store several uploaded messages, all or none (one transaction; the quota checked
         for their sum); returns (UIDVALIDITY, their UIDs) after commit."""
-        scope, user_id = self._owner(principal)
+        scope, user_id = self.owner(principal)
         box = await self.get(principal, name)
         clean = [
             NewMessage(m.raw, tuple(normalise_flag(f) for f in m.flags), m.internal_date)
@@ -603,7 +604,7 @@ class Mailboxes:
     ) -> bytes:
         """The content of the user's message ``uid`` in their mailbox ``name`` (checked
         against ``uidvalidity`` when given): what an IMAP URL names (CATENATE)."""
-        scope, user_id = self._owner(principal)
+        scope, user_id = self.owner(principal)
         box = await self._row(scope, user_id, name)
         if uidvalidity is not None and int(box["uidvalidity"]) != uidvalidity:
             raise NotFound(f"{name} has another UIDVALIDITY now")

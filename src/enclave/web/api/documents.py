@@ -21,9 +21,8 @@ from starlette.routing import Route
 from enclave.core.bounds import INT64_MAX
 from enclave.core.documents.libraries import MAX_KEEP_DAYS
 from enclave.core.errors import Invalid, NotFound, PreconditionFailed
-from enclave.web import openapi
-from enclave.web.common import body, int_field, int_param, int_required, principal, services
-from enclave.web.documents_common import (
+from enclave.web.api import openapi
+from enclave.web.api.documents_common import (
     entity_tag,
     etag_of,
     field,
@@ -35,6 +34,7 @@ from enclave.web.documents_common import (
     plain,
     snippet_html,
 )
+from enclave.web.common import body, int_field, int_param, int_required, principal, services
 
 LEVELS = ("read", "write", "manage")
 MAX_CONTENT_TYPE = 255

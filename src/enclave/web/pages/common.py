@@ -1,0 +1,100 @@
+"""What every page handler shares: rendering (autoescaped templates, the security headers,
+the CSRF cookie), the signed-in person, forms checked for CSRF, and core errors shown as a
+page (one table: ``web.errors.status_of``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jinja2
+from starlette.datastructures import FormData
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.templating import Jinja2Templates
+
+from enclave.core.errors import AuthenticationFailed, EnclaveError
+from enclave.core.principal import Principal
+from enclave.web.common import COOKIE, services
+from enclave.web.errors import status_of
+from enclave.web.pages.security import (
+    CSRF_FIELD,
+    check_csrf,
+    csrf_token,
+    secure_headers,
+    with_csrf_cookie,
+)
+
+MAX_FORM_FIELDS = 100
+MAX_FORM_FIELD_BYTES = 64 * 1024
+
+templates = Jinja2Templates(
+    env=jinja2.Environment(
+        loader=jinja2.PackageLoader("enclave.web.pages", "templates"),
+        autoescape=True,  # every value a user controls is text, never markup
+        undefined=jinja2.StrictUndefined,
+    )
+)
+
+
+def render(request: Request, name: str, status: int = 200, **context: Any) -> Response:
+    context.setdefault("who", getattr(request.state, "who", None))
+    context["csrf_field"], context["csrf"] = CSRF_FIELD, csrf_token(request)
+    response = templates.TemplateResponse(request, name, context, status_code=status)
+    return with_csrf_cookie(request, secure_headers(response))
+
+
+def redirect(url: str) -> Response:
+    return secure_headers(RedirectResponse(url, status_code=303))
+
+
+async def signed_in(request: Request) -> Principal | None:
+    """The person this browser is signed in as (None: not, or the session has ended)."""
+    token = request.cookies.get(COOKIE)
+    if not token:
+        return None
+    try:
+        who = await services(request).auth.resolve(token)
+    except AuthenticationFailed:
+        return None
+    request.state.who = who
+    return who
+
+
+async def checked_form(request: Request) -> FormData:
+    """The posted form, bounded, after the CSRF check."""
+    form = await request.form(
+        max_files=0, max_fields=MAX_FORM_FIELDS, max_part_size=MAX_FORM_FIELD_BYTES
+    )
+    check_csrf(request, form.get(CSRF_FIELD))
+    return form
+
+
+def error_page(request: Request, exc: EnclaveError) -> Response:
+    if isinstance(exc, AuthenticationFailed) and not request.url.path.startswith("/signin"):
+        return redirect("/signin")
+    return render(request, "error.html", status=status_of(exc), message=str(exc))
+
+
+Handler = Any  # an async page handler: Request -> Response
+
+
+def page(handler: Handler) -> Handler:
+    """A page handler whose core errors become an error page (or the sign-in page)."""
+
+    async def run(request: Request) -> Response:
+        try:
+            response: Response = await handler(request)
+        except EnclaveError as exc:
+            return error_page(request, exc)
+        return response
+
+    run.__name__ = run.__qualname__ = handler.__name__
+    return run
+
+
+async def person(request: Request) -> Principal:
+    """The signed-in person, or AuthenticationFailed (``page`` sends them to sign in)."""
+    who = await signed_in(request)
+    if who is None:
+        raise AuthenticationFailed("sign in first")
+    return who

@@ -1,0 +1,203 @@
+"""The web app's pages in a real browser: Playwright driving Debian's Chromium against a real
+``enclave serve``, mail delivered over SMTP to the real MX listener. Screenshots of every page
+go to ``test-output/screenshots/``. Skipped where Chromium or Playwright is missing."""
+
+from __future__ import annotations
+
+import hashlib
+import http.server
+import shutil
+import threading
+from collections.abc import Iterator
+from email.message import EmailMessage
+from pathlib import Path
+
+import httpx
+import pytest
+from playwright.sync_api import Browser, Page, sync_playwright
+
+from tests.frontends.mailserver import MailServer
+from tests.frontends.webserver import cli, cli_chains
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="chromium is not installed")
+
+PASSWORD = "correct horse battery"
+ALICE, BOB = "alice@acme.example", "bob@acme.example"
+SHOTS = Path(__file__).resolve().parents[2] / "test-output" / "screenshots"
+XSS = "<img src=x onerror=window.__xss=1>"
+ATTACHMENT = bytes(range(256)) * 40
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MailServer]:
+    data = tmp_path_factory.mktemp("pages") / "deployment"
+    cli(data, "init")
+    cli(data, "tenant", "create", "acme", "--domain", "acme.example")
+    cli_chains(
+        data,
+        [
+            [(("user", "add", ALICE, "--admin", "--password-stdin"), PASSWORD + "\n")],
+            [(("user", "add", BOB, "--password-stdin"), PASSWORD + "\n")],
+        ],
+    )
+    served = MailServer(data).start()
+    try:
+        yield served
+    finally:
+        served.stop()
+
+
+def deliver(server: MailServer, subject: str, *, html: str | None = None) -> None:
+    message = EmailMessage()
+    message["From"] = f'"{XSS} Alice" <{ALICE}>'
+    message["To"] = BOB
+    message["Subject"] = subject
+    message.set_content(f"Hello Bob,\n{XSS}<script>window.__xss=2</script>\nthe plan is attached.")
+    if html is not None:
+        message.add_alternative(html, subtype="html")
+    message.add_attachment(
+        ATTACHMENT, maintype="application", subtype="octet-stream", filename="plan.bin"
+    )
+    with server.mx() as client:
+        client.send_message(message)
+
+
+class _Remote(http.server.BaseHTTPRequestHandler):
+    """A remote site an HTML mail loads images from: it only counts who asked."""
+
+    hits: list[str] = []
+
+    def do_GET(self) -> None:
+        self.hits.append(self.path)
+        self.send_response(200)
+        self.send_header("Content-Type", "image/gif")
+        self.end_headers()
+        self.wfile.write(b"GIF89a\x01\x00\x01\x00\x00\x00\x00;")
+
+    def log_message(self, *_args: object) -> None:
+        pass
+
+
+@pytest.fixture()
+def remote_site() -> Iterator[tuple[str, list[str]]]:
+    """(a URL on another origin, the paths it was asked for)."""
+    site = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Remote)
+    _Remote.hits = []
+    threading.Thread(target=site.serve_forever, daemon=True).start()
+    try:
+        yield f"http://localhost:{site.server_address[1]}/pixel.gif", _Remote.hits
+    finally:
+        site.shutdown()
+        site.server_close()
+
+
+@pytest.fixture()
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=CHROMIUM, headless=True)
+        try:
+            yield launched
+        finally:
+            launched.close()
+
+
+def shot(page: Page, name: str) -> None:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+
+
+def sign_in(page: Page, server: MailServer, email: str, password: str = PASSWORD) -> None:
+    page.goto(server.url + "/")
+    page.get_by_label("Email address").fill(email)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Sign in").click()
+
+
+def test_sign_in_read_mail_and_download_its_attachment(
+    server: MailServer, browser: Browser, remote_site: tuple[str, list[str]]
+) -> None:
+    """Bob signs in, sees the message in his INBOX (its hostile subject and sender shown as
+    text), reads it, and downloads the attachment byte for byte; no script of the message
+    ever runs and its remote image is not fetched until he allows it."""
+    tracker, tracked = remote_site
+    deliver(
+        server,
+        f"{XSS} Quarterly plan",
+        html=f'<p>Hello <b>Bob</b></p><img src="{tracker}">'
+        '<script>window.__xss=3</script><a href="javascript:window.__xss=4">x</a>',
+    )
+    context = browser.new_context(accept_downloads=True)
+    page = context.new_page()
+    dialogs: list[str] = []
+    page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+
+    page.goto(server.url + "/")
+    assert page.url.endswith("/signin")
+    shot(page, "signin")
+    sign_in(page, server, BOB, "not the password")
+    assert page.get_by_role("alert").inner_text().startswith("The address, password")
+    sign_in(page, server, BOB)
+    page.wait_for_url("**/mail")
+    shot(page, "mail-inbox")
+    row = page.locator("table.messages tbody tr").first
+    assert XSS in row.locator("td.subject a").inner_text()  # shown literally
+    assert XSS in row.locator("td.from").inner_text()
+    assert "unread" in (row.get_attribute("class") or "")
+
+    row.locator("td.subject a").click()
+    page.wait_for_url("**/mail/message?*")
+    assert page.get_by_role("heading", level=1).inner_text() == f"{XSS} Quarterly plan"
+    frame = page.frame_locator("iframe.body")
+    assert frame.locator("b").inner_text() == "Bob"
+    assert page.get_by_text("Remote images in this message are blocked").is_visible()
+    shot(page, "mail-message")
+    with page.expect_download() as downloading:
+        page.get_by_role("link", name="plan.bin").click()
+    saved = downloading.value.path()
+    assert hashlib.sha256(Path(saved).read_bytes()).digest() == hashlib.sha256(ATTACHMENT).digest()
+
+    assert page.evaluate("window.__xss") is None
+    assert not dialogs
+    assert tracked == []  # blocked by the frame's policy: never asked for
+    page.get_by_role("link", name="Show them for this message").click()
+    page.frame_locator("iframe.body").locator("b").wait_for()
+    page.wait_for_load_state("networkidle")
+    assert tracked == ["/pixel.gif"]  # now fetched, once
+
+    page.get_by_role("link", name="INBOX").first.click()
+    assert "unread" not in (
+        page.locator("table.messages tbody tr").first.get_attribute("class") or ""
+    )
+    page.get_by_role("button", name="Sign out").click()
+    page.wait_for_url("**/signin")
+    page.goto(server.url + "/mail")
+    assert page.url.endswith("/signin")  # the session is gone
+    context.close()
+
+
+def test_pages_send_strict_headers_and_refuse_forms_without_the_token(
+    server: MailServer,
+) -> None:
+    with httpx.Client(base_url=server.url) as client:
+        signin = client.get("/signin")
+        policy = signin.headers["content-security-policy"]
+        assert "script-src 'self'" in policy and "frame-ancestors 'none'" in policy
+        assert "unsafe-inline" not in policy.split("style-src")[0]
+        cookie = signin.headers["set-cookie"].lower()
+        assert "httponly" in cookie and "samesite=strict" in cookie
+        token = client.cookies["enclave_csrf"]
+        form = {"email": BOB, "password": PASSWORD}
+        assert client.post("/signin", data=form).status_code == 403  # no token
+        assert client.post("/signin", data=form | {"csrf": "forged"}).status_code == 403
+        cross = client.post(
+            "/signin", data=form | {"csrf": token}, headers={"sec-fetch-site": "cross-site"}
+        )
+        assert cross.status_code == 403
+        signed = client.post("/signin", data=form | {"csrf": token})
+        assert signed.status_code == 303 and signed.headers["location"] == "/mail"
+        session = signed.headers["set-cookie"].lower()
+        assert "httponly" in session and "samesite=strict" in session
+        assert client.get("/mail").status_code == 200
+        assert client.post("/signout", data={}).status_code == 403  # still signed in
+        assert client.get("/mail").status_code == 200
