@@ -176,6 +176,22 @@ def test_sign_in_read_mail_and_download_its_attachment(
     context.close()
 
 
+def test_new_mail_appears_without_a_reload(server: MailServer, browser: Browser) -> None:
+    """The INBOX page open, a message arrives over SMTP: it shows up in the list, and the
+    unread count changes, with no navigation (the live channel, fed by the change bus)."""
+    page = browser.new_page()
+    sign_in(page, server, BOB)
+    page.wait_for_url("**/mail")
+    page.evaluate("window.__same_page = true")
+    before = page.locator("table.messages tbody tr").count()
+    deliver(server, "Arrived while you were looking")
+    page.get_by_text("Arrived while you were looking").wait_for(timeout=10_000)
+    assert page.locator("table.messages tbody tr").count() == before + 1
+    assert page.evaluate("window.__same_page") is True  # not reloaded
+    shot(page, "mail-live")
+    page.close()
+
+
 def test_pages_send_strict_headers_and_refuse_forms_without_the_token(
     server: MailServer,
 ) -> None:

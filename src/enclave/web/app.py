@@ -17,7 +17,7 @@ from enclave.dav.app import MOUNT_PATH as DAV_PATH
 from enclave.dav.app import create_dav_app
 from enclave.dav.app import routes as dav_routes
 from enclave.services import Services
-from enclave.web import autoconfig, pages
+from enclave.web import autoconfig, live, pages
 from enclave.web.api import documents as api_documents
 from enclave.web.api import platform as api_platform
 from enclave.web.api import user as api_user
@@ -67,6 +67,7 @@ def create_app(svc: Services) -> Starlette:
             *api_documents.routes,
             *autoconfig.routes,
             *pages.routes,
+            *live.routes,
             *dav_routes,
             Mount(DAV_PATH, app=create_dav_app(svc, token_of)),
         ],
