@@ -196,6 +196,9 @@ class _Server(uvicorn.Server):
 
 
 HOUSEKEEPING_SECONDS = 3600
+# Requests still running this long after a stop was asked for (a slow client's download) are
+# cut: the database and the listeners close after them.
+SHUTDOWN_GRACE_SECONDS = 10
 SYSTEM = Principal.system("housekeeping")
 
 
@@ -262,13 +265,15 @@ async def _serve_until(
 
     async with open_services(settings) as services:
         tls = settings.http.tls
+        web = create_app(services)
         config = uvicorn.Config(
-            create_app(services),
+            web,
             host=settings.listen.bind,
             port=settings.listen.http_port,
             log_level="warning",
             access_log=False,
             lifespan="off",
+            timeout_graceful_shutdown=SHUTDOWN_GRACE_SECONDS,
             ssl_certfile=str(settings.path(settings.tls.cert_file)) if tls else None,
             ssl_keyfile=str(settings.path(settings.tls.key_file)) if tls else None,
             proxy_headers=bool(settings.http.trusted_proxies),
@@ -326,6 +331,7 @@ async def _serve_until(
         await asyncio.wait(background, timeout=5)
         for server in listeners:
             server.close()
+        web.state.live.close()  # live streams never end by themselves
         http.should_exit = True
         await task
         for server in listeners:

@@ -1,6 +1,6 @@
-"""SIGTERM stops ``enclave serve`` within seconds even while mail clients are connected (an
-IMAP client in IDLE, an SMTP client that says nothing) and exits 0: nothing left running
-(a session, a worker thread) keeps the process alive."""
+"""SIGTERM stops ``enclave serve`` within seconds even while clients are connected (an IMAP
+client in IDLE, an SMTP client that says nothing, a browser's live event stream) and exits 0:
+nothing left running (a session, a stream, a worker thread) keeps the process alive."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import ssl
 import time
 from pathlib import Path
 
+import httpx
 import pytest
 
 from tests.frontends.mailserver import MailServer
@@ -34,6 +35,14 @@ def test_sigterm_stops_serve_with_mail_clients_connected(tmp_path: Path) -> None
     assert idle.readline().startswith(b"+ ")
     quiet = smtplib.SMTP("localhost", server.smtp_port, timeout=30)  # connected, says nothing
     quiet.ehlo("client.test")
+    browser = httpx.Client(base_url=server.url, timeout=30)
+    signed = browser.post("/api/login", json={"email": "ida@acme.example", "password": PASSWORD})
+    assert signed.status_code == 200, signed.text
+    stream = browser.stream("GET", "/live")
+    live = stream.__enter__()
+    lines = live.iter_lines()
+    assert live.status_code == 200 and next(lines).startswith("retry:")
+    assert next(lines) == "" and next(lines).startswith(":")  # a heartbeat: the stream waits
     started = time.monotonic()
     try:
         code = server.terminate(timeout=20)
@@ -42,5 +51,7 @@ def test_sigterm_stops_serve_with_mail_clients_connected(tmp_path: Path) -> None
     finally:
         quiet.close()
         idle.shutdown()
+        stream.__exit__(None, None, None)
+        browser.close()
     assert code == 0
     assert time.monotonic() - started < 12

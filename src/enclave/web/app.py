@@ -75,6 +75,7 @@ def create_app(svc: Services) -> Starlette:
     )
     app.state.services = svc
     app.state.metrics = metrics
+    app.state.live = live.Streams()
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     app.add_middleware(RequestContext)
     return app

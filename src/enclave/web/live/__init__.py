@@ -2,13 +2,15 @@
 has changed, fed by the change bus IMAP IDLE uses. An event only says "look again" (the page
 re-reads what it shows), so a merged or lost wake-up costs nothing; a comment every
 ``HEARTBEAT_SECONDS`` keeps proxies from closing the stream and ends it once the session has.
+The server ends every stream when it stops (``Streams.close``): an open stream would
+otherwise hold its shutdown.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
@@ -22,6 +24,32 @@ from enclave.web.common import COOKIE, services
 HEARTBEAT_SECONDS = 15.0
 
 
+class Streams:
+    """The open streams of one app, so that stopping the server ends them at once."""
+
+    def __init__(self) -> None:
+        self.closing = False
+        self._wakers: set[asyncio.Event] = set()
+
+    @contextlib.contextmanager
+    def open(self, waker: asyncio.Event) -> Iterator[None]:
+        self._wakers.add(waker)
+        try:
+            yield
+        finally:
+            self._wakers.discard(waker)
+
+    def close(self) -> None:
+        self.closing = True
+        for waker in self._wakers:
+            waker.set()
+
+
+def streams(request: Request) -> Streams:
+    found: Streams = request.app.state.live
+    return found
+
+
 async def _events(request: Request, who: Principal, token: str) -> AsyncIterator[bytes]:
     svc = services(request)
     bus = svc.mailboxes.bus
@@ -30,6 +58,7 @@ async def _events(request: Request, who: Principal, token: str) -> AsyncIterator
         boxes = await svc.mailboxes.list_all(who)
         changed, renamed = asyncio.Event(), asyncio.Event()
         with contextlib.ExitStack() as watching:
+            watching.enter_context(streams(request).open(changed))
             watching.enter_context(bus.watch(user_topic(who), renamed))
             for topic in [user_topic(who), *(box.id for box in boxes)]:
                 watching.enter_context(bus.watch(topic, changed))
@@ -44,6 +73,8 @@ async def _events(request: Request, who: Principal, token: str) -> AsyncIterator
                         return
                     yield b": still here\n\n"
                     continue
+                if streams(request).closing:
+                    return
                 changed.clear()
                 yield b"event: mail\ndata: {}\n\n"
 
