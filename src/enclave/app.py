@@ -39,6 +39,7 @@ from enclave.core.documents.search import DocumentIndexer, DocumentSearch
 from enclave.core.events import ChangeBus
 from enclave.core.identity import UserService
 from enclave.core.keys import KeyService, read_master_key
+from enclave.core.mail.compose import Composer
 from enclave.core.mail.dkim import DkimSigner
 from enclave.core.mail.indexing import MailIndexer
 from enclave.core.mail.mailboxes import Mailboxes
@@ -127,6 +128,7 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
             db, content, bus, derive=imap_forms, degraded=imap_minimal_forms, index=index_queue
         )
         mailboxes = Mailboxes(db, content, store, bus, index)
+        users = UserService(db, keys, audit, authz)
         dkim = DkimSigner(db, keys)
         dns = DnsClient(settings.dns.nameservers, settings.dns.port, settings.dns.timeout_seconds)
         queue = OutboundQueue(
@@ -140,6 +142,14 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
             smtp_client.send,
             dns.mail_exchangers,
         )
+        outbox = Outbox(
+            db,
+            router,
+            store,
+            signer=dkim.sign,
+            enqueue=queue.enqueue,
+            hostname=queue_policy(settings).hostname,
+        )
         yield Services(
             settings=settings,
             db=db,
@@ -149,7 +159,7 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
             audit_access=AuditAccess(db, audit, authz),
             authz=authz,
             tenants=TenantService(db, keys, blobs, audit, authz),
-            users=UserService(db, keys, audit, authz),
+            users=users,
             operators=operators,
             auth=Authenticator(
                 db,
@@ -164,14 +174,8 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
             health=PlatformHealth(db, authz),
             mail_router=router,
             mail_store=store,
-            outbox=Outbox(
-                db,
-                router,
-                store,
-                signer=dkim.sign,
-                enqueue=queue.enqueue,
-                hostname=queue_policy(settings).hostname,
-            ),
+            outbox=outbox,
+            composer=Composer(outbox, router, users, settings.smtp.max_message_bytes),
             dkim=dkim,
             queue=queue,
             mailboxes=mailboxes,

@@ -20,6 +20,7 @@ from enclave.core.documents.metadata import Metadata
 from enclave.core.documents.search import DocumentSearch
 from enclave.core.identity import UserService
 from enclave.core.keys import KeyService
+from enclave.core.mail.compose import Composer
 from enclave.core.mail.dkim import DkimSigner
 from enclave.core.mail.mailboxes import Mailboxes
 from enclave.core.mail.outbox import Outbox
@@ -51,6 +52,7 @@ class Services:
     mail_router: MailRouter
     mail_store: MailStore
     outbox: Outbox
+    composer: Composer
     dkim: DkimSigner
     queue: OutboundQueue
     mailboxes: Mailboxes

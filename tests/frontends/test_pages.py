@@ -192,6 +192,70 @@ def test_new_mail_appears_without_a_reload(server: MailServer, browser: Browser)
     page.close()
 
 
+def test_alice_sends_bob_an_attachment_and_he_replies(server: MailServer, browser: Browser) -> None:
+    """Alice writes to Bob with an attachment; Bob, his INBOX open, sees it arrive without a
+    reload, downloads the attachment byte for byte and replies; the reply reaches Alice
+    (threaded: In-Reply-To) and both Sent folders keep a copy."""
+    payload = bytes(range(256)) * 4000 + b"end"
+    bob = browser.new_context(accept_downloads=True).new_page()
+    sign_in(bob, server, BOB)
+    bob.wait_for_url("**/mail")
+    bob.evaluate("window.__same_page = true")
+
+    alice = browser.new_page()
+    sign_in(alice, server, ALICE)
+    alice.wait_for_url("**/mail")
+    alice.get_by_role("link", name="New message").click()
+    alice.get_by_label("To", exact=True).fill(BOB)
+    alice.get_by_label("Subject").fill("Budget 2027")
+    alice.get_by_label("Message", exact=True).fill("Bob, the budget is attached.\nAlice")
+    alice.get_by_label("Attachments").set_input_files(
+        files=[{"name": "budget.bin", "mimeType": "application/octet-stream", "buffer": payload}]
+    )
+    shot(alice, "mail-compose")
+    alice.get_by_role("button", name="Send").click()
+    alice.wait_for_url("**/mail?sent=1")
+    assert alice.get_by_role("status").filter(has_text="Message sent").is_visible()
+
+    bob.get_by_role("link", name="Budget 2027").wait_for(timeout=10_000)
+    assert bob.evaluate("window.__same_page") is True
+    bob.get_by_role("link", name="Budget 2027").click()
+    assert "the budget is attached" in bob.locator("pre.body").inner_text()
+    with bob.expect_download() as downloading:
+        bob.get_by_role("link", name="budget.bin").click()
+    assert Path(downloading.value.path()).read_bytes() == payload
+    bob.get_by_role("link", name="Reply", exact=True).click()
+    assert bob.get_by_label("To", exact=True).input_value() == ALICE
+    assert bob.get_by_label("Subject").input_value() == "Re: Budget 2027"
+    assert "> Bob, the budget is attached." in bob.get_by_label("Message", exact=True).input_value()
+    bob.get_by_label("Message", exact=True).press("Control+Home")
+    bob.get_by_label("Message", exact=True).type("Thanks, approved. ")
+    bob.get_by_role("button", name="Send").click()
+    bob.wait_for_url("**/mail?sent=1")
+
+    alice.goto(server.url + "/mail")
+    alice.get_by_role("link", name="Re: Budget 2027").click()
+    assert alice.locator("pre.body").inner_text().startswith("Thanks, approved.")
+    for page in (alice, bob):
+        page.goto(server.url + "/mail?folder=Sent")
+        assert page.locator("table.messages tbody tr").count() >= 1
+    alice.close()
+    bob.context.close()
+
+
+def test_a_draft_to_nobody_comes_back_with_the_reason(server: MailServer, browser: Browser) -> None:
+    page = browser.new_page()
+    sign_in(page, server, ALICE)
+    page.wait_for_url("**/mail")
+    page.goto(server.url + "/mail/compose")
+    page.get_by_label("To", exact=True).fill("nobody@acme.example")
+    page.get_by_label("Subject").fill("Kept as typed")
+    page.get_by_role("button", name="Send").click()
+    assert "there is no nobody@acme.example here" in page.get_by_role("alert").inner_text()
+    assert page.get_by_label("Subject").input_value() == "Kept as typed"
+    page.close()
+
+
 def test_pages_send_strict_headers_and_refuse_forms_without_the_token(
     server: MailServer,
 ) -> None:

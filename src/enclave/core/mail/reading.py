@@ -23,7 +23,7 @@ from enclave.core import cpu
 from enclave.core.content import ContentStore
 from enclave.core.errors import NotFound
 from enclave.core.mail.html import safe_html
-from enclave.core.mail.mailboxes import Mailboxes, MailboxInfo
+from enclave.core.mail.mailboxes import Mailboxes, MailboxInfo, MessageRow
 from enclave.core.mail.store import INBOX, open_meta
 from enclave.core.mail.text import decoded
 from enclave.core.principal import Principal
@@ -80,6 +80,10 @@ class Reading:
     html: str | None  # sanitised (``html.safe_html``); remote resources still named
     remote: bool  # the HTML names remote resources (blocked until the reader allows them)
     attachments: list[Attachment]
+    flagged: bool
+    message_id: str | None
+    references: str | None
+    reply_address: str  # Reply-To if given, else From
 
 
 SPECIAL_ORDER = ("\\Drafts", "\\Sent", "\\Archive", "\\Junk", "\\Trash")
@@ -166,6 +170,9 @@ def parse_for_reading(raw: bytes) -> dict[str, Any]:
         "to": [a for _, a in getaddresses([str(v) for v in message.get_all("to", [])]) if a],
         "cc": [a for _, a in getaddresses([str(v) for v in message.get_all("cc", [])]) if a],
         "date": str(message.get("date", "")) or None,
+        "message_id": str(message.get("message-id", "")).strip() or None,
+        "references": " ".join(str(message.get("references", "")).split()) or None,
+        "reply_address": parseaddr(str(message.get("reply-to") or message.get("from", "")))[1],
         "text": text,
         "html": safe,
         "remote": remote,
@@ -229,16 +236,18 @@ class MailReader:
             if row["blob"] in sealers
         }
 
-    async def _raw(self, principal: Principal, name: str, uid: int) -> tuple[MailboxInfo, bytes]:
+    async def _raw(
+        self, principal: Principal, name: str, uid: int
+    ) -> tuple[MailboxInfo, MessageRow, bytes]:
         box = await self._mailboxes.get(principal, name)
         rows = await self._mailboxes.rows(principal, box.id, [uid])
         if not rows:
             raise NotFound(f"no message {uid} in {name}")
-        return box, await self._mailboxes.content(principal, rows[0])
+        return box, rows[0], await self._mailboxes.content(principal, rows[0])
 
     async def read(self, principal: Principal, name: str, uid: int) -> Reading:
         """The message, parsed for reading, and marked as read."""
-        box, raw = await self._raw(principal, name, uid)
+        box, row, raw = await self._raw(principal, name, uid)
         parsed = await cpu.run(parse_for_reading, raw, size=len(raw))
         await self._mailboxes.store(principal, box.id, [uid], "add", ["\\Seen"])
         return Reading(
@@ -252,13 +261,47 @@ class MailReader:
             html=parsed["html"],
             remote=parsed["remote"],
             attachments=[Attachment(**each) for each in parsed["attachments"]],
+            flagged="\\Flagged" in row.flags,
+            message_id=parsed["message_id"],
+            references=parsed["references"],
+            reply_address=parsed["reply_address"],
         )
 
     async def attachment(
         self, principal: Principal, name: str, uid: int, index: int
     ) -> tuple[str, str, bytes]:
-        _, raw = await self._raw(principal, name, uid)
+        _, _, raw = await self._raw(principal, name, uid)
         found = await cpu.run(part_of, raw, index, size=len(raw))
         if found is None:
             raise NotFound(f"message {uid} has no part {index}")
         return found
+
+    # --- what a reader does with a message ----------------------------------------------
+
+    async def mark(
+        self, principal: Principal, name: str, uid: int, *, seen: bool | None = None,
+        flagged: bool | None = None,
+    ) -> None:  # fmt: skip
+        box = await self._mailboxes.get(principal, name)
+        for flag, wanted in (("\\Seen", seen), ("\\Flagged", flagged)):
+            if wanted is not None:
+                mode = "add" if wanted else "remove"
+                await self._mailboxes.store(principal, box.id, [uid], mode, [flag])
+
+    async def move(self, principal: Principal, name: str, uid: int, target: str) -> None:
+        box = await self._mailboxes.get(principal, name)
+        await self._mailboxes.get(principal, target)  # NotFound names the folder
+        await self._mailboxes.copy(principal, box.id, [uid], target, move=True)
+
+    async def trash(self, principal: Principal, name: str, uid: int) -> None:
+        """To the Trash folder; from the Trash, gone for good."""
+        box = await self._mailboxes.get(principal, name)
+        trash = next(
+            (b for b in await self._mailboxes.list_all(principal) if b.special_use == "\\Trash"),
+            None,
+        )
+        if trash is None or trash.id == box.id:
+            await self._mailboxes.store(principal, box.id, [uid], "add", ["\\Deleted"])
+            await self._mailboxes.expunge(principal, box.id, [uid])
+        else:
+            await self._mailboxes.copy(principal, box.id, [uid], trash.name, move=True)

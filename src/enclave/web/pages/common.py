@@ -4,17 +4,19 @@ page (one table: ``web.errors.status_of``)."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncGenerator
 from typing import Any
 
 import jinja2
 from starlette.datastructures import FormData
+from starlette.formparsers import MultiPartException, MultiPartParser
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.templating import Jinja2Templates
 
-from enclave.core.errors import AuthenticationFailed, EnclaveError
+from enclave.core.errors import AuthenticationFailed, EnclaveError, Invalid
 from enclave.core.principal import Principal
-from enclave.web.common import COOKIE, services
+from enclave.web.common import COOKIE, PayloadTooLarge, services
 from enclave.web.errors import status_of
 from enclave.web.pages.security import (
     CSRF_FIELD,
@@ -67,6 +69,34 @@ async def checked_form(request: Request) -> FormData:
     )
     check_csrf(request, form.get(CSRF_FIELD))
     return form
+
+
+async def checked_upload(request: Request, limit: int, max_files: int = 50) -> FormData:
+    """A posted form with files, after the CSRF check. Everything stays in memory (spooled
+    files would put plaintext on disk): the body is refused past ``limit`` bytes."""
+    declared = request.headers.get("content-length")
+    if declared is None or not declared.isdigit() or int(declared) > limit:
+        raise PayloadTooLarge(f"a form may carry at most {limit} bytes (and must say its size)")
+    parser = MultiPartParser(
+        request.headers, _bounded(request, limit), max_files=max_files,
+        max_fields=MAX_FORM_FIELDS, max_part_size=MAX_FORM_FIELD_BYTES * 16,
+    )  # fmt: skip
+    parser.spool_max_size = limit + 1  # never rolls over to a temporary file
+    try:
+        form = await parser.parse()
+    except MultiPartException as exc:
+        raise Invalid(str(exc)) from None
+    check_csrf(request, form.get(CSRF_FIELD))
+    return form
+
+
+async def _bounded(request: Request, limit: int) -> AsyncGenerator[bytes, None]:
+    seen = 0
+    async for chunk in request.stream():
+        seen += len(chunk)
+        if seen > limit:
+            raise PayloadTooLarge(f"a form may carry at most {limit} bytes")
+        yield chunk
 
 
 def error_page(request: Request, exc: EnclaveError) -> Response:

@@ -11,9 +11,10 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from enclave.core.bounds import INT64_MAX, parse_int
+from enclave.core.errors import Invalid
 from enclave.core.mail.store import INBOX
 from enclave.web.common import services
-from enclave.web.pages.common import page, person, render
+from enclave.web.pages.common import checked_form, page, person, redirect, render
 from enclave.web.pages.security import message_policy, secure_headers
 
 PAGE_SIZE = 50
@@ -44,6 +45,7 @@ async def folder(request: Request) -> Response:
     return render(
         request, "mail.html", folders=folders, current=name, listing=listing,
         page_size=PAGE_SIZE, message_url=message_url, folder_url=_folder_url,
+        sent=request.query_params.get("sent") == "1",
     )  # fmt: skip
 
 
@@ -66,6 +68,8 @@ async def message(request: Request) -> Response:
         request, "message.html", folders=await svc.mail_reader.folders(who), current=name,
         reading=reading, body_url=body_url, remote_allowed=remote,
         allow_remote_url=message_url(name, uid, remote="1"), folder_url=_folder_url,
+        compose_url=lambda mode: "/mail/compose?"
+        + urlencode({"mode": mode, "folder": name, "uid": uid}),
         part_url=lambda index: "/mail/message/part?"
         + urlencode({"folder": name, "uid": uid, "part": index}),
     )  # fmt: skip
@@ -96,8 +100,33 @@ async def part(request: Request) -> Response:
     return secure_headers(response, "default-src 'none'; sandbox")
 
 
+@page
+async def act(request: Request) -> Response:
+    """The message page's buttons: read/unread, flag, move, delete (to the Trash)."""
+    who = await person(request)
+    form = await checked_form(request)
+    name = str(form.get("folder") or INBOX)
+    uid = parse_int(str(form.get("uid", "")), "uid", 1, INT64_MAX)
+    reader = services(request).mail_reader
+    action = form.get("action")
+    if action == "unread":
+        await reader.mark(who, name, uid, seen=False)
+        return redirect(_folder_url(name))
+    if action in ("flag", "unflag"):
+        await reader.mark(who, name, uid, flagged=action == "flag")
+        return redirect(message_url(name, uid))
+    if action == "move":
+        await reader.move(who, name, uid, str(form.get("target", "")))
+    elif action == "delete":
+        await reader.trash(who, name, uid)
+    else:
+        raise Invalid("unknown action")
+    return redirect(_folder_url(name))
+
+
 routes = [
     Route("/mail", folder),
+    Route("/mail/message/act", act, methods=["POST"]),
     Route("/mail/message", message),
     Route("/mail/message/body", body),
     Route("/mail/message/part", part),
