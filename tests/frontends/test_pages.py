@@ -243,6 +243,30 @@ def test_alice_sends_bob_an_attachment_and_he_replies(server: MailServer, browse
     bob.context.close()
 
 
+def test_flag_move_and_delete_from_the_message_page(server: MailServer, browser: Browser) -> None:
+    deliver(server, "Sort me out")
+    page = browser.new_page()
+    sign_in(page, server, BOB)
+    page.wait_for_url("**/mail")
+    page.get_by_role("link", name="Sort me out").click()
+    page.get_by_role("button", name="Flag", exact=True).click()
+    assert page.get_by_role("button", name="Unflag").is_visible()
+    page.get_by_label("Move to folder").select_option("Archive")
+    page.get_by_role("button", name="Move", exact=True).click()
+    assert page.get_by_role("link", name="Sort me out").count() == 0  # gone from INBOX
+    page.goto(server.url + "/mail?folder=Archive")
+    row = page.locator("table.messages tbody tr", has_text="Sort me out")
+    assert "flagged" in (row.get_attribute("class") or "")
+    row.get_by_role("link", name="Sort me out").click()
+    page.get_by_role("button", name="Delete").click()
+    page.goto(server.url + "/mail?folder=Trash")
+    page.get_by_role("link", name="Sort me out").click()
+    page.get_by_role("button", name="Delete").click()  # from the Trash: gone for good
+    page.goto(server.url + "/mail?folder=Trash")
+    assert page.get_by_role("link", name="Sort me out").count() == 0
+    page.close()
+
+
 def test_a_draft_to_nobody_comes_back_with_the_reason(server: MailServer, browser: Browser) -> None:
     page = browser.new_page()
     sign_in(page, server, ALICE)
