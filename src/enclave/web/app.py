@@ -19,6 +19,7 @@ from enclave.dav.app import routes as dav_routes
 from enclave.services import Services
 from enclave.web import autoconfig, live, pages
 from enclave.web.api import documents as api_documents
+from enclave.web.api import mail as api_mail
 from enclave.web.api import platform as api_platform
 from enclave.web.api import user as api_user
 from enclave.web.common import services, token_of
@@ -65,6 +66,7 @@ def create_app(svc: Services) -> Starlette:
             *api_user.routes,
             *api_platform.routes,
             *api_documents.routes,
+            *api_mail.routes,
             *autoconfig.routes,
             *pages.routes,
             *live.routes,

@@ -51,15 +51,15 @@ class PayloadTooLarge(Invalid):
     code = "payload_too_large"
 
 
-async def body(request: Request, *required: str) -> dict[str, Any]:
+async def body(request: Request, *required: str, limit: int = MAX_JSON_BYTES) -> dict[str, Any]:
     """The JSON object sent, with its required string fields present; read with a size cap."""
     if request.headers.get("content-type", "").split(";")[0].strip() != "application/json":
         raise Invalid("send application/json")  # also stops cross-site form posts
     raw = bytearray()
     async for chunk in request.stream():
         raw += chunk
-        if len(raw) > MAX_JSON_BYTES:
-            raise PayloadTooLarge(f"body larger than {MAX_JSON_BYTES} bytes")
+        if len(raw) > limit:
+            raise PayloadTooLarge(f"body larger than {limit} bytes")
     try:
         data = json.loads(raw)
         json.dumps(data, ensure_ascii=False).encode("utf-8")  # no lone surrogates (\ud800)

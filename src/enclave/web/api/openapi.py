@@ -17,11 +17,11 @@ import enclave
 Schema = dict[str, Any]
 
 
-def _ref(name: str) -> Schema:
+def ref(name: str) -> Schema:
     return {"$ref": f"#/components/schemas/{name}"}
 
 
-def _obj(required: Iterable[str] = (), **props: Schema) -> Schema:
+def obj(required: Iterable[str] = (), **props: Schema) -> Schema:
     return {"type": "object", "required": list(required), "properties": props}
 
 
@@ -32,31 +32,31 @@ TIME: Schema = {"type": "string", "format": "date-time"}
 LEVEL: Schema = {"type": "string", "enum": ["none", "read", "write", "manage"]}
 
 
-def _null(schema: Schema) -> Schema:
+def nullable(schema: Schema) -> Schema:
     return {"anyOf": [schema, {"type": "null"}]}
 
 
 SCHEMAS: dict[str, Schema] = {
-    "Error": _obj(["error", "message"], error=STR, message=STR),
-    "Library": _obj(
+    "Error": obj(["error", "message"], error=STR, message=STR),
+    "Library": obj(
         ["id", "name", "personal", "level"],
         id=STR,
         name=STR,
-        owner_id=_null(STR),
+        owner_id=nullable(STR),
         personal=BOOL,
-        quota_bytes=_null(INT),
-        keep_versions=_null(INT),
-        keep_days=_null(INT),
+        quota_bytes=nullable(INT),
+        keep_versions=nullable(INT),
+        keep_days=nullable(INT),
         level=LEVEL,
     ),
-    "LibraryCreate": _obj(
+    "LibraryCreate": obj(
         ["name"],
         name=STR,
-        quota_bytes=_null(INT),
-        keep_versions=_null(INT),
-        keep_days=_null(INT),
+        quota_bytes=nullable(INT),
+        keep_versions=nullable(INT),
+        keep_days=nullable(INT),
     ),
-    "Node": _obj(
+    "Node": obj(
         ["id", "library_id", "name", "path", "folder", "size", "version", "etag", "level"],
         id=STR,
         library_id=STR,
@@ -65,37 +65,37 @@ SCHEMAS: dict[str, Schema] = {
         folder=BOOL,
         size=INT,
         version=INT,
-        content_type=_null(STR),
+        content_type=nullable(STR),
         etag=STR,
         created_at=TIME,
         modified_at=TIME,
         level=LEVEL,
-        label=_null(STR),
+        label=nullable(STR),
         legal_hold=BOOL,
-        retain_until=_null(TIME),
-        children={"type": "array", "items": _ref("Node"), "description": "folders only"},
+        retain_until=nullable(TIME),
+        children={"type": "array", "items": ref("Node"), "description": "folders only"},
     ),
-    "Version": _obj(
+    "Version": obj(
         ["number", "size", "current"],
         number=INT,
         size=INT,
-        content_type=_null(STR),
+        content_type=nullable(STR),
         created_at=TIME,
-        created_by=_null(STR),
+        created_by=nullable(STR),
         current=BOOL,
     ),
-    "Trashed": _obj(
+    "Trashed": obj(
         ["id", "name", "folder", "size"],
         id=STR,
         name=STR,
         folder=BOOL,
         size=INT,
         deleted_at=TIME,
-        deleted_by=_null(STR),
+        deleted_by=nullable(STR),
     ),
-    "Transfer": _obj(["from", "to"], **{"from": STR}, to=STR, to_library=STR, overwrite=BOOL),
-    "RestoreVersion": _obj(["path", "version"], path=STR, version=INT),
-    "Lock": _obj(
+    "Transfer": obj(["from", "to"], **{"from": STR}, to=STR, to_library=STR, overwrite=BOOL),
+    "RestoreVersion": obj(["path", "version"], path=STR, version=INT),
+    "Lock": obj(
         ["token", "path", "depth", "exclusive", "expires_at"],
         token=STR,
         library_id=STR,
@@ -108,51 +108,51 @@ SCHEMAS: dict[str, Schema] = {
         timeout=INT,
         expires_at=TIME,
     ),
-    "LockRequest": _obj(
+    "LockRequest": obj(
         ["path"],
         path=STR,
         depth={"type": "string", "enum": ["0", "infinity"]},
         exclusive=BOOL,
-        seconds=_null(INT),
+        seconds=nullable(INT),
         owner=STR,
     ),
-    "LockRefresh": _obj(seconds=_null(INT)),
-    "Metadata": _obj(
+    "LockRefresh": obj(seconds=nullable(INT)),
+    "Metadata": obj(
         ["tags", "properties"],
-        title=_null(STR),
-        description=_null(STR),
+        title=nullable(STR),
+        description=nullable(STR),
         tags={"type": "array", "items": STR},
-        label=_null(STR),
+        label=nullable(STR),
         properties={"type": "object", "additionalProperties": STR},
     ),
-    "MetadataPatch": _obj(
-        title=_null(STR),
-        description=_null(STR),
-        tags=_null({"type": "array", "items": STR}),
-        label=_null(STR),
-        properties={"type": "object", "additionalProperties": _null(STR)},
+    "MetadataPatch": obj(
+        title=nullable(STR),
+        description=nullable(STR),
+        tags=nullable({"type": "array", "items": STR}),
+        label=nullable(STR),
+        properties={"type": "object", "additionalProperties": nullable(STR)},
     ),
-    "Label": _obj(
+    "Label": obj(
         ["name", "rank", "managed_download_only"],
         name=STR,
         rank=INT,
         managed_download_only=BOOL,
-        share_group=_null(STR),
+        share_group=nullable(STR),
     ),
-    "LabelDefine": _obj(["rank"], rank=INT, managed_download_only=BOOL, share_group=_null(STR)),
-    "GrantRequest": _obj(
+    "LabelDefine": obj(["rank"], rank=INT, managed_download_only=BOOL, share_group=nullable(STR)),
+    "GrantRequest": obj(
         ["subject_kind", "level"],
         path=STR,
         subject_kind={"type": "string", "enum": ["user", "group", "tenant"]},
-        subject=_null(STR),
+        subject=nullable(STR),
         level={"type": "string", "enum": ["read", "write", "manage"]},
     ),
-    "Grant": _obj(["id"], id=STR),
-    "SearchHits": _obj(
+    "Grant": obj(["id"], id=STR),
+    "SearchHits": obj(
         ["hits"],
         hits={
             "type": "array",
-            "items": _obj(
+            "items": obj(
                 ["library_id", "library", "path", "name", "snippet", "score"],
                 library_id=STR,
                 library=STR,
@@ -163,9 +163,9 @@ SCHEMAS: dict[str, Schema] = {
             ),
         },
     ),
-    "HoldRequest": _obj(["path"], path=STR, legal_hold=BOOL, retain_until=TIME),
-    "Login": _obj(["email", "password"], email=STR, password=STR, code=STR),
-    "SignedIn": _obj(["token", "expires_at"], token=STR, expires_at=TIME),
+    "HoldRequest": obj(["path"], path=STR, legal_hold=BOOL, retain_until=TIME),
+    "Login": obj(["email", "password"], email=STR, password=STR, code=STR),
+    "SignedIn": obj(["token", "expires_at"], token=STR, expires_at=TIME),
 }
 
 BINARY: Schema = {"type": "string", "format": "binary"}
@@ -191,7 +191,7 @@ def op(
     """One operation: its summary, JSON body (a schema name), reply and query parameters."""
     reply: dict[str, Any] = {"description": summary}
     if out is not None:
-        reply["content"] = _json({"type": "array", "items": _ref(out)} if many else _ref(out))
+        reply["content"] = _json({"type": "array", "items": ref(out)} if many else ref(out))
     if binary_out:
         reply["content"] = {"*/*": {"schema": BINARY}}
     if headers:
@@ -200,11 +200,11 @@ def op(
         "summary": summary,
         "responses": {
             str(status): reply,
-            "default": {"description": "an error", "content": _json(_ref("Error"))},
+            "default": {"description": "an error", "content": _json(ref("Error"))},
         },
     }
     if body is not None:
-        found["requestBody"] = {"required": True, "content": _json(_ref(body))}
+        found["requestBody"] = {"required": True, "content": _json(ref(body))}
     if binary_in:
         found["requestBody"] = {"required": True, "content": {"*/*": {"schema": BINARY}}}
     if public:
