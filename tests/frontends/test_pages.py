@@ -6,13 +6,16 @@ from __future__ import annotations
 
 import hashlib
 import http.server
+import imaplib
 import shutil
+import ssl
 import threading
 from collections.abc import Iterator
 from email.message import EmailMessage
 from pathlib import Path
 
 import httpx
+import pyotp
 import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
 
@@ -23,7 +26,7 @@ CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="chromium is not installed")
 
 PASSWORD = "correct horse battery"
-ALICE, BOB = "alice@acme.example", "bob@acme.example"
+ALICE, BOB, MIA = "alice@acme.example", "bob@acme.example", "mia@acme.example"
 SHOTS = Path(__file__).resolve().parents[2] / "test-output" / "screenshots"
 XSS = "<img src=x onerror=window.__xss=1>"
 ATTACHMENT = bytes(range(256)) * 40
@@ -39,6 +42,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MailServer]:
         [
             [(("user", "add", ALICE, "--admin", "--password-stdin"), PASSWORD + "\n")],
             [(("user", "add", BOB, "--password-stdin"), PASSWORD + "\n")],
+            [(("user", "add", MIA, "--password-stdin"), PASSWORD + "\n")],
         ],
     )
     served = MailServer(data).start()
@@ -264,6 +268,52 @@ def test_flag_move_and_delete_from_the_message_page(server: MailServer, browser:
     page.get_by_role("button", name="Delete").click()  # from the Trash: gone for good
     page.goto(server.url + "/mail?folder=Trash")
     assert page.get_by_role("link", name="Sort me out").count() == 0
+    page.close()
+
+
+def test_enrol_an_authenticator_then_sign_in_with_it_and_an_app_password_for_imap(
+    server: MailServer, browser: Browser
+) -> None:
+    """Mia turns on TOTP from her account page (QR code and key), keeps the recovery codes
+    shown once, is signed out, signs in again with password and code; an app password made
+    on the page signs an IMAP client in."""
+    page = browser.new_page()
+    sign_in(page, server, MIA)
+    page.wait_for_url("**/mail")
+    page.get_by_role("link", name="Account").click()
+    shot(page, "account")
+    page.get_by_role("button", name="Set up an authenticator app").click()
+    page.get_by_role("img", name="QR code for your authenticator app").wait_for()
+    totp = pyotp.TOTP(page.locator("code.secret").inner_text())
+    page.get_by_label("Code from the app").fill(totp.now())
+    page.get_by_role("button", name="Turn on").click()
+    codes = page.locator(".recovery-codes code").all_inner_texts()
+    assert len(codes) >= 8 and len(set(codes)) == len(codes)
+    shot(page, "account-recovery-codes")
+    page.goto(server.url + "/mail")
+    assert page.url.endswith("/signin")  # every session ended
+
+    sign_in(page, server, MIA)
+    assert "authenticator" in page.get_by_role("alert").inner_text()
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_label("Code from your authenticator app").fill(totp.now())
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url("**/mail")
+
+    page.get_by_role("link", name="Account").click()
+    page.get_by_label("New app password for").fill("Thunderbird")
+    page.get_by_role("button", name="Create").click()
+    secret = page.locator("code.new-app-password").inner_text()
+    context = ssl.create_default_context(cafile=str(server.data / "tls" / "cert.pem"))
+    with imaplib.IMAP4_SSL("localhost", server.imaps_port, ssl_context=context) as imap:
+        assert imap.login(MIA, secret)[0] == "OK"
+    page.goto(server.url + "/account")
+    assert page.get_by_role("cell", name="Thunderbird", exact=True).count() == 1
+    assert page.locator("code.new-app-password").count() == 0  # shown once
+    page.get_by_role("button", name="Revoke Thunderbird").click()
+    with imaplib.IMAP4_SSL("localhost", server.imaps_port, ssl_context=context) as imap:
+        with pytest.raises(imaplib.IMAP4.error):
+            imap.login(MIA, secret)
     page.close()
 
 
