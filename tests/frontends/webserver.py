@@ -117,6 +117,21 @@ def free_port() -> int:
         return port
 
 
+def free_ports(count: int) -> list[int]:
+    """``count`` different free ports: sockets held open together until all are chosen (one
+    at a time, the kernel may hand out the same port twice)."""
+    sockets = []
+    try:
+        for _ in range(count):
+            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            sockets.append(sock)
+            sock.bind((HOST, 0))
+        return [sock.getsockname()[1] for sock in sockets]
+    finally:
+        for sock in sockets:
+            sock.close()
+
+
 def port_is_free(port: int) -> bool:
     """Nothing listens on the port (connections left in TIME_WAIT do not count)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
@@ -135,9 +150,9 @@ class Server:
 
     def __init__(self, data: Path, env: Mapping[str, str] | None = None) -> None:
         self.data = data
-        self.port = free_port()
-        self.smtp_port, self.submission_port, self.imap_port = (free_port() for _ in range(3))
-        self.imaps_port, self.submissions_port = free_port(), free_port()  # implicit TLS
+        ports = free_ports(6)
+        self.port, self.smtp_port, self.submission_port, self.imap_port = ports[:4]
+        self.imaps_port, self.submissions_port = ports[4:]  # implicit TLS
         self.url = f"http://{HOST}:{self.port}"
         self.log_path = data / "serve.log"
         self.env = dict(env or {})
