@@ -17,6 +17,7 @@ from pathlib import Path
 import httpx
 import pyotp
 import pytest
+from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import Browser, Page, sync_playwright
 
 from tests.frontends.mailserver import MailServer
@@ -355,3 +356,37 @@ def test_pages_send_strict_headers_and_refuse_forms_without_the_token(
         assert client.get("/mail").status_code == 200
         assert client.post("/signout", data={}).status_code == 403  # still signed in
         assert client.get("/mail").status_code == 200
+
+
+def test_every_page_passes_an_accessibility_scan(server: MailServer, browser: Browser) -> None:
+    """axe-core on each kind of page: no serious or critical violations."""
+    deliver(server, "Accessible", html="<p>An <b>HTML</b> message</p>")
+    context = browser.new_context(bypass_csp=True)  # axe is injected as a script
+    page = context.new_page()
+    axe = Axe()
+    found: dict[str, list[str]] = {}
+
+    def scan(name: str) -> None:
+        results = axe.run(page)
+        found[name] = [
+            f"{v['id']} ({v['impact']}): {v['help']}"
+            for v in results.response["violations"]
+            if v["impact"] in ("serious", "critical")
+        ]
+
+    page.goto(server.url + "/signin")
+    scan("signin")
+    sign_in(page, server, BOB)
+    page.wait_for_url("**/mail")
+    scan("mail")
+    page.get_by_role("link", name="Accessible").first.click()
+    page.wait_for_url("**/mail/message?*")
+    scan("message")
+    page.goto(server.url + "/mail/compose")
+    scan("compose")
+    page.goto(server.url + "/account")
+    scan("account")
+    page.goto(server.url + "/mail/message?folder=INBOX&uid=999999")
+    scan("error")
+    context.close()
+    assert all(not problems for problems in found.values()), found
