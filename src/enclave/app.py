@@ -169,6 +169,7 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
                 limiter,
                 failure_delay=settings.auth.failure_delay_ms / 1000,
                 session_ttl=timedelta(hours=settings.auth.session_ttl_hours),
+                session_idle=timedelta(minutes=settings.auth.session_idle_minutes),
             ),
             content=content,
             health=PlatformHealth(db, authz),

@@ -158,6 +158,7 @@ class AuthSettings(Section):
     address_failures: int = Field(20, ge=1)
     window_seconds: int = Field(900, ge=1)
     session_ttl_hours: float = Field(12, gt=0)
+    session_idle_minutes: float = Field(60, gt=0)
 
 
 class AuditSettings(Section):

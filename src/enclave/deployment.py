@@ -80,7 +80,8 @@ failure_delay_ms = 500   # every failed login answers after at least this long
 account_failures = 5     # failures per account within the window before a lock
 address_failures = 20    # failures per source address within the window
 window_seconds = 900
-session_ttl_hours = 12
+session_ttl_hours = 12       # a web or API session ends this long after sign-in
+session_idle_minutes = 60    # ... or once unused this long
 
 [audit]
 checkpoint_interval = 100   # sign the chain head every N entries (and on export)

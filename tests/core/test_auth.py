@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import time
+from datetime import timedelta
 
 import pyotp
 import pytest
 
+from enclave.core import clock
 from enclave.core.errors import AuthenticationFailed, Forbidden, SecondFactorRequired
 from enclave.core.passwords import verify_password
 from enclave.core.principal import Principal
@@ -213,3 +215,30 @@ async def test_password_hashing_blocks_the_event_loop(
     done.set()
     await ticking
     assert max(pauses) < max(0.75 * one_verify, 0.03), (max(pauses), one_verify)
+
+
+async def test_a_session_ends_when_unused_and_a_heartbeat_is_no_use(
+    services: Services, two_tenants: dict, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Idle expiry (60 minutes by default): a request counts as use, a live channel's
+    heartbeat (``activity=False``) only checks."""
+    signed = await services.auth.login_web("bob@acme.example", PASSWORD)
+    start = clock.now()
+
+    def at(minutes: float) -> None:
+        monkeypatch.setattr(clock, "now", lambda: start + timedelta(minutes=minutes))
+
+    at(50)
+    await services.auth.resolve(signed.token)  # used: the idle time counts from here
+    at(105)
+    await services.auth.resolve(signed.token, activity=False)  # 55 minutes unused: alive
+    at(111)
+    with pytest.raises(AuthenticationFailed):  # 61 minutes since the last use
+        await services.auth.resolve(signed.token)
+    other = await services.auth.login_web("bob@acme.example", PASSWORD)
+    for minutes in range(150, 111 + 12 * 60, 50):  # used every 50 minutes: alive for 12 h
+        at(minutes)
+        await services.auth.resolve(other.token)
+    at(111 + 12 * 60)
+    with pytest.raises(AuthenticationFailed):
+        await services.auth.resolve(other.token)

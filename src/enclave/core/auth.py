@@ -20,7 +20,7 @@ from typing import Any, final
 import pyotp
 
 from enclave.backends.db.engine import Database
-from enclave.backends.db.platform import transaction
+from enclave.backends.db.platform import Tx, transaction
 from enclave.backends.db.scoped import TenantScope
 from enclave.core import clock, passwords
 from enclave.core.audit import AuditEvent, AuditLog
@@ -58,6 +58,10 @@ class Session:
     restricted: bool
 
 
+# How often a session's last use is written (idle expiry is counted from it).
+SEEN_EVERY = timedelta(minutes=1)
+
+
 @dataclass(frozen=True)
 class SignedIn:
     token: str
@@ -91,6 +95,7 @@ class Authenticator:
         *,
         failure_delay: float,
         session_ttl: timedelta,
+        session_idle: timedelta = timedelta(hours=1),
     ) -> None:
         self._db = db
         self._keys = keys
@@ -99,6 +104,7 @@ class Authenticator:
         self._limiter = limiter
         self._delay = failure_delay
         self._ttl = session_ttl
+        self._idle = session_idle
 
     @final
     async def _guarded(
@@ -282,30 +288,44 @@ class Authenticator:
             )
         return SignedIn(token=token, principal=principal, expires_at=expires)
 
-    async def resolve(self, token: str) -> Principal:
-        """The principal behind a session token, re-checked against the current records."""
+    async def resolve(self, token: str, *, activity: bool = True) -> Principal:
+        """The principal behind a session token, re-checked against the current records.
+        A session ends at its absolute expiry, or once unused for the idle time; a request
+        with ``activity`` counts as use (a live channel's heartbeat does not)."""
+        now = clock.now()
         async with transaction(self._db) as tx:
             session = await tx.sessions.get(passwords.digest(token))
             if (
                 session is None
                 or session["revoked_at"] is not None
-                or session["expires_at"] <= clock.now()
+                or session["expires_at"] <= now
+                or (session["last_seen_at"] or session["created_at"]) + self._idle <= now
             ):
                 raise AuthenticationFailed("session expired or revoked")
-            if session["realm"] == Realm.OPERATOR.value:
-                row = await tx.operators.by_id(session["subject_id"])
-                if row is None or row["status"] != "active":
-                    raise AuthenticationFailed("session expired or revoked")
-                return _operator_principal(row)
-            tenant = await tx.tenants.by_id(session["tenant_id"])
-            scoped = await tx.scoped(TenantScope(session["tenant_id"]))
-            row = await scoped.users.by_id(session["subject_id"])
-            if tenant is None or row is None or tenant["status"] != "active":
+            principal = await self._principal_of(tx, session)
+        seen = session["last_seen_at"] or session["created_at"]
+        if activity and now - seen >= SEEN_EVERY:  # one write a minute per session at most
+            async with transaction(self._db, write=True) as tx:
+                await tx.sessions.seen(session["id"], now)
+        return principal
+
+    @staticmethod
+    async def _principal_of(tx: Tx, session: Any) -> Principal:
+        """Who a live session is, if they (and their tenant) may still act."""
+        if session["realm"] == Realm.OPERATOR.value:
+            row = await tx.operators.by_id(session["subject_id"])
+            if row is None or row["status"] != "active":
                 raise AuthenticationFailed("session expired or revoked")
-            if row["status"] != "active":
-                raise AuthenticationFailed("session expired or revoked")
-            restricted = bool(session["restricted"]) and not row["totp_enabled"]
-            return _user_principal(tenant["id"], row, restricted)
+            return _operator_principal(row)
+        tenant = await tx.tenants.by_id(session["tenant_id"])
+        scoped = await tx.scoped(TenantScope(session["tenant_id"]))
+        row = await scoped.users.by_id(session["subject_id"])
+        if tenant is None or row is None or tenant["status"] != "active":
+            raise AuthenticationFailed("session expired or revoked")
+        if row["status"] != "active":
+            raise AuthenticationFailed("session expired or revoked")
+        restricted = bool(session["restricted"]) and not row["totp_enabled"]
+        return _user_principal(tenant["id"], row, restricted)
 
     async def logout(self, token: str) -> None:
         async with transaction(self._db, write=True) as tx:

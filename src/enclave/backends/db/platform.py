@@ -180,6 +180,10 @@ class SessionsRepo(_Repo):
         )
         return await self._all(query.order_by(s.sessions.c.created_at))
 
+    async def seen(self, session_id: str, when: datetime) -> None:
+        query = update(s.sessions).where(s.sessions.c.id == session_id)
+        await self._conn.execute(query.values(last_seen_at=when))
+
     async def revoke(self, session_ids: list[str], when: datetime) -> int:
         query = update(s.sessions).where(
             s.sessions.c.id.in_(session_ids), s.sessions.c.revoked_at.is_(None)

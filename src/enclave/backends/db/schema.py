@@ -129,6 +129,7 @@ sessions = Table(
     Column("created_at", UTCDateTime, nullable=False),
     Column("expires_at", UTCDateTime, nullable=False),
     Column("revoked_at", UTCDateTime, nullable=True),
+    Column("last_seen_at", UTCDateTime, nullable=True),  # idle expiry; None: not since sign-in
     Index("ix_sessions_subject", "realm", "subject_id"),
 )
 

@@ -67,7 +67,7 @@ async def _events(request: Request, who: Principal, token: str) -> AsyncIterator
                     await asyncio.wait_for(changed.wait(), HEARTBEAT_SECONDS)
                 except TimeoutError:
                     try:
-                        await svc.auth.resolve(token)  # the session may have ended
+                        await svc.auth.resolve(token, activity=False)  # ended meanwhile?
                     except AuthenticationFailed:
                         yield b"event: signed-out\ndata: {}\n\n"
                         return
