@@ -28,6 +28,7 @@ pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="chromium is
 
 PASSWORD = "correct horse battery"
 ALICE, BOB, MIA = "alice@acme.example", "bob@acme.example", "mia@acme.example"
+NED = "ned@acme.example"  # signs in while the tenant requires a second factor
 SHOTS = Path(__file__).resolve().parents[2] / "test-output" / "screenshots"
 XSS = "<img src=x onerror=window.__xss=1>"
 ATTACHMENT = bytes(range(256)) * 40
@@ -44,6 +45,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MailServer]:
             [(("user", "add", ALICE, "--admin", "--password-stdin"), PASSWORD + "\n")],
             [(("user", "add", BOB, "--password-stdin"), PASSWORD + "\n")],
             [(("user", "add", MIA, "--password-stdin"), PASSWORD + "\n")],
+            [(("user", "add", NED, "--password-stdin"), PASSWORD + "\n")],
         ],
     )
     served = MailServer(data).start()
@@ -316,6 +318,26 @@ def test_enrol_an_authenticator_then_sign_in_with_it_and_an_app_password_for_ima
         with pytest.raises(imaplib.IMAP4.error):
             imap.login(MIA, secret)
     page.close()
+
+
+def test_a_tenant_that_requires_a_second_factor_sends_people_to_enrol(
+    server: MailServer, browser: Browser
+) -> None:
+    with httpx.Client(base_url=server.url) as admin:
+        token = admin.post("/api/login", json={"email": ALICE, "password": PASSWORD}).json()
+        headers = {"authorization": f"Bearer {token['token']}"}
+        policy = admin.put("/api/tenant/policy", json={"require_mfa": True}, headers=headers)
+        assert policy.status_code == 200, policy.text
+        try:
+            page = browser.new_page()
+            sign_in(page, server, NED)
+            page.wait_for_url("**/account")
+            assert page.get_by_text("your organisation requires it").is_visible()
+            page.goto(server.url + "/mail")
+            assert page.url.endswith("/account")
+            page.close()
+        finally:
+            admin.put("/api/tenant/policy", json={"require_mfa": False}, headers=headers)
 
 
 def test_a_draft_to_nobody_comes_back_with_the_reason(server: MailServer, browser: Browser) -> None:

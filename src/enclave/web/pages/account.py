@@ -38,9 +38,12 @@ async def _account(
     request: Request, who: Principal, status: int = 200, **shown: object
 ) -> Response:
     svc = services(request)
-    user = await svc.users.get(who, who.name)
     sessions = await svc.auth.sessions(who)
-    apps = await svc.users.list_app_passwords(who, who.name)
+    if who.restricted:  # until a second factor is on, enrolling is all there is to do
+        user, apps = None, []
+    else:
+        user = await svc.users.get(who, who.name)
+        apps = await svc.users.list_app_passwords(who, who.name)
     shown = {"enrolment": None, "qr": None, "new_password": None} | shown
     return render(
         request, "account.html", status=status, user=user, sessions=sessions, apps=apps,

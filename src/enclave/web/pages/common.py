@@ -14,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.templating import Jinja2Templates
 
-from enclave.core.errors import AuthenticationFailed, EnclaveError, Invalid
+from enclave.core.errors import AuthenticationFailed, EnclaveError, Forbidden, Invalid
 from enclave.core.principal import Principal
 from enclave.web.common import COOKIE, PayloadTooLarge, services
 from enclave.web.errors import status_of
@@ -102,6 +102,12 @@ async def _bounded(request: Request, limit: int) -> AsyncGenerator[bytes, None]:
 def error_page(request: Request, exc: EnclaveError) -> Response:
     if isinstance(exc, AuthenticationFailed) and not request.url.path.startswith("/signin"):
         return redirect("/signin")
+    who = getattr(request.state, "who", None)
+    if (
+        isinstance(exc, Forbidden) and who is not None and who.restricted
+        and not request.url.path.startswith("/account")
+    ):  # fmt: skip
+        return redirect("/account")  # the tenant requires a second factor: enrol first
     return render(request, "error.html", status=status_of(exc), message=str(exc))
 
 
