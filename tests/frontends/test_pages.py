@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import http.server
 import imaplib
+import json
 import shutil
 import ssl
 import threading
@@ -340,6 +341,58 @@ def test_a_tenant_that_requires_a_second_factor_sends_people_to_enrol(
             admin.put("/api/tenant/policy", json={"require_mfa": False}, headers=headers)
 
 
+def test_upload_20_mb_with_progress_then_restore_an_older_version(
+    server: MailServer, browser: Browser
+) -> None:
+    """Bob uploads a 20 MB file on the files page (the progress bar moves), makes a folder,
+    uploads a second version, downloads both versions byte for byte and restores the first."""
+    first = bytes(range(256)) * (20 * 1024 * 1024 // 256)
+    second = b"second version\n" * 1000
+    page = browser.new_context(accept_downloads=True).new_page()
+    sign_in(page, server, BOB)
+    page.wait_for_url("**/mail")
+    page.get_by_role("link", name="Files").click()
+    page.get_by_label("New folder").fill("Reports")
+    page.get_by_role("button", name="Create").click()
+    page.get_by_role("link", name="Reports/").click()
+    page.evaluate(
+        """() => { const bar = document.querySelector("progress"), seen = [];
+        new MutationObserver(() => { seen.push(bar.value);
+            sessionStorage.setItem("progress", JSON.stringify(seen)); }
+        ).observe(bar, {attributes: true}); }"""
+    )
+    page.get_by_label("Files to upload").set_input_files(
+        files=[{"name": "big.bin", "mimeType": "application/octet-stream", "buffer": first}]
+    )
+    with page.expect_navigation():
+        page.get_by_role("button", name="Upload", exact=True).click()
+    page.get_by_role("link", name="big.bin", exact=True).wait_for()
+    seen = json.loads(page.evaluate("sessionStorage.getItem('progress')") or "[]")
+    assert seen and seen[-1] == 100 and seen == sorted(seen), seen  # it moved, up to 100
+    shot(page, "files-folder")
+    page.get_by_label("Files to upload").set_input_files(
+        files=[{"name": "big.bin", "mimeType": "application/octet-stream", "buffer": second}]
+    )
+    page.get_by_role("button", name="Upload", exact=True).click()
+    page.wait_for_load_state()
+    page.get_by_role("link", name="big.bin", exact=True).click()
+    page.get_by_role("button", name="Restore version 1").wait_for()
+    shot(page, "files-document")
+    with page.expect_download() as downloading:
+        page.get_by_role("link", name="Download version 1").click()
+    assert Path(downloading.value.path()).read_bytes() == first
+    with page.expect_download() as downloading:
+        page.get_by_role("link", name="Download version 2").click()
+    assert Path(downloading.value.path()).read_bytes() == second
+    page.get_by_role("button", name="Restore version 1").click()
+    page.wait_for_url("**/Reports/big.bin")
+    assert "version 3" in page.locator("p.summary").inner_text()
+    with page.expect_download() as downloading:
+        page.get_by_role("link", name="Download", exact=True).click()
+    assert Path(downloading.value.path()).read_bytes() == first
+    page.context.close()
+
+
 def test_a_draft_to_nobody_comes_back_with_the_reason(server: MailServer, browser: Browser) -> None:
     page = browser.new_page()
     sign_in(page, server, ALICE)
@@ -408,6 +461,8 @@ def test_every_page_passes_an_accessibility_scan(server: MailServer, browser: Br
     scan("compose")
     page.goto(server.url + "/account")
     scan("account")
+    page.goto(server.url + "/files")
+    scan("files")
     page.goto(server.url + "/mail/message?folder=INBOX&uid=999999")
     scan("error")
     context.close()

@@ -7,12 +7,13 @@ from __future__ import annotations
 from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
 
-from enclave.web.pages import account, compose, mail, signin
+from enclave.web.pages import account, compose, files, mail, signin
 
 routes = [
     *signin.routes,
     *mail.routes,
     *compose.routes,
     *account.routes,
+    *files.routes,
     Mount("/static", StaticFiles(packages=[("enclave.web.pages", "static")]), name="static"),
 ]

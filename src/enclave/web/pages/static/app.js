@@ -48,3 +48,39 @@ if (document.querySelector("table.messages") || document.querySelector("nav.fold
     location.assign("/signin");
   });
 }
+
+// Uploads with a progress bar: each file goes to the documents API (streamed, any size);
+// without JavaScript the form posts to the page instead.
+for (const form of document.querySelectorAll("form.upload")) {
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const files = [...form.querySelector("input[type=file]").files];
+    const bar = form.querySelector("progress");
+    const status = form.querySelector(".upload-status");
+    const total = files.reduce((sum, file) => sum + file.size, 0) || 1;
+    let done = 0;
+    bar.hidden = false;
+    for (const file of files) {
+      const url = `${form.dataset.api.replace(/\/$/, "")}/${encodeURIComponent(file.name)}`;
+      const ok = await new Promise((resolve) => {
+        const request = new XMLHttpRequest();
+        request.open("PUT", url);
+        request.setRequestHeader("content-type", file.type || "application/octet-stream");
+        request.upload.onprogress = (progress) => {
+          bar.value = Math.round(((done + progress.loaded) / total) * 100);
+        };
+        request.onload = () => resolve(request.status < 300 ? true : request.responseText);
+        request.onerror = () => resolve("the connection was lost");
+        request.send(file);
+      });
+      if (ok !== true) {
+        status.textContent = `${file.name}: ${ok}`;
+        return;
+      }
+      done += file.size;
+      bar.value = Math.round((done / total) * 100);
+    }
+    status.textContent = "Uploaded";
+    location.reload();
+  });
+}
