@@ -393,6 +393,46 @@ def test_upload_20_mb_with_progress_then_restore_an_older_version(
     page.context.close()
 
 
+def test_an_admin_adds_a_person_who_signs_in_and_the_audit_chain_verifies(
+    server: MailServer, browser: Browser
+) -> None:
+    page = browser.new_page()
+    sign_in(page, server, ALICE)
+    page.wait_for_url("**/mail")
+    page.get_by_role("link", name="Administration").click()
+    page.wait_for_url("**/admin/people")
+    shot(page, "admin-people")
+    page.get_by_label("Address", exact=True).first.fill("olga@acme.example")
+    page.get_by_label("Name", exact=True).fill("Olga <b>New</b>")
+    page.get_by_label("First password (at least 10 characters)").fill("olga's first password")
+    page.locator("#confirm-password-add").fill("not my password")
+    page.get_by_role("button", name="Add").click()
+    assert "authentication failed" in page.get_by_role("alert").inner_text().lower()
+    page.get_by_label("Address", exact=True).first.fill("olga@acme.example")
+    page.get_by_label("Name", exact=True).fill("Olga <b>New</b>")
+    page.get_by_label("First password (at least 10 characters)").fill("olga's first password")
+    page.locator("#confirm-password-add").fill(PASSWORD)
+    page.get_by_role("button", name="Add").click()
+    assert page.get_by_role("cell", name="olga@acme.example").is_visible()
+    assert page.get_by_role("cell", name="Olga <b>New</b>").is_visible()  # as text
+
+    olga = browser.new_page()
+    sign_in(olga, server, "olga@acme.example", "olga's first password")
+    olga.wait_for_url("**/mail")
+    assert olga.get_by_role("link", name="Administration").count() == 0  # not an admin
+    olga.goto(server.url + "/admin/people")
+    assert olga.get_by_role("alert").is_visible()  # refused by the core
+    olga.close()
+
+    page.get_by_role("link", name="Audit log").click()
+    page.get_by_role("button", name="Verify the whole chain").click()
+    verdict = page.get_by_role("status").filter(has_text="Verified").inner_text()
+    assert "Nothing was changed" in verdict
+    assert page.get_by_role("cell", name="user.add").count() >= 1
+    shot(page, "admin-audit")
+    page.close()
+
+
 def test_a_draft_to_nobody_comes_back_with_the_reason(server: MailServer, browser: Browser) -> None:
     page = browser.new_page()
     sign_in(page, server, ALICE)
@@ -463,6 +503,13 @@ def test_every_page_passes_an_accessibility_scan(server: MailServer, browser: Br
     scan("account")
     page.goto(server.url + "/files")
     scan("files")
+    page.goto(server.url + "/signin")
+    context.clear_cookies()
+    sign_in(page, server, ALICE)
+    page.goto(server.url + "/admin/people")
+    scan("admin-people")
+    page.goto(server.url + "/admin/audit")
+    scan("admin-audit")
     page.goto(server.url + "/mail/message?folder=INBOX&uid=999999")
     scan("error")
     context.close()

@@ -197,7 +197,11 @@ class Authenticator:
         self, email: str, password: str, code: str | None = None, source: str | None = None
     ) -> SignedIn:
         """Password, then the second factor if enrolled. Opens a web session."""
+        check = self._web_check(password, code)
+        principal = await self._guarded(Realm.TENANT, email, source, "login.web", check)
+        return await self._open_session(principal, source)
 
+    def _web_check(self, password: str, code: str | None) -> Callable[[str], Awaitable[Principal]]:
         async def check(name: str) -> Principal:
             tenant, row, _ = await self._user(name)
             if not await passwords.verify_password_async(row["password_hash"], password):
@@ -208,8 +212,20 @@ class Authenticator:
             restricted = tenant.require_mfa and not row["totp_enabled"]
             return _user_principal(tenant.id, row, restricted)
 
-        principal = await self._guarded(Realm.TENANT, email, source, "login.web", check)
-        return await self._open_session(principal, source)
+        return check
+
+    async def reauthenticate(
+        self, principal: Principal, password: str, code: str | None = None,
+        source: str | None = None,
+    ) -> None:  # fmt: skip
+        """A signed-in person proves again that it is them before a sensitive action: the
+        checks of ``login_web`` (throttled, audited as ``reauth``), without a new session."""
+        if principal.realm is not Realm.TENANT:
+            raise AuthenticationFailed("authentication failed")
+        check = self._web_check(password, code)
+        confirmed = await self._guarded(Realm.TENANT, principal.name, source, "reauth", check)
+        if confirmed.id != principal.id:
+            raise AuthenticationFailed("authentication failed")
 
     async def login_protocol(
         self, email: str, secret: str, source: str | None = None, protocol: str = "protocol"

@@ -7,7 +7,7 @@ from __future__ import annotations
 from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
 
-from enclave.web.pages import account, compose, files, mail, signin
+from enclave.web.pages import account, admin, compose, files, mail, signin
 
 routes = [
     *signin.routes,
@@ -15,5 +15,6 @@ routes = [
     *compose.routes,
     *account.routes,
     *files.routes,
+    *admin.routes,
     Mount("/static", StaticFiles(packages=[("enclave.web.pages", "static")]), name="static"),
 ]
