@@ -8,10 +8,12 @@ import hashlib
 import http.server
 import imaplib
 import json
+import re
 import shutil
 import ssl
 import threading
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from pathlib import Path
 
@@ -22,7 +24,7 @@ from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import Browser, Page, sync_playwright
 
 from tests.frontends.mailserver import MailServer
-from tests.frontends.webserver import cli, cli_chains
+from tests.frontends.webserver import cli, cli_chains, set_option
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="chromium is not installed")
@@ -30,6 +32,7 @@ pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="chromium is
 PASSWORD = "correct horse battery"
 ALICE, BOB, MIA = "alice@acme.example", "bob@acme.example", "mia@acme.example"
 NED = "ned@acme.example"  # signs in while the tenant requires a second factor
+OPERATOR = "op1"
 SHOTS = Path(__file__).resolve().parents[2] / "test-output" / "screenshots"
 XSS = "<img src=x onerror=window.__xss=1>"
 ATTACHMENT = bytes(range(256)) * 40
@@ -39,7 +42,16 @@ ATTACHMENT = bytes(range(256)) * 40
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MailServer]:
     data = tmp_path_factory.mktemp("pages") / "deployment"
     cli(data, "init")
+    set_option(data, "operators.policy", "citizenship", '["US"]')
+    set_option(data, "operators.policy", "min_check_level", '"tier3"')
     cli(data, "tenant", "create", "acme", "--domain", "acme.example")
+    recent = (datetime.now(UTC).date() - timedelta(days=30)).isoformat()
+    added = cli(data, "operator", "add", OPERATOR, "--password-stdin", stdin=PASSWORD + "\n")
+    cli(data, "operator", "screen", OPERATOR, "--citizenship", "US", "--check-level", "tier3",
+        "--check-date", recent, "--training-date", recent)  # fmt: skip
+    match = re.search(r"otpauth://\S+", added)
+    assert match, added
+    (data / "operator-totp.txt").write_text(match.group(0))
     cli_chains(
         data,
         [
@@ -430,6 +442,35 @@ def test_an_admin_adds_a_person_who_signs_in_and_the_audit_chain_verifies(
     assert "Nothing was changed" in verdict
     assert page.get_by_role("cell", name="user.add").count() >= 1
     shot(page, "admin-audit")
+    page.close()
+
+
+def test_the_operator_console_manages_tenants_and_shows_no_content(
+    server: MailServer, browser: Browser
+) -> None:
+    totp = pyotp.parse_uri((server.data / "operator-totp.txt").read_text())
+    deliver(server, "Operator must never see this")
+    page = browser.new_page()
+    page.goto(server.url + "/operator/signin")
+    page.get_by_label("Operator name").fill(OPERATOR)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_label("Authenticator code").fill(totp.now())
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url("**/operator")
+    assert page.get_by_role("cell", name="acme", exact=True).is_visible()
+    page.get_by_label("New tenant").fill("globex")
+    page.get_by_label("Domains").fill("globex.example")
+    page.get_by_role("button", name="Create").click()
+    page.get_by_role("button", name="Suspend globex").click()
+    page.get_by_role("button", name="Resume globex").wait_for()
+    shot(page, "operator-console")
+    content = page.content()
+    assert "Operator must never see this" not in content
+    assert not [email for email in (ALICE, BOB, MIA) if email in content]
+    page.goto(server.url + "/mail")
+    assert page.get_by_role("alert").is_visible()  # mail is not an operator's
+    page.goto(server.url + "/admin/people")
+    assert page.get_by_role("alert").is_visible()
     page.close()
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
 
-from enclave.web.pages import account, admin, compose, files, mail, signin
+from enclave.web.pages import account, admin, compose, files, mail, operator, signin
 
 routes = [
     *signin.routes,
@@ -16,5 +16,6 @@ routes = [
     *account.routes,
     *files.routes,
     *admin.routes,
+    *operator.routes,
     Mount("/static", StaticFiles(packages=[("enclave.web.pages", "static")]), name="static"),
 ]

@@ -9,13 +9,17 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from enclave.core.errors import AuthenticationFailed, SecondFactorRequired
+from enclave.core.principal import Realm
 from enclave.web.common import COOKIE, metrics, services, set_session_cookie, source
 from enclave.web.pages.common import checked_form, page, redirect, render, signed_in
 
 
 @page
 async def home(request: Request) -> Response:
-    return redirect("/mail" if await signed_in(request) else "/signin")
+    who = await signed_in(request)
+    if who is None:
+        return redirect("/signin")
+    return redirect("/operator" if who.realm is Realm.OPERATOR else "/mail")
 
 
 @page
