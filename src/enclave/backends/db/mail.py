@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Update, bindparam, func, update
+from sqlalchemy import Update, bindparam, case, func, update
 from sqlalchemy.engine import RowMapping
 
 from enclave.backends.db import schema as s
@@ -105,6 +105,23 @@ class MessagesRepo(ScopedRepo):
             s.messages.c.mailbox_id == mailbox_id
         )
         return await self._tuples(query.order_by(s.messages.c.uid))
+
+    async def counts(self, mailbox_ids: list[str]) -> dict[str, tuple[int, int]]:
+        """Mailbox id -> (messages, unseen), counted by the database in one statement."""
+        m = s.messages.c
+        unseen = func.sum(case((m.flags.contains("\\Seen", autoescape=True), 0), else_=1))
+        query = self._select(m.mailbox_id, func.count(), unseen).where(
+            m.mailbox_id.in_(mailbox_ids)
+        )
+        rows = await self._tuples(query.group_by(m.mailbox_id))
+        return {box: (int(total), int(unread or 0)) for box, total, unread in rows}
+
+    async def newest_uids(self, mailbox_id: str, offset: int, limit: int) -> list[int]:
+        """UIDs ``offset`` to ``offset + limit`` of the mailbox, newest (highest) first."""
+        m = s.messages.c
+        query = self._select(m.uid).where(m.mailbox_id == mailbox_id)
+        query = query.order_by(m.uid.desc()).offset(offset).limit(limit)
+        return [int(uid) for (uid,) in await self._tuples(query)]
 
     async def by_uids(self, mailbox_id: str, uids: list[int]) -> list[RowMapping]:
         rows: list[RowMapping] = []
