@@ -14,8 +14,11 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
+
+import httpx
 
 HOST = "127.0.0.1"
 
@@ -222,3 +225,16 @@ def log_complaints(
                 out.append(f"{log}: {len(lines)} line(s) mention an error or warning")
                 out += [f"  {line.decode(errors='replace')[:300]}" for line in lines[:shown]]
     return out
+
+
+def wait_for_http(url: str, process: subprocess.Popen[bytes], method: str = "GET") -> None:
+    """Until ``url`` answers (below 500); fails if the server exits or 60 s pass."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"server exited {process.returncode} during start-up ({url})")
+        with contextlib.suppress(httpx.TransportError):
+            if httpx.request(method, url, timeout=2).status_code < 500:
+                return
+        time.sleep(0.1)
+    raise RuntimeError(f"no answer from {url} in 60 s")

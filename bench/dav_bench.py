@@ -70,6 +70,7 @@ from benchlib import (
     stop_process,
     tree_cpu_seconds,
     use_enclave_src,
+    wait_for_http,
 )
 
 HOST = "127.0.0.1"
@@ -283,18 +284,6 @@ class WsgiDav:
 
 
 Server = Enclave | WsgiDav
-
-
-def wait_for_http(url: str, process: subprocess.Popen[bytes], method: str = "GET") -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"server exited {process.returncode} during start-up ({url})")
-        with contextlib.suppress(httpx.TransportError):
-            if httpx.request(method, url, timeout=2).status_code < 500:
-                return
-        time.sleep(0.1)
-    raise RuntimeError(f"no answer from {url} in 60 s")
 
 
 # --------------------------------------------------------------------------------------------

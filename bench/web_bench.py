@@ -42,6 +42,7 @@ from benchlib import (
     stop_process,
     tree_cpu_seconds,
     use_enclave_src,
+    wait_for_http,
 )
 
 USER, PASSWORD, DOMAIN = "reader@web-bench.test", "web bench password 1", "web-bench.test"
@@ -131,14 +132,8 @@ def main() -> int:
 
 
 def measure(base: str, server: subprocess.Popen[bytes], args: argparse.Namespace) -> int:
+    wait_for_http(base + "/healthz", server)
     with httpx.Client(base_url=base, timeout=60) as client:
-        for _ in range(200):
-            try:
-                if client.get("/healthz").status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            time.sleep(0.1)
         signed = client.post("/api/login", json={"email": USER, "password": PASSWORD})
         signed.raise_for_status()
         listed = client.get("/api/mail/messages", params={"limit": 1}).json()

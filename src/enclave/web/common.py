@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from typing import Any, TypeVar
+from urllib.parse import quote
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -116,6 +117,11 @@ def set_session_cookie(request: Request, response: R, result: SignedIn) -> R:
         samesite="strict",
     )
     return response
+
+
+def attachment(filename: str) -> str:
+    """A Content-Disposition that makes the browser save, never show, under this name."""
+    return f"attachment; filename*=UTF-8''{quote(filename, safe='')}"
 
 
 def source(request: Request) -> str | None:

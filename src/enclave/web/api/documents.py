@@ -12,7 +12,6 @@ from __future__ import annotations
 import mimetypes
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import quote
 
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
@@ -34,7 +33,15 @@ from enclave.web.api.documents_common import (
     plain,
     snippet_html,
 )
-from enclave.web.common import body, int_field, int_param, int_required, principal, services
+from enclave.web.common import (
+    attachment,
+    body,
+    int_field,
+    int_param,
+    int_required,
+    principal,
+    services,
+)
 
 LEVELS = ("read", "write", "manage")
 MAX_CONTENT_TYPE = 255
@@ -158,7 +165,7 @@ async def get_content(request: Request) -> Response:
         "ETag": etag,
         "Content-Length": str(size),
         "Content-Type": content_type or "application/octet-stream",
-        "Content-Disposition": f"attachment; filename*=UTF-8''{quote(node.name, safe='')}",
+        "Content-Disposition": attachment(node.name),
         "X-Content-Type-Options": "nosniff",
         "Content-Security-Policy": "sandbox",  # stored content never runs as our origin
         "Cache-Control": "private, no-cache",

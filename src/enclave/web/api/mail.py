@@ -9,7 +9,6 @@ import base64
 import binascii
 from dataclasses import asdict
 from typing import Any
-from urllib.parse import quote
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -22,7 +21,7 @@ from enclave.core.mail.reading import PAGE_MAX, Summary
 from enclave.core.mail.store import INBOX
 from enclave.web.api import openapi
 from enclave.web.api.openapi import BOOL, INT, STR, TIME, nullable, obj, op, ref
-from enclave.web.common import body, int_param, principal, services
+from enclave.web.common import attachment, body, int_param, principal, services
 
 JSON_OVERHEAD = 1024 * 1024  # the fields around base64 attachments (4/3 of their size)
 
@@ -78,7 +77,7 @@ async def mail_part(request: Request) -> Response:
         await principal(request), _folder(request), _uid(request), index
     )
     response = Response(data, media_type="application/octet-stream")
-    response.headers["Content-Disposition"] = f"attachment; filename*=UTF-8''{quote(filename)}"
+    response.headers["Content-Disposition"] = attachment(filename)
     response.headers["X-Content-Type"] = content_type  # the part's own type, for the caller
     response.headers["Content-Security-Policy"] = "default-src 'none'; sandbox"
     return response

@@ -4,7 +4,7 @@ whose own policy blocks remote images until the reader allows them for that mess
 
 from __future__ import annotations
 
-from urllib.parse import quote, urlencode
+from urllib.parse import urlencode
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -13,7 +13,7 @@ from starlette.routing import Route
 from enclave.core.bounds import INT64_MAX, parse_int
 from enclave.core.errors import Invalid
 from enclave.core.mail.store import INBOX
-from enclave.web.common import services
+from enclave.web.common import attachment, services
 from enclave.web.pages.common import checked_form, page, person, redirect, render
 from enclave.web.pages.security import message_policy, secure_headers
 
@@ -96,7 +96,7 @@ async def part(request: Request) -> Response:
         who, _folder(request), _uid(request), index
     )
     response = Response(data, media_type="application/octet-stream")
-    response.headers["Content-Disposition"] = f"attachment; filename*=UTF-8''{quote(filename)}"
+    response.headers["Content-Disposition"] = attachment(filename)
     return secure_headers(response, "default-src 'none'; sandbox")
 
 
